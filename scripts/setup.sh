@@ -1,0 +1,34 @@
+#!/bin/sh
+# One-time (and idempotent) set-up on a fresh Debian machine: installs the
+# system packages that are missing (as root), fetches the small datasets that
+# come from Debian's archive, installs the npm packages, builds the native
+# addon and compiles the TypeScript. Re-running it only rebuilds what changed.
+set -eu
+cd "$(dirname "$0")/.."
+
+PKGS="libtorch-dev libopenblas0-pthread libgloo-dev dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "setup: these Debian packages are missing:$missing" >&2
+    echo "setup: run this script as root, or install them: apt-get install -y$missing" >&2
+    exit 1
+  fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+sh scripts/fetch-debian-data.sh
+
+stamp=node_modules/.bit-setup-stamp
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -f build/Release/bit_native.node ]; then
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+else
+  npm run --silent build
+fi
