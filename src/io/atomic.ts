@@ -1,0 +1,44 @@
+// Atomic file output: write to a temporary file beside the target, flush it to
+// disk, then rename over the target. A reader sees the old file or the new one,
+// never a half-written one, even if the process is killed mid-write.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+/** The temporary path used while `target` is being written. */
+export function temporaryPathFor(target: string): string {
+  const dir = path.dirname(target);
+  return path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes `data` to `target` atomically (temporary file, fsync, rename). */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await withAtomicFile(target, async (handle) => {
+    await handle.writeFile(data);
+  });
+}
+
+/**
+ * Opens a temporary file beside `target`, lets `write` fill it, then flushes
+ * and renames it over `target`. On any error the temporary file is removed and
+ * `target` is left as it was.
+ */
+export async function withAtomicFile(target: string, write: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
+  const tmp = temporaryPathFor(target);
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await write(handle);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  try {
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
