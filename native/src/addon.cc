@@ -179,6 +179,12 @@ void Register(Napi::Env env, Napi::Object exports, const std::vector<OpEntry>& t
 static Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 static Napi::Value Bool(Napi::Env env, bool v) { return Napi::Boolean::New(env, v); }
 static at::TensorOptions Opts(at::ScalarType dt) { return at::TensorOptions().dtype(dt); }
+// dtype at position i, optional device string at position i + 1 ("cpu", "cuda:0", "meta")
+static at::TensorOptions OptsAt(Args& a, size_t i) {
+  auto o = at::TensorOptions().dtype(a.dtype(i));
+  if (!a.isNullish(i + 1)) o = o.device(at::Device(a.str(i + 1)));
+  return o;
+}
 
 static size_t ElementSize(at::ScalarType dt) { return c10::elementSize(dt); }
 
@@ -261,10 +267,10 @@ static const std::vector<OpEntry> kCore = {
        if (t.numel() != 1) throw ArgError("item needs a tensor of one element, got " + std::to_string(t.numel()));
        return Num(a.env(), t.item().toDouble());
      }},
-    {"empty", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::empty(a.ints(0), Opts(a.dtype(1)))); }},
-    {"zeros", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::zeros(a.ints(0), Opts(a.dtype(1)))); }},
-    {"ones", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::ones(a.ints(0), Opts(a.dtype(1)))); }},
-    {"full", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::full(a.ints(0), a.scalar(1), Opts(a.dtype(2)))); }},
+    {"empty", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::empty(a.ints(0), OptsAt(a, 1))); }},
+    {"zeros", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::zeros(a.ints(0), OptsAt(a, 1))); }},
+    {"ones", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::ones(a.ints(0), OptsAt(a, 1))); }},
+    {"full", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::full(a.ints(0), a.scalar(1), OptsAt(a, 2))); }},
     {"arange", [](Args& a) -> Napi::Value {
        return Wrap(a.env(), at::arange(a.scalar(0), a.scalar(1), a.scalar(2), Opts(a.dtype(3))));
      }},
@@ -281,8 +287,8 @@ static const std::vector<OpEntry> kCore = {
        gen.set_current_seed(static_cast<uint64_t>(a.i64(0)));
        return a.env().Undefined();
      }},
-    {"rand", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::rand(a.ints(0), Opts(a.dtype(1)))); }},
-    {"randn", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::randn(a.ints(0), Opts(a.dtype(1)))); }},
+    {"rand", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::rand(a.ints(0), OptsAt(a, 1))); }},
+    {"randn", [](Args& a) -> Napi::Value { return Wrap(a.env(), at::randn(a.ints(0), OptsAt(a, 1))); }},
     {"randint", [](Args& a) -> Napi::Value {
        return Wrap(a.env(), at::randint(a.i64(0), a.i64(1), a.ints(2), Opts(at::kLong)));
      }},

@@ -1,0 +1,5 @@
+// The models layer: BiT ResNet-v2, classic ResNets, the registry, weight IO.
+export * from './classifier.js';
+export * from './resnetv2.js';
+export * from './resnet.js';
+export * from './registry.js';

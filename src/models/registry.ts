@@ -1,0 +1,150 @@
+// One registry of named models, derived once. Each entry says what it builds;
+// build options (head size, norm, conv type, virtual) are injected, never forked.
+import { GN_GROUPS, countMacs, type NormSpec } from '../nn/index.js';
+import * as T from '../tensor/index.js';
+import type { ImageClassifier } from './classifier.js';
+import { ResNet, type ResNetConfig } from './resnet.js';
+import { ResNetV2, type ResNetV2Config } from './resnetv2.js';
+
+export interface BuildOptions {
+  /** Outputs of the head (default: the upstream head of the entry). */
+  headSize?: number;
+  /** Override the norm layers (normalization studies). */
+  norm?: NormSpec;
+  /** Override weight standardization. */
+  standardize?: boolean;
+  /** Zero-initialized head (default true for BiT models). */
+  zeroHead?: boolean;
+  /** Shape-only parameters: count without memory. */
+  virtual?: boolean;
+}
+
+export interface ModelEntry {
+  readonly name: string;
+  readonly family: 'bit' | 'bit-small' | 'resnet';
+  readonly description: string;
+  /** Head size of the upstream model (ILSVRC-2012: 1000, ImageNet-21k: 21843). */
+  readonly defaultHeadSize: number;
+  /** Where the official weights are published, for BiT entries. */
+  readonly weightsUrl?: string;
+  build(opts?: BuildOptions): ImageClassifier;
+}
+
+const BIT_DEPTHS: Record<number, readonly number[]> = { 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3] };
+/** The published BiT-S and BiT-M architectures (depth, width factor). */
+const BIT_PUBLISHED: readonly [number, number][] = [
+  [50, 1],
+  [50, 3],
+  [101, 1],
+  [101, 3],
+  [152, 2],
+  [152, 4],
+];
+const UPSTREAM = {
+  S: { data: 'ILSVRC-2012 (1.28M images, 1k classes)', head: 1000 },
+  M: { data: 'ImageNet-21k (14.2M images, 21k classes)', head: 21843 },
+} as const;
+
+function bitEntry(name: string, family: ModelEntry['family'], description: string, head: number, cfg: Omit<ResNetV2Config, 'headSize'>, url?: string): ModelEntry {
+  return {
+    name,
+    family,
+    description,
+    defaultHeadSize: head,
+    weightsUrl: url,
+    build: (o = {}) =>
+      new ResNetV2({
+        ...cfg,
+        headSize: o.headSize ?? head,
+        norm: o.norm ?? cfg.norm,
+        standardize: o.standardize ?? cfg.standardize,
+        zeroHead: o.zeroHead ?? true,
+        virtual: o.virtual,
+      }),
+  };
+}
+
+function resnetEntry(depth: number, block: ResNetConfig['block'], units: readonly number[]): ModelEntry {
+  return {
+    name: `ResNet-${depth}`,
+    family: 'resnet',
+    description: `He et al. 2016 ResNet-${depth} (${block} blocks${block === 'bottleneck' ? ', stride on the first 1x1' : ''}), BatchNorm, plain convs`,
+    defaultHeadSize: 1000,
+    build: (o = {}) => new ResNet({ blockUnits: units, block, headSize: o.headSize ?? 1000, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
+  };
+}
+
+const SMALL_GROUPS = 8;
+
+const ENTRIES: readonly ModelEntry[] = [
+  ...(['S', 'M'] as const).flatMap((tier) =>
+    BIT_PUBLISHED.map(([depth, wf]) => {
+      const name = `BiT-${tier}-R${depth}x${wf}`;
+      return bitEntry(
+        name,
+        'bit',
+        `BiT ResNet-v2 ${depth} layers, width x${wf}, GroupNorm(${GN_GROUPS}) + WS, upstream ${UPSTREAM[tier].data}`,
+        UPSTREAM[tier].head,
+        { blockUnits: BIT_DEPTHS[depth], widthFactor: wf },
+        `https://storage.googleapis.com/bit_models/${name}.npz`,
+      );
+    }),
+  ),
+  // Small variants for CPU work: the same ResNet-v2 code with fewer units and
+  // narrower stages; GroupNorm uses 8 groups because their narrowest layers have 16 channels.
+  bitEntry('BiT-Tiny', 'bit-small', 'ResNet-v2 with 1 unit per stage, root width 16, GN(8)+WS: the full BiT architecture in miniature, for tests (forward+backward in milliseconds at 32-64 px)', 10, {
+    blockUnits: [1, 1, 1, 1],
+    widthFactor: 1,
+    baseWidth: 16,
+    norm: { kind: 'group', groups: SMALL_GROUPS },
+  }),
+  bitEntry('BiT-Mini', 'bit-small', 'ResNet-v2 with 2 units per stage, root width 16, GN(8)+WS: for CPU demos (pre-training on MNIST-sized data in minutes)', 10, {
+    blockUnits: [2, 2, 2, 2],
+    widthFactor: 1,
+    baseWidth: 16,
+    norm: { kind: 'group', groups: SMALL_GROUPS },
+  }),
+  bitEntry('BiT-Small', 'bit-small', 'ResNet-v2 with 2 units per stage, root width 32, GN(16)+WS: twice the width of BiT-Mini, for the model-size studies', 10, {
+    blockUnits: [2, 2, 2, 2],
+    widthFactor: 1,
+    baseWidth: 32,
+    norm: { kind: 'group', groups: 16 },
+  }),
+  resnetEntry(18, 'basic', [2, 2, 2, 2]),
+  resnetEntry(34, 'basic', [3, 4, 6, 3]),
+  resnetEntry(50, 'bottleneck', [3, 4, 6, 3]),
+  resnetEntry(101, 'bottleneck', [3, 4, 23, 3]),
+  resnetEntry(152, 'bottleneck', [3, 8, 36, 3]),
+];
+
+const BY_NAME = new Map(ENTRIES.map((e) => [e.name.toLowerCase(), e]));
+
+export function listModels(): readonly ModelEntry[] {
+  return ENTRIES;
+}
+
+/** The entry of `name` (case-insensitive); the error lists every name. */
+export function getModel(name: string): ModelEntry {
+  const e = BY_NAME.get(name.toLowerCase());
+  if (!e) throw new Error(`unknown model '${name}'. Known models: ${ENTRIES.map((m) => m.name).join(', ')}`);
+  return e;
+}
+
+export function buildModel(name: string, opts?: BuildOptions): ImageClassifier {
+  return getModel(name).build(opts);
+}
+
+/** Parameters and multiply-accumulates of one forward pass of one image at `resolution`, counted on a virtual model. */
+export function modelCost(entry: ModelEntry, resolution: number, headSize?: number): { params: number; macs: number } {
+  const model = entry.build({ virtual: true, headSize }).eval();
+  try {
+    const macs = countMacs(() =>
+      T.tidy(() => {
+        T.noGrad(() => model.forward(T.zeros([0, 3, resolution, resolution])));
+      }),
+    );
+    return { params: model.store.numParams(), macs };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,115 @@
+// BiT's ResNet-v2 (Kolesnikov et al. 2020; the original bit_pytorch/models.py):
+// pre-activation bottlenecks, GroupNorm(32) and weight-standardized convs,
+// parameters under the official BiT keys. Norm, conv type, widths and depths
+// are injected through the config, so the small variants and the
+// normalization studies reuse this one implementation.
+import * as T from '../tensor/index.js';
+import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, type NormSpec, type Path } from '../nn/index.js';
+import { ImageClassifier } from './classifier.js';
+
+export interface ResNetV2Config {
+  /** Units per stage, e.g. [3, 4, 6, 3] for R50. */
+  blockUnits: readonly number[];
+  widthFactor: number;
+  headSize: number;
+  /** Root width before the width factor: 64 in BiT. */
+  baseWidth?: number;
+  /** Norm layers: GroupNorm with 32 groups in BiT. */
+  norm?: NormSpec;
+  /** Weight-standardized convolutions (BiT: true). */
+  standardize?: boolean;
+  /** Zero-initialize the head (BiT does when training a new head). */
+  zeroHead?: boolean;
+  /** Shape-only parameters, for counting. */
+  virtual?: boolean;
+}
+
+/** Pre-activation bottleneck unit (the stride sits on the 3x3 conv, as in BiT). */
+class PreActBottleneck extends Module {
+  readonly #normA: Module;
+  readonly #convA: Conv2d;
+  readonly #normB: Module;
+  readonly #convB: Conv2d;
+  readonly #normC: Module;
+  readonly #convC: Conv2d;
+  readonly #proj: Conv2d | null;
+
+  constructor(p: Path, cin: number, cmid: number, cout: number, stride: number, norm: NormSpec, standardize: boolean) {
+    super();
+    const a = p.sub('a');
+    const b = p.sub('b');
+    const c = p.sub('c');
+    this.#normA = this.child(makeNorm(norm, a, cin));
+    this.#convA = this.child(new Conv2d(a, { cin, cout: cmid, kernel: 1, standardize }));
+    this.#normB = this.child(makeNorm(norm, b, cmid));
+    this.#convB = this.child(new Conv2d(b, { cin: cmid, cout: cmid, kernel: 3, stride, padding: 1, standardize }));
+    this.#normC = this.child(makeNorm(norm, c, cmid));
+    this.#convC = this.child(new Conv2d(c, { cin: cmid, cout, kernel: 1, standardize }));
+    this.#proj = stride !== 1 || cin !== cout ? this.child(new Conv2d(a.sub('proj'), { cin, cout, kernel: 1, stride, standardize })) : null;
+  }
+
+  forward(x: T.Tensor): T.Tensor {
+    const out = this.#normA.forward(x).relu();
+    const residual = this.#proj ? this.#proj.forward(out) : x;
+    let h = this.#convA.forward(out);
+    h = this.#convB.forward(this.#normB.forward(h).relu());
+    h = this.#convC.forward(this.#normC.forward(h).relu());
+    return h.add(residual);
+  }
+}
+
+export class ResNetV2 extends ImageClassifier {
+  readonly store: VarStore;
+  readonly headSize: number;
+  readonly featureDim: number;
+  readonly headPrefix = 'resnet/head/';
+  readonly config: Readonly<ResNetV2Config>;
+  readonly #root: Conv2d;
+  readonly #units: Module[] = [];
+  readonly #preHeadNorm: Module;
+  readonly #headConv: Conv2d;
+
+  constructor(cfg: ResNetV2Config) {
+    super();
+    if (cfg.blockUnits.length !== 4 || cfg.blockUnits.some((u) => !Number.isInteger(u) || u < 1)) {
+      throw new Error(`ResNetV2: blockUnits must be 4 positive integers, got [${cfg.blockUnits.join(', ')}]`);
+    }
+    this.config = Object.freeze({ ...cfg });
+    const norm = cfg.norm ?? BIT_NORM;
+    const ws = cfg.standardize ?? true;
+    const wf = cfg.widthFactor;
+    const base = (cfg.baseWidth ?? 64) * wf;
+    this.store = new VarStore({ virtual: cfg.virtual });
+    const r = this.store.root().sub('resnet');
+    this.#root = this.child(new Conv2d(r.sub('root_block'), { cin: 3, cout: base, kernel: 7, stride: 2, padding: 3, standardize: ws }));
+    let cin = base;
+    cfg.blockUnits.forEach((units, s) => {
+      const cmid = base * 2 ** s;
+      const cout = cmid * 4;
+      const block = r.sub(`block${s + 1}`);
+      for (let u = 1; u <= units; u++) {
+        const stride = u === 1 && s > 0 ? 2 : 1;
+        this.#units.push(this.child(new PreActBottleneck(block.sub(`unit${String(u).padStart(2, '0')}`), cin, cmid, cout, stride, norm, ws)));
+        cin = cout;
+      }
+    });
+    this.featureDim = cin;
+    this.headSize = cfg.headSize;
+    this.#preHeadNorm = this.child(makeNorm(norm, r, cin));
+    const headInit = (cfg.zeroHead ?? true) ? ({ kind: 'zeros' } as const) : ({ kind: 'normal', std: 0.01 } as const);
+    this.#headConv = this.child(new Conv2d(r.sub('head'), { cin, cout: cfg.headSize, kernel: 1, bias: true, init: headInit }));
+  }
+
+  features(x: T.Tensor): T.Tensor {
+    T.assertRank(x, 4, 'x', 'ResNetV2.features');
+    let h = this.#root.forward(x);
+    h = T.maxPool2d(T.pad2d(h, [1, 1, 1, 1]), 3, 2);
+    for (const u of this.#units) h = u.forward(h);
+    return this.#preHeadNorm.forward(h).relu().mean([2, 3]);
+  }
+
+  head(features: T.Tensor): T.Tensor {
+    const n = features.shape[0];
+    return this.#headConv.forward(features.reshape([n, this.featureDim, 1, 1])).reshape([n, this.headSize]);
+  }
+}

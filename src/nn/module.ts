@@ -1,0 +1,61 @@
+// The module base: a forward function plus a training flag that propagates to children.
+import type { Tensor } from '../tensor/index.js';
+
+export abstract class Module {
+  #training = true;
+  readonly #children: Module[] = [];
+
+  /** Registers a child so that train()/eval() reach it. Returns it. */
+  protected child<M extends Module>(m: M): M {
+    this.#children.push(m);
+    return m;
+  }
+
+  get training(): boolean {
+    return this.#training;
+  }
+
+  /** Training mode (BatchNorm uses batch statistics, noise layers are active). */
+  train(on = true): this {
+    this.#training = on;
+    for (const c of this.#children) c.train(on);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Frees what the module itself holds (caches); parameters belong to the VarStore. */
+  dispose(): void {
+    for (const c of this.#children) c.dispose();
+  }
+}
+
+/** Applies modules in order. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(layers: Module[]) {
+    super();
+    this.layers = layers.map((l) => this.child(l));
+  }
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const l of this.layers) h = l.forward(h);
+    return h;
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return x.relu();
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}

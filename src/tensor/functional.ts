@@ -1,0 +1,158 @@
+// Neural-network ops with argument validation.
+import { native, type Reduction } from '../native/index.js';
+import { Tensor, wrap } from './tensor.js';
+import { ArgumentError, assertDtype, assertFloat, assertInt, assertRank, pair } from './validate.js';
+
+export type { Reduction };
+type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  bias?: Tensor | null;
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+/** 2-D convolution, NCHW input and OIHW weight. */
+export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
+  assertRank(x, 4, 'x', 'conv2d');
+  assertRank(weight, 4, 'weight', 'conv2d');
+  const groups = opts.groups ?? 1;
+  assertInt(groups, 'groups', 'conv2d', 1);
+  if (x.shape[1] !== weight.shape[1] * groups) {
+    throw new ArgumentError(
+      `Argument 'x' passed to 'conv2d' must have ${weight.shape[1] * groups} input channels (weight [${weight.shape.join(', ')}], groups ${groups}), but got ${x.shape[1]} (shape [${x.shape.join(', ')}])`,
+    );
+  }
+  return wrap(
+    native().conv2d(x.handle, weight.handle, opts.bias ? opts.bias.handle : null, pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.dilation ?? 1), groups),
+  );
+}
+
+export function maxPool2d(x: Tensor, kernel: Pair, stride?: Pair, padding: Pair = 0): Tensor {
+  assertRank(x, 4, 'x', 'maxPool2d');
+  return wrap(native().maxPool2d(x.handle, pair(kernel), pair(stride ?? kernel), pair(padding), [1, 1], false));
+}
+
+export function avgPool2d(x: Tensor, kernel: Pair, stride?: Pair, padding: Pair = 0): Tensor {
+  assertRank(x, 4, 'x', 'avgPool2d');
+  return wrap(native().avgPool2d(x.handle, pair(kernel), pair(stride ?? kernel), pair(padding), false, true));
+}
+
+export function adaptiveAvgPool2d(x: Tensor, size: Pair): Tensor {
+  assertRank(x, 4, 'x', 'adaptiveAvgPool2d');
+  return wrap(native().adaptiveAvgPool2d(x.handle, pair(size)));
+}
+
+/** Zero padding (or `value`) of the last two dims: [left, right, top, bottom]. */
+export function pad2d(x: Tensor, pads: readonly [number, number, number, number], value = 0): Tensor {
+  return wrap(native().constantPad(x.handle, [...pads], value));
+}
+
+export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  assertRank(x, [2, 3, 4, 5], 'x', 'groupNorm');
+  assertInt(groups, 'groups', 'groupNorm', 1);
+  const c = x.shape[1];
+  if (c % groups !== 0) throw new ArgumentError(`Argument 'groups' passed to 'groupNorm' must divide the ${c} channels, but got ${groups}`);
+  return wrap(native().groupNorm(x.handle, groups, weight ? weight.handle : null, bias ? bias.handle : null, eps));
+}
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum: number;
+  eps: number;
+}
+
+/** Batch normalization; in training mode the running statistics are updated in place. */
+export function batchNorm(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  opts: BatchNormOptions,
+): Tensor {
+  assertRank(x, [2, 3, 4, 5], 'x', 'batchNorm');
+  if (opts.training && x.shape[0] * x.shape.slice(2).reduce((a, b) => a * b, 1) < 2) {
+    throw new ArgumentError(`Argument 'x' passed to 'batchNorm' must have more than one value per channel in training mode, but got shape [${x.shape.join(', ')}]`);
+  }
+  return wrap(
+    native().batchNorm(
+      x.handle,
+      weight?.handle ?? null,
+      bias?.handle ?? null,
+      runningMean?.handle ?? null,
+      runningVar?.handle ?? null,
+      opts.training,
+      opts.momentum,
+      opts.eps,
+    ),
+  );
+}
+
+export function layerNorm(x: Tensor, shape: readonly number[], weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  return wrap(native().layerNorm(x.handle, [...shape], weight?.handle ?? null, bias?.handle ?? null, eps));
+}
+
+/** y = x W^T + b, W of shape [out, in]. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  assertRank(weight, 2, 'weight', 'linear');
+  if (x.shape[x.rank - 1] !== weight.shape[1]) {
+    throw new ArgumentError(`Argument 'x' passed to 'linear' must have ${weight.shape[1]} features in its last dimension, but got shape [${x.shape.join(', ')}]`);
+  }
+  return wrap(native().linear(x.handle, weight.handle, bias?.handle ?? null));
+}
+
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return wrap(native().softmax(x.handle, dim));
+}
+
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return wrap(native().logSoftmax(x.handle, dim));
+}
+
+/**
+ * Softmax cross-entropy. `target` is int64 class indices [N] or float class
+ * probabilities [N, C] (soft labels, e.g. MixUp).
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, opts: { reduction?: Reduction; labelSmoothing?: number } = {}): Tensor {
+  assertRank(logits, 2, 'logits', 'crossEntropy');
+  if (target.rank === 1) {
+    assertDtype(target, ['int64'], 'target', 'crossEntropy');
+    if (target.shape[0] !== logits.shape[0]) throw new ArgumentError(`Argument 'target' passed to 'crossEntropy' must have ${logits.shape[0]} labels, but got ${target.shape[0]}`);
+  } else {
+    assertFloat(target, 'target', 'crossEntropy');
+    if (target.shape.join() !== logits.shape.join()) {
+      throw new ArgumentError(`Argument 'target' passed to 'crossEntropy' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`);
+    }
+  }
+  return wrap(native().crossEntropy(logits.handle, target.handle, opts.reduction ?? 'mean', opts.labelSmoothing ?? 0, null));
+}
+
+/** Sigmoid cross-entropy for multi-label targets in [0, 1], shape of the logits. */
+export function bceWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  if (target.shape.join() !== logits.shape.join()) {
+    throw new ArgumentError(`Argument 'target' passed to 'bceWithLogits' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`);
+  }
+  return wrap(native().bceWithLogits(logits.handle, target.handle, reduction, null));
+}
+
+export function mseLoss(a: Tensor, b: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return wrap(native().mseLoss(a.handle, b.handle, reduction));
+}
+
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  return wrap(native().dropout(x.handle, p, training));
+}
+
+/** One-hot encoding of int64 labels, as int64 [N, n]. */
+export function oneHot(labels: Tensor, n: number): Tensor {
+  assertDtype(labels, ['int64'], 'labels', 'oneHot');
+  return wrap(native().oneHot(labels.handle, n));
+}
+
+export function upsampleBilinear(x: Tensor, size: readonly [number, number], alignCorners = false): Tensor {
+  assertRank(x, 4, 'x', 'upsampleBilinear');
+  return wrap(native().upsampleBilinear(x.handle, [...size], alignCorners));
+}

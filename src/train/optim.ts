@@ -1,0 +1,51 @@
+// SGD with momentum (PyTorch semantics), updated in place with list ops:
+//   g <- grad + weightDecay * p;  buf <- momentum * buf + g;  p <- p - lr * buf
+import * as T from '../tensor/index.js';
+
+export interface SgdOptions {
+  momentum: number;
+  weightDecay: number;
+}
+
+export class SGD {
+  readonly params: readonly T.Tensor[];
+  readonly momentumBuffers: readonly T.Tensor[];
+  readonly options: Readonly<SgdOptions>;
+
+  constructor(params: readonly T.Tensor[], options: SgdOptions) {
+    this.params = params;
+    this.options = Object.freeze({ ...options });
+    this.momentumBuffers = params.map((p) => T.keep(T.tidy(() => T.zerosLike(p))));
+  }
+
+  /** One update with learning rate `lr` from the accumulated gradients; parameters without a gradient are left alone. */
+  step(lr: number): void {
+    T.tidy(() =>
+      T.noGrad(() => {
+        const ps: T.Tensor[] = [];
+        const gs: T.Tensor[] = [];
+        const bs: T.Tensor[] = [];
+        this.params.forEach((p, i) => {
+          const g = p.grad;
+          if (g === null) return;
+          ps.push(p);
+          gs.push(g);
+          bs.push(this.momentumBuffers[i]);
+        });
+        if (this.options.weightDecay !== 0) T.foreachAdd_(gs, ps, this.options.weightDecay);
+        T.foreachMul_(bs, this.options.momentum);
+        T.foreachAdd_(bs, gs, 1);
+        T.foreachAdd_(ps, bs, -lr);
+      }),
+    );
+  }
+
+  /** Drops the accumulated gradients. */
+  zeroGrad(): void {
+    for (const p of this.params) p.setGrad(null);
+  }
+
+  dispose(): void {
+    for (const b of this.momentumBuffers) b.dispose();
+  }
+}

@@ -1,0 +1,15 @@
+// Errors a person can act on. A UsageError is bad input (exit 2); other
+// errors are failures (exit 1). Both print one clear message, no stack.
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Formats an error for the terminal: the message, plus the stack when BIT_DEBUG is set. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `\n  caused by: ${err.cause.message}` : '';
+    return process.env.BIT_DEBUG ? `${err.stack ?? err.message}${cause}` : `${err.message}${cause}`;
+  }
+  return String(err);
+}
