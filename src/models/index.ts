@@ -3,3 +3,4 @@ export * from './classifier.js';
 export * from './resnetv2.js';
 export * from './resnet.js';
 export * from './registry.js';
+export * from './weights.js';

@@ -461,18 +461,21 @@ export function typedArrayOf(dtype: DType, buf: ArrayBuffer): AnyTypedArray {
 
 // ---- scopes
 
-function collect(x: TensorContainer, out: Set<Tensor>): void {
+function collect(x: unknown, out: Set<Tensor>): void {
   if (x instanceof Tensor) out.add(x);
   else if (Array.isArray(x)) for (const e of x) collect(e, out);
-  else if (x !== null && typeof x === 'object') for (const v of Object.values(x)) collect(v, out);
+  else if (x !== null && typeof x === 'object' && !ArrayBuffer.isView(x) && Object.getPrototypeOf(x) === Object.prototype) {
+    for (const v of Object.values(x)) collect(v, out);
+  }
 }
 
 /**
  * Runs `fn` in a new scope and disposes every tensor created in it, except
- * the tensors in its result (which move to the enclosing scope) and kept ones.
- * If `fn` throws, every tensor created in it is disposed.
+ * the tensors in its result (found in arrays and plain objects; they move to
+ * the enclosing scope) and kept ones. If `fn` throws, every tensor created in
+ * it is disposed.
  */
-export function tidy<T extends TensorContainer>(fn: () => T): T {
+export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""PyTorch peer of the project's BiT ResNet-v2, for benchmarks and cross-checks.
+
+Written from the architecture of BiT's original PyTorch code
+(google-research/big_transfer, bit_pytorch/models.py): pre-activation
+bottlenecks, GroupNorm, weight-standardized convs, root = 7x7/2 conv, zero pad 1,
+3x3/2 max-pool, head = GN, ReLU, global mean, 1x1 conv. It loads weights by
+the official BiT keys from an .npz, so the project's own files feed it.
+
+Modes (one JSON object on stdout):
+  logits  --weights W.npz --input X.npy --output Y.npy   forward, write logits
+  bench   --weights W.npz --batch B --resolution R --threads N --reps K
+          forward (no grad) and training-step timings, peak RSS
+
+Needs Debian's python3-torch (PyTorch 1.13) and numpy: /usr/bin/python3.
+"""
+import argparse
+import json
+import re
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class StdConv2d(nn.Conv2d):
+    def forward(self, x):
+        v, m = torch.var_mean(self.weight, dim=[1, 2, 3], keepdim=True, unbiased=False)
+        w = (self.weight - m) / torch.sqrt(v + 1e-10)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Unit(nn.Module):
+    def __init__(self, cin, cmid, cout, stride, groups):
+        super().__init__()
+        self.gn1 = nn.GroupNorm(groups, cin)
+        self.conv1 = StdConv2d(cin, cmid, 1, bias=False)
+        self.gn2 = nn.GroupNorm(groups, cmid)
+        self.conv2 = StdConv2d(cmid, cmid, 3, stride=stride, padding=1, bias=False)
+        self.gn3 = nn.GroupNorm(groups, cmid)
+        self.conv3 = StdConv2d(cmid, cout, 1, bias=False)
+        self.proj = StdConv2d(cin, cout, 1, stride=stride, bias=False) if (stride != 1 or cin != cout) else None
+
+    def forward(self, x):
+        out = F.relu(self.gn1(x))
+        residual = self.proj(out) if self.proj is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.gn2(out)))
+        out = self.conv3(F.relu(self.gn3(out)))
+        return out + residual
+
+
+class ResNetV2(nn.Module):
+    def __init__(self, units, base, head, groups):
+        super().__init__()
+        self.root = StdConv2d(3, base, 7, stride=2, padding=3, bias=False)
+        blocks = []
+        cin = base
+        for s, n in enumerate(units):
+            cmid = base * 2 ** s
+            for u in range(n):
+                blocks.append(Unit(cin, cmid, cmid * 4, 2 if (u == 0 and s > 0) else 1, groups))
+                cin = cmid * 4
+        self.body = nn.Sequential(*blocks)
+        self.units = units
+        self.gn = nn.GroupNorm(groups, cin)
+        self.head = nn.Conv2d(cin, head, 1, bias=True)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.pad(self.root(x), (1, 1, 1, 1)), 3, 2)
+        x = self.body(x)
+        x = torch.mean(F.relu(self.gn(x)), dim=[2, 3], keepdim=True)
+        return self.head(x)[:, :, 0, 0]
+
+    def load_npz(self, path):
+        w = {re.sub(r"/standardized_conv2d_\d+/", "/standardized_conv2d/", k): v for k, v in np.load(path).items()}
+
+        def conv(dst, key):
+            dst.weight.data.copy_(torch.from_numpy(w[key].transpose(3, 2, 0, 1).copy()))
+
+        def gn(dst, prefix):
+            dst.weight.data.copy_(torch.from_numpy(w[prefix + "group_norm/gamma"]))
+            dst.bias.data.copy_(torch.from_numpy(w[prefix + "group_norm/beta"]))
+
+        conv(self.root, "resnet/root_block/standardized_conv2d/kernel")
+        i = 0
+        for s, n in enumerate(self.units):
+            for u in range(n):
+                p = f"resnet/block{s + 1}/unit{u + 1:02d}/"
+                unit = self.body[i]
+                gn(unit.gn1, p + "a/")
+                conv(unit.conv1, p + "a/standardized_conv2d/kernel")
+                gn(unit.gn2, p + "b/")
+                conv(unit.conv2, p + "b/standardized_conv2d/kernel")
+                gn(unit.gn3, p + "c/")
+                conv(unit.conv3, p + "c/standardized_conv2d/kernel")
+                if unit.proj is not None:
+                    conv(unit.proj, p + "a/proj/standardized_conv2d/kernel")
+                i += 1
+        gn(self.gn, "resnet/")
+        conv(self.head, "resnet/head/conv2d/kernel")
+        self.head.bias.data.copy_(torch.from_numpy(w["resnet/head/conv2d/bias"]))
+
+
+def build(a):
+    units = [int(u) for u in a.units.split(",")]
+    model = ResNetV2(units, a.base_width * a.width_factor, a.head, a.groups)
+    model.load_npz(a.weights)
+    return model
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["logits", "bench"])
+    p.add_argument("--weights", required=True)
+    p.add_argument("--units", default="3,4,6,3")
+    p.add_argument("--width-factor", type=int, default=1)
+    p.add_argument("--base-width", type=int, default=64)
+    p.add_argument("--groups", type=int, default=32)
+    p.add_argument("--head", type=int, required=True)
+    p.add_argument("--input")
+    p.add_argument("--output")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--phase", default="both", choices=["forward", "train", "both"])
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    model = build(a)
+    if a.mode == "logits":
+        x = torch.from_numpy(np.load(a.input)).permute(0, 3, 1, 2).contiguous()
+        model.eval()
+        with torch.no_grad():
+            y = model(x).numpy()
+        np.save(a.output, y)
+        print(json.dumps({"shape": list(y.shape)}))
+        return
+    torch.manual_seed(0)
+    x = torch.rand(a.batch, 3, a.resolution, a.resolution) * 2 - 1
+    labels = torch.randint(0, a.head, (a.batch,))
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    if a.phase in ("forward", "both"):
+        model.eval()
+        with torch.no_grad():
+            model(x)
+            t = time.perf_counter()
+            for _ in range(a.reps):
+                model(x)
+            out["forward_images_per_s"] = a.batch * a.reps / (time.perf_counter() - t)
+    if a.phase in ("train", "both"):
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), labels).backward()
+            opt.step()
+
+        step()
+        t = time.perf_counter()
+        for _ in range(a.reps):
+            step()
+        out["train_images_per_s"] = a.batch * a.reps / (time.perf_counter() - t)
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+// Weight IO at the .npz boundary: the official BiT key scheme and layouts
+// (HWIO conv kernels, [in, out] dense kernels) on disk, libtorch layouts
+// (OIHW, [out, in]) in memory. Official files load by name; saved files use
+// the same scheme, so other BiT tools read them.
+import { NpzReader, writeNpz, type NdArray } from '../io/npz.js';
+import * as T from '../tensor/index.js';
+import type { ParamEntry, ParamKind } from '../nn/index.js';
+import type { ImageClassifier } from './classifier.js';
+
+/** Some published files name a conv `standardized_conv2d_1` (or another `_N`): same key. */
+export function normalizeKey(key: string): string {
+  return key.replace(/\/standardized_conv2d_\d+\//g, '/standardized_conv2d/');
+}
+
+/** Keys under this prefix are model weights; other top-level names (optimizer/, train/) are not. */
+export const MODEL_PREFIX = 'resnet/';
+
+/** The on-disk shape of a parameter of libtorch shape `shape`. */
+export function diskShape(shape: readonly number[], kind: ParamKind): number[] {
+  if (kind === 'conv') return [shape[2], shape[3], shape[1], shape[0]];
+  if (kind === 'dense') return [shape[1], shape[0]];
+  return [...shape];
+}
+
+/** A parameter as an on-disk array (float32, official layout). */
+export function toDiskArray(t: T.Tensor, kind: ParamKind): NdArray {
+  return T.tidy(() => {
+    let d = t.detach().float();
+    if (kind === 'conv') d = d.permute([2, 3, 1, 0]);
+    else if (kind === 'dense') d = d.transpose(0, 1);
+    const data = d.contiguous().data() as Float32Array;
+    return { dtype: 'float32', shape: diskShape(t.shape, kind), data } as NdArray;
+  });
+}
+
+/** An on-disk array as a tensor of libtorch layout (float arrays only). */
+export function fromDiskArray(a: NdArray, kind: ParamKind, where: string): T.Tensor {
+  if (a.dtype !== 'float32' && a.dtype !== 'float64') {
+    throw new Error(`${where}: expected a floating-point array, found dtype ${a.dtype}`);
+  }
+  return T.tidy(() => {
+    let t = T.tensor(a.data as Float32Array | Float64Array, a.shape).float();
+    if (kind === 'conv') t = t.permute([3, 2, 0, 1]);
+    else if (kind === 'dense') t = t.transpose(0, 1);
+    return t.contiguous();
+  });
+}
+
+export interface LoadOptions {
+  /**
+   * 'load': the file's head must match the model's (same head size).
+   * 'new': the head is not loaded and stays as initialized (zero for a new task).
+   */
+  head?: 'load' | 'new';
+}
+
+export interface LoadReport {
+  loaded: number;
+  /** Names in the file outside the model namespace (optimizer state, run state). */
+  ignored: string[];
+  headLoaded: boolean;
+}
+
+function preview(keys: string[]): string {
+  return keys.slice(0, 8).join(', ') + (keys.length > 8 ? `, ... (${keys.length} in all)` : '');
+}
+
+/**
+ * Loads model weights from an .npz by their official keys, converting layouts.
+ * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
+ * array is an error naming the file and the key; nothing is changed then.
+ */
+export async function loadWeights(model: ImageClassifier, file: string, opts: LoadOptions = {}): Promise<LoadReport> {
+  const reader = await NpzReader.open(file);
+  try {
+    const head = opts.head ?? 'load';
+    const byKey = new Map<string, string>(); // normalized -> name in the file
+    const ignored: string[] = [];
+    for (const k of reader.keys()) {
+      const n = normalizeKey(k);
+      if (!n.startsWith(MODEL_PREFIX)) ignored.push(k);
+      else if (byKey.has(n)) throw new Error(`${file}: keys '${byKey.get(n)}' and '${k}' name the same parameter`);
+      else byKey.set(n, k);
+    }
+    const isHead = (k: string) => k.startsWith(model.headPrefix);
+    const wanted = model.store.entries().filter((e) => head === 'load' || !isHead(e.key));
+    const missing = wanted.filter((e) => !byKey.has(e.key)).map((e) => e.key);
+    if (missing.length) {
+      const headOnly = missing.every(isHead);
+      throw new Error(
+        `${file}: ${missing.length} model key(s) missing: ${preview(missing)}` +
+          (headOnly ? ' (the file has no head: load it with a new head, e.g. --head new)' : ' (is this the right model architecture?)'),
+      );
+    }
+    const known = new Set(model.store.entries().map((e) => e.key));
+    const extra = [...byKey.keys()].filter((k) => !known.has(k));
+    if (extra.length) throw new Error(`${file}: ${extra.length} key(s) the model does not have: ${preview(extra)} (is this the right model architecture?)`);
+    // Check every dtype and shape before changing anything.
+    for (const e of wanted) {
+      const info = await reader.info(byKey.get(e.key)!);
+      if (info.dtype !== 'float32' && info.dtype !== 'float64') {
+        throw new Error(`${file}: '${byKey.get(e.key)}': expected a floating-point array, found dtype ${info.dtype}`);
+      }
+      const want = diskShape(e.tensor.shape, e.kind);
+      if (info.shape.join() !== want.join()) {
+        if (isHead(e.key)) {
+          const fileHead = info.shape[info.shape.length - 1];
+          throw new Error(
+            `${file}: the head has ${fileHead} outputs ('${byKey.get(e.key)}' is [${info.shape.join(', ')}]) but the model was built with head size ${model.headSize}: build it with --head-size ${fileHead}, or load the file with a new head`,
+          );
+        }
+        throw new Error(`${file}: '${byKey.get(e.key)}' has shape [${info.shape.join(', ')}], the model expects [${want.join(', ')}]`);
+      }
+    }
+    for (const e of wanted) await loadEntry(reader, byKey.get(e.key)!, e, file);
+    return { loaded: wanted.length, ignored, headLoaded: head === 'load' };
+  } finally {
+    await reader.close();
+  }
+}
+
+async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
+  const a = await reader.read(name);
+  T.tidy(() => T.noGrad(() => void e.tensor.copy_(fromDiskArray(a, e.kind, `${file}: '${name}'`))));
+}
+
+/** Every model parameter as [key, on-disk array], converted one at a time. */
+export function* modelArrays(model: ImageClassifier): Generator<[string, NdArray]> {
+  for (const e of model.store.entries()) yield [e.key, toDiskArray(e.tensor, e.kind)];
+}
+
+/**
+ * Saves the model in the official BiT key scheme (plus `extra` entries, such
+ * as optimizer state), atomically: a reader never sees a half-written file.
+ */
+export async function saveWeights(model: ImageClassifier, file: string, extra: Iterable<[string, NdArray]> = [], opts: { compress?: boolean } = {}): Promise<void> {
+  function* all(): Generator<[string, NdArray]> {
+    yield* modelArrays(model);
+    yield* extra;
+  }
+  await writeNpz(file, all(), { compress: opts.compress ?? false });
+}
