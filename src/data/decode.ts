@@ -1,0 +1,136 @@
+// Image decoding and resizing with sharp (libvips), shared by the main thread
+// and the loader workers, so that a sample is decoded the same way in both.
+//
+// - Files: EXIF orientation is applied; alpha is dropped (not composited);
+//   grey, palette, CMYK and 16-bit images become 8-bit sRGB, 3 channels.
+//   Truncated or corrupt files are errors (sharp `failOn: 'error'`), which
+//   name the file.
+// - Resizing squashes to a square (like torchvision `Resize((s, s))` in
+//   bit_pytorch/train.py) with sharp's `linear` kernel: a triangle
+//   (bilinear) filter whose support grows with the reduction factor when
+//   shrinking (antialiased, like PIL's BILINEAR that torchvision uses), and
+//   bilinear interpolation when enlarging. JPEGs may be shrunk on load by a
+//   power of two first (libjpeg DCT scaling, sharp's default
+//   `fastShrinkOnLoad`), which keeps large photos fast.
+import sharp from 'sharp';
+import { DataError, messageOf } from './errors.js';
+
+/** The sharp kernel used for every resize in the data layer. */
+export const RESIZE_KERNEL = 'linear';
+
+/** File extensions recognised as images (compared lower-case). */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff'];
+
+/** Decoded pixels, HWC, uint8. */
+export interface RawImage {
+  readonly data: Uint8Array;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: 1 | 3;
+}
+
+/** Pixels held in memory: `count` images of height*width*channels bytes, back to back. */
+export interface MemoryPixels {
+  readonly pixels: Uint8Array;
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: 1 | 3;
+}
+
+/**
+ * Sets how much sharp may parallelise inside one image and whether it caches
+ * operations; loader workers call it with 1 and false, since they parallelise
+ * across images.
+ */
+export function configureSharp(threadsPerImage: number, cache: boolean): void {
+  sharp.concurrency(threadsPerImage);
+  sharp.cache(cache);
+}
+
+async function toRgb(img: sharp.Sharp, file: string): Promise<RawImage> {
+  const { data, info } = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+    throw new DataError(`cannot decode image ${file}: expected 8-bit RGB after conversion, got ${info.channels} channels and ${data.length} bytes for ${info.width}x${info.height}`, { path: file });
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width, channels: 3 };
+}
+
+/**
+ * Decodes an image file to 8-bit RGB (HWC); with `size`, squashed to
+ * size x size. Errors name the file.
+ */
+export async function decodeFile(file: string, size: number | null = null): Promise<RawImage> {
+  try {
+    const meta = await sharp(file, { failOn: 'error' }).metadata();
+    let img = sharp(file, { failOn: 'error', autoOrient: true });
+    if (meta.hasAlpha === true) {
+      // Drop the alpha channel before resizing: sharp resizes images with
+      // alpha premultiplied, which would change the colours of the RGB part.
+      const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      img = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+    }
+    if (size !== null) img = img.resize(size, size, { fit: 'fill', kernel: RESIZE_KERNEL });
+    return await toRgb(img, file);
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError(`cannot decode image ${file}: ${messageOf(err)}`, { path: file, cause: err });
+  }
+}
+
+/**
+ * Fully decodes a file at reduced size to check it is readable (for
+ * `skipBadImages`); returns null when it is, else the reason.
+ */
+export async function checkImageFile(file: string): Promise<string | null> {
+  try {
+    await sharp(file, { failOn: 'error' }).resize(8, 8, { fit: 'fill' }).raw().toBuffer();
+    return null;
+  } catch (err) {
+    return messageOf(err);
+  }
+}
+
+/** Width and height of an image file after EXIF orientation, from its header; null if unreadable. */
+export async function imageFileSize(file: string): Promise<{ height: number; width: number } | null> {
+  try {
+    const meta = await sharp(file).metadata();
+    const { width, height } = meta.autoOrient;
+    return width > 0 && height > 0 ? { height, width } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Image `index` of in-memory pixels; with `size`, squashed to size x size (channels kept). */
+export async function memoryImage(src: MemoryPixels, index: number, size: number | null = null): Promise<RawImage> {
+  const bytes = src.height * src.width * src.channels;
+  const own = src.pixels.subarray(index * bytes, (index + 1) * bytes);
+  if (size === null || (size === src.height && size === src.width)) {
+    return { data: own, height: src.height, width: src.width, channels: src.channels };
+  }
+  // Without an explicit output colourspace sharp would write grey input as 3 channels.
+  const { data, info } = await sharp(own, { raw: { width: src.width, height: src.height, channels: src.channels } })
+    .resize(size, size, { fit: 'fill', kernel: RESIZE_KERNEL })
+    .toColourspace(src.channels === 1 ? 'b-w' : 'srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== src.channels || data.length !== size * size * src.channels) {
+    throw new DataError(`resizing in-memory image ${index}: expected ${size}x${size}x${src.channels} bytes, got ${info.width}x${info.height}x${info.channels}`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: size, width: size, channels: src.channels };
+}
+
+/** Copies an image to 3 channels (grey replicated); returns 3-channel input as is. */
+export function toThreeChannels(img: RawImage): RawImage {
+  if (img.channels === 3) return img;
+  const n = img.height * img.width;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    const v = img.data[i];
+    out[o] = v;
+    out[o + 1] = v;
+    out[o + 2] = v;
+  }
+  return { data: out, height: img.height, width: img.width, channels: 3 };
+}

@@ -1,0 +1,18 @@
+// The error every bad input in the data layer raises: a message that names the
+// file, folder, label or option, what was expected and what was found.
+
+export class DataError extends Error {
+  override name = 'DataError';
+  /** The file or folder the error is about, when there is one. */
+  readonly path: string | undefined;
+
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.path = options.path;
+  }
+}
+
+/** The message of an unknown thrown value. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

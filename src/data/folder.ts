@@ -1,0 +1,230 @@
+/**
+ * Image folders, in the layout torchvision's ImageFolder and most tools use:
+ *
+ *   DIR/train/<class>/<image>      e.g. DIR/train/cat/0001.jpg
+ *   DIR/test/<class>/<image>       (or DIR/val/<class>/<image>)
+ *
+ * - Classes are the sub-folder names of DIR/train, sorted (JavaScript string
+ *   order, i.e. by UTF-16 code unit); class i is the i-th name. The test and
+ *   val splits use the train split's classes, so labels agree; a class folder
+ *   there that train lacks is an error. (When DIR/train does not exist, a
+ *   split's own sub-folders give the classes.)
+ * - Images: files ending in .jpg .jpeg .png .webp .gif .tif .tiff (any case),
+ *   also in nested folders below a class folder; other files and hidden
+ *   files (starting with '.') are ignored. Files are sorted by path.
+ * - Images are decoded on demand (never all held in memory): grey images
+ *   become 3 channels, alpha is dropped, EXIF orientation is applied.
+ * - Split 'test' reads DIR/test, or DIR/val when there is no DIR/test
+ *   (ImageNet-style layouts). Split 'val' reads DIR/val.
+ * - Errors: a missing or empty folder, a class folder without images, or an
+ *   image file directly in DIR/train.
+ * - `skipBadImages`: every image is decoded once at open time (JPEGs at
+ *   reduced scale); unreadable ones are left out and listed in
+ *   `dataset.skipped`. Without it, a bad image is an error naming the file
+ *   when it is decoded.
+ * - `originalSize`: the median height and width of up to 16 images spread
+ *   over the split (read from their headers).
+ */
+import { promises as fs, type Dirent } from 'node:fs';
+import * as path from 'node:path';
+import { Dataset, type ImageSize, type SkippedImage } from './dataset.js';
+import { checkImageFile, IMAGE_EXTENSIONS, imageFileSize } from './decode.js';
+import { DataError, messageOf } from './errors.js';
+
+export type FolderSplit = 'train' | 'val' | 'test';
+
+export interface OpenFolderOptions {
+  /** Leave out images that cannot be decoded (checked at open time) instead of failing on them later. */
+  readonly skipBadImages?: boolean;
+  /** Class names to use instead of those of DIR/train (e.g. from a checkpoint). */
+  readonly classNames?: readonly string[];
+}
+
+/** True for a file name with an image extension. */
+export function isImageFile(name: string): boolean {
+  return !name.startsWith('.') && IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
+}
+
+async function readDirOrFail(dir: string, what: string): Promise<Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DataError(`${what} ${dir} does not exist`, { path: dir, cause: err });
+    if (code === 'ENOTDIR') throw new DataError(`${what} ${dir} is not a folder`, { path: dir, cause: err });
+    throw new DataError(`cannot read ${what} ${dir}: ${messageOf(err)}`, { path: dir, cause: err });
+  }
+}
+
+async function isDir(entry: Dirent, full: string): Promise<boolean> {
+  if (entry.isDirectory()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return (await fs.stat(full)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function isFile(entry: Dirent, full: string): Promise<boolean> {
+  if (entry.isFile()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return (await fs.stat(full)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Image files below `dir`, recursively, sorted. */
+async function listImages(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readDirOrFail(d, 'folder');
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const full = path.join(d, e.name);
+      if (await isDir(e, full)) await walk(full);
+      else if (isImageFile(e.name) && (await isFile(e, full))) out.push(full);
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+/** Sub-folder names of a split folder, sorted; errors for a missing or empty folder. */
+async function classFolders(splitDir: string): Promise<string[]> {
+  const entries = await readDirOrFail(splitDir, 'split folder');
+  const names: string[] = [];
+  const strayImages: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const full = path.join(splitDir, e.name);
+    if (await isDir(e, full)) names.push(e.name);
+    else if (isImageFile(e.name)) strayImages.push(e.name);
+  }
+  if (strayImages.length > 0) {
+    throw new DataError(`${splitDir} holds image files directly (e.g. ${strayImages[0]}): expected one sub-folder per class, DIR/<split>/<class>/<image>`, { path: splitDir });
+  }
+  if (names.length === 0) {
+    throw new DataError(`${splitDir} has no class folders: expected DIR/<split>/<class>/<image>, one sub-folder per class`, { path: splitDir });
+  }
+  return names.sort();
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The folder that holds `split` (see the layout above), or an error saying what is there. */
+export async function splitFolder(root: string, split: FolderSplit): Promise<string> {
+  const entries = await readDirOrFail(root, 'image folder');
+  const candidates = split === 'test' ? ['test', 'val'] : [split];
+  for (const c of candidates) {
+    if (await exists(path.join(root, c))) return path.join(root, c);
+  }
+  const found = entries.filter((e) => !e.name.startsWith('.')).map((e) => e.name).slice(0, 10);
+  const hint = split === 'val' ? ' (or carve a validation split from train with the dataset option val=N or val=FRACTION)' : '';
+  throw new DataError(`image folder ${root} has no ${candidates.join('/ or ')}/ folder for the ${split} split: expected ${root}/${candidates[0]}/<class>/<image>; found ${found.length > 0 ? found.join(', ') : 'nothing'}${hint}`, { path: root });
+}
+
+/** Median of a non-empty list. */
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median height and width of up to 16 of the files (spread over the list), from their headers; null if none is readable. */
+export async function probeSize(files: readonly string[]): Promise<ImageSize | null> {
+  const picks = Math.min(16, files.length);
+  const sizes: ImageSize[] = [];
+  await Promise.all(Array.from({ length: picks }, async (_, k) => {
+    const size = await imageFileSize(files[Math.floor((k * files.length) / picks)]);
+    if (size !== null) sizes.push(size);
+  }));
+  if (sizes.length === 0) return null;
+  return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
+}
+
+/** Decodes every file once, `concurrency` at a time; returns the good ones (in order) and the bad ones. */
+export async function scanImages(files: readonly string[], concurrency = 4): Promise<{ good: string[]; skipped: SkippedImage[] }> {
+  const bad = new Map<number, string>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      const reason = await checkImageFile(files[i]);
+      if (reason !== null) bad.set(i, reason);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  const good: string[] = [];
+  const skipped: SkippedImage[] = [];
+  files.forEach((f, i) => {
+    const reason = bad.get(i);
+    if (reason === undefined) good.push(f);
+    else skipped.push({ path: f, reason });
+  });
+  return { good, skipped };
+}
+
+/** Opens split `split` of the image folder `root`. */
+export async function openImageFolder(root: string, split: FolderSplit, options: OpenFolderOptions = {}): Promise<Dataset> {
+  const dir = await splitFolder(root, split);
+  const own = await classFolders(dir);
+  let classNames: readonly string[];
+  if (options.classNames !== undefined) classNames = options.classNames;
+  else if (path.basename(dir) !== 'train' && (await exists(path.join(root, 'train')))) classNames = await classFolders(path.join(root, 'train'));
+  else classNames = own;
+  const classIndex = new Map(classNames.map((c, i) => [c, i]));
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const name of own) {
+    const label = classIndex.get(name);
+    if (label === undefined) {
+      throw new DataError(`class folder ${path.join(dir, name)} is not a known class: the classes are ${classNames.length <= 20 ? classNames.join(', ') : `${classNames.length} folders`} (from ${options.classNames !== undefined ? 'the given class names' : path.join(root, 'train')})`, { path: path.join(dir, name) });
+    }
+    const images = await listImages(path.join(dir, name));
+    if (images.length === 0) {
+      throw new DataError(`class folder ${path.join(dir, name)} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, { path: path.join(dir, name) });
+    }
+    for (const f of images) {
+      files.push(f);
+      labels.push(label);
+    }
+  }
+  let good = files;
+  let goodLabels = Int32Array.from(labels);
+  let skipped: SkippedImage[] = [];
+  if (options.skipBadImages === true) {
+    const scan = await scanImages(files);
+    skipped = scan.skipped;
+    if (skipped.length > 0) {
+      const badSet = new Set(skipped.map((s) => s.path));
+      good = [];
+      const kept: number[] = [];
+      files.forEach((f, i) => {
+        if (!badSet.has(f)) {
+          good.push(f);
+          kept.push(labels[i]);
+        }
+      });
+      goodLabels = Int32Array.from(kept);
+      if (good.length === 0) throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
+    }
+  }
+  return new Dataset({
+    name: `folder:${root}/${path.basename(dir)}`,
+    classNames,
+    source: { kind: 'files', paths: good },
+    labels: goodLabels,
+    originalSize: await probeSize(good),
+    defaultFlip: true,
+    skipped,
+  });
+}

@@ -1,0 +1,23 @@
+// The data layer: datasets, BiT preprocessing and the worker-thread loader.
+// Outputs plain typed arrays (uint8 NHWC images, int32 or multi-hot labels);
+// the training layer turns them into tensors. See README.md in this folder.
+export { DataError } from './errors.js';
+export { Dataset, type DatasetInit, type ImageSize, type LabelSets, type PixelSource, type SkippedImage } from './dataset.js';
+export { IMAGE_EXTENSIONS, RESIZE_KERNEL, decodeFile, type MemoryPixels, type RawImage } from './decode.js';
+export { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile, readIdxPair, type IdxArray, type IdxImagesAndLabels } from './idx.js';
+export {
+  DIGITS_SPLIT_SEED, DIGITS_TEST_SIZE, DIGIT_CLASS_NAMES, FASHION_MNIST_CLASS_NAMES,
+  findDigitsFile, openDigits, openFashionMnist, openIdxFolder, openMnist, type FixedSplit,
+} from './builtin.js';
+export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
+export { openMultiLabel, type OpenMultiLabelOptions } from './multilabel.js';
+export { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
+export { fractionSubset, holdOut, kShotSubset } from './subsets.js';
+export {
+  PIXEL_OFFSET, PIXEL_SCALE, evalPreprocess, preprocessSample, sampleAugmentation, trainPreprocess,
+  type Augmentation, type PreprocessConfig,
+} from './preprocess.js';
+export {
+  DataLoader, defaultWorkers, evalLoader, measureLoader, trainLoader,
+  type Batch, type BatchPlan, type CommonLoaderOptions, type EvalLoaderOptions, type LoaderThroughput, type TrainLoaderOptions,
+} from './loader.js';

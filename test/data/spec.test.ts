@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec } from '../../src/data/spec.js';
+import { cleanup, tempDir } from './fixtures.js';
+
+const tmp = tempDir('spec');
+after(() => cleanup(tmp));
+
+test('spec strings parse to plain JSON and format back', () => {
+  const cases: [string, DatasetSpec][] = [
+    ['mnist', { source: { kind: 'mnist' } }],
+    ['MNIST', { source: { kind: 'mnist' } }],
+    ['fashion-mnist', { source: { kind: 'fashion-mnist' } }],
+    ['digits?shots=10&seed=3', { source: { kind: 'digits' }, shots: 10, seed: 3 }],
+    ['folder:/data/pets?val=0.1&val-seed=2', { source: { kind: 'folder', dir: '/data/pets' }, val: 0.1, valSeed: 2 }],
+    ['idx:/data/kmnist?fraction=0.5', { source: { kind: 'idx', dir: '/data/kmnist' }, fraction: 0.5 }],
+    ['multilabel:/data/in21k?skip-bad=1', { source: { kind: 'multilabel', dir: '/data/in21k' }, skipBadImages: true }],
+  ];
+  for (const [text, spec] of cases) {
+    const parsed = parseDataSpec(text);
+    assert.deepEqual(parsed, spec, text);
+    assert.deepEqual(JSON.parse(JSON.stringify(parsed)), parsed);
+    assert.deepEqual(parseDataSpec(formatDataSpec(parsed)), parsed, formatDataSpec(parsed));
+  }
+});
+
+test('bare paths are recognised by their content', () => {
+  const folder = path.join(tmp, 'pics');
+  mkdirSync(path.join(folder, 'train', 'a'), { recursive: true });
+  assert.deepEqual(parseDataSpec(folder).source, { kind: 'folder', dir: folder });
+  const idx = path.join(tmp, 'idx');
+  mkdirSync(idx);
+  writeFileSync(path.join(idx, 'train-images-idx3-ubyte.gz'), '');
+  assert.deepEqual(parseDataSpec(idx + '?shots=2').source, { kind: 'idx', dir: idx });
+  const ml = path.join(tmp, 'ml');
+  mkdirSync(ml);
+  writeFileSync(path.join(ml, 'classes.txt'), 'a\n');
+  writeFileSync(path.join(ml, 'train.tsv'), '');
+  assert.deepEqual(parseDataSpec(ml).source, { kind: 'multilabel', dir: ml });
+  assert.throws(() => parseDataSpec(path.join(tmp, 'missing')), /dataset folder .*missing does not exist/);
+});
+
+test('bad spec strings name the problem', () => {
+  assert.throws(() => parseDataSpec('cifar10'), /unknown dataset 'cifar10': expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR/);
+  assert.throws(() => parseDataSpec(''), /empty dataset spec/);
+  assert.throws(() => parseDataSpec('constructor'), /unknown dataset 'constructor'/);
+  assert.throws(() => parseDataSpec('mnist?shots=two'), /option shots must be a number, but got 'two'/);
+  assert.throws(() => parseDataSpec('mnist?shots=2.5'), /shots must be a whole number >= 1, but got 2.5/);
+  assert.throws(() => parseDataSpec('mnist?colour=1'), /unknown option 'colour'/);
+  assert.throws(() => parseDataSpec('mnist?fraction=2'), /fraction must be in \(0, 1\], but got 2/);
+  assert.throws(() => parseDataSpec('mnist?seed=-1'), /seed must be an integer/);
+  assert.throws(() => parseDataSpec('folder:'), /folder: needs a folder path/);
+});
+
+test('openDataset applies val, fraction and shots to train', async () => {
+  const spec = parseDataSpec('digits?val=200&shots=5&seed=1');
+  const train = await openDataset(spec, 'train');
+  const val = await openDataset(spec, 'val');
+  const testSet = await openDataset(spec, 'test');
+  assert.equal(train.length, 50);
+  assert.deepEqual([...train.classCounts()], new Array(10).fill(5));
+  assert.equal(val.length, 200);
+  assert.equal(testSet.length, 500);
+  const v = new Set(val.sourceIndex);
+  for (const i of train.sourceIndex) assert.ok(!v.has(i), 'a k-shot image is also in val');
+  const t = new Set(testSet.sourceIndex);
+  for (const i of [...train.sourceIndex, ...val.sourceIndex]) assert.ok(!t.has(i), 'a train/val image is also in test');
+  const frac = await openDataset(parseDataSpec('digits?fraction=0.1'), 'train');
+  assert.equal(frac.length, 130);
+  await assert.rejects(openDataset(parseDataSpec('digits'), 'val'), /digits has no val split: carve one from train with the option val=N .*'digits\?val=0.1'/);
+});
