@@ -4,8 +4,10 @@ import { doctor, formatDoctor } from './doctor.js';
 import { parseIntOption } from './options.js';
 import { listModels, modelCost } from '../models/index.js';
 import * as T from '../tensor/index.js';
+import { registerTrainCommands } from './train-commands.js';
 
 export function registerCommands(program: Command): void {
+  registerTrainCommands(program);
   program
     .command('doctor')
     .description('print the libtorch version and path, the BLAS in use, the thread count and whether the addon loaded')

@@ -12,7 +12,7 @@ export {
 export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
 export { openMultiLabel, type OpenMultiLabelOptions } from './multilabel.js';
 export { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
-export { fractionSubset, holdOut, kShotSubset } from './subsets.js';
+export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
 export {
   PIXEL_OFFSET, PIXEL_SCALE, evalPreprocess, preprocessSample, sampleAugmentation, trainPreprocess,
   type Augmentation, type PreprocessConfig,
@@ -21,3 +21,4 @@ export {
   DataLoader, defaultWorkers, evalLoader, measureLoader, trainLoader,
   type Batch, type BatchPlan, type CommonLoaderOptions, type EvalLoaderOptions, type LoaderThroughput, type TrainLoaderOptions,
 } from './loader.js';
+export { RandomPurpose, permutation, randomWords } from './rng.js';

@@ -72,6 +72,8 @@ export const RandomPurpose = {
   fraction: 4,
   holdout: 5,
   digitsSplit: 6,
+  mixup: 7,
+  mixupPermutation: 8,
 } as const;
 export type RandomPurpose = (typeof RandomPurpose)[keyof typeof RandomPurpose];
 

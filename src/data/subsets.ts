@@ -123,6 +123,11 @@ export function fractionSubset(ds: Dataset, fraction: number, seed: number): Dat
  * Errors naming the class when one has fewer than k samples.
  */
 export function kShotSubset(ds: Dataset, k: number, seed: number): Dataset {
+  return ds.subset(kShotIndices(ds, k, seed), `${ds.name}[${k}-shot seed ${seed}]`);
+}
+
+/** The indices (ascending) of the k-shot draw `kShotSubset` makes. */
+export function kShotIndices(ds: Dataset, k: number, seed: number): Int32Array {
   checkSeed(seed);
   if (!Number.isInteger(k) || k < 1) throw new DataError(`k-shot needs a whole k >= 1, but got ${k}`);
   const labels = ds.requireLabels('a k-shot subset');
@@ -135,5 +140,5 @@ export function kShotSubset(ds: Dataset, k: number, seed: number): Dataset {
     throw new DataError(`${ds.name}: ${k}-shot needs ${k} examples of every class, but ${short.join(', ')}`);
   }
   const perClass = new Int32Array(ds.numClasses).fill(k);
-  return ds.subset(stratifiedDraw(labels, ds.numClasses, perClass, seed, RandomPurpose.kShot).chosen, `${ds.name}[${k}-shot seed ${seed}]`);
+  return stratifiedDraw(labels, ds.numClasses, perClass, seed, RandomPurpose.kShot).chosen;
 }

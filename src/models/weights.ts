@@ -140,3 +140,32 @@ export async function saveWeights(model: ImageClassifier, file: string, extra: I
   }
   await writeNpz(file, all(), { compress: opts.compress ?? false });
 }
+
+/** Stored beside the weights in files this project writes: what they are and how to feed them. */
+export interface ModelMeta {
+  model: string;
+  headSize: number;
+  classNames?: readonly string[];
+  /** Input resolution the head was trained at (eval resizes to crop x crop). */
+  crop?: number;
+  data?: string;
+}
+
+export const META_KEY = 'bit/meta';
+
+export function metaArray(meta: ModelMeta): [string, NdArray] {
+  const bytes = new TextEncoder().encode(JSON.stringify(meta));
+  return [META_KEY, { dtype: 'uint8', shape: [bytes.length], data: bytes }];
+}
+
+/** The metadata of a weights file, or null for files without it (e.g. the official BiT files). */
+export async function readMeta(file: string): Promise<ModelMeta | null> {
+  const reader = await NpzReader.open(file);
+  try {
+    if (!reader.has(META_KEY)) return null;
+    const a = await reader.read(META_KEY);
+    return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as ModelMeta;
+  } finally {
+    await reader.close();
+  }
+}

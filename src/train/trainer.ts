@@ -1,0 +1,314 @@
+// The training loop shared by fine-tuning and upstream pre-training:
+// micro-batched SGD steps with MixUp, periodic evaluation, atomic
+// checkpoints, automatic resume, clean stop on a signal, divergence checks,
+// and data-parallel gradient averaging when a collective is given.
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { trainLoader, type Dataset } from '../data/index.js';
+import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import * as T from '../tensor/index.js';
+import { Progress } from '../util/progress.js';
+import { labelTensor, rawImages, toModelInput } from './batch.js';
+import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
+import type { Collective } from './collective.js';
+import { evaluate, type EvalResult } from './evaluate.js';
+import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
+import { SGD } from './optim.js';
+import { learningRate, type StepSchedule } from './schedule.js';
+
+/** The numbers of a run that the loop uses (both recipes provide them). */
+export interface TrainRecipe {
+  batch: number;
+  batchSplit: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: StepSchedule;
+  mixupAlpha: number;
+  precrop: number;
+  crop: number;
+  flip: boolean;
+}
+
+export interface TrainConfig {
+  model: ImageClassifier;
+  modelName: string;
+  train: Dataset;
+  /** Evaluated every `evalEvery` steps and at the end; null: no evaluation. */
+  evalSet: Dataset | null;
+  /** The data spec string (recorded, and checked on resume). */
+  dataSpec: string;
+  recipe: TrainRecipe;
+  loss: 'softmax' | 'sigmoid';
+  outDir: string;
+  seed: number;
+  /** Evaluate every N steps (0: only at the end). */
+  evalEvery: number;
+  /** Checkpoint every N steps (0: only at the end). */
+  checkpointEvery: number;
+  /** Continue from `outDir/checkpoint.npz` when it exists (default true). */
+  resume?: boolean;
+  workers?: number;
+  evalBatch?: number;
+  collective?: Collective | null;
+  /** Stop cleanly after the current step when aborted (SIGINT / SIGTERM). */
+  signal?: AbortSignal;
+  /** Extra fields for metrics.json (weights file, command line...). */
+  info?: Record<string, unknown>;
+  /** No progress output. */
+  quiet?: boolean;
+  /** Called after every optimizer step (tests, experiments). */
+  onStep?: (step: number, loss: number) => void;
+}
+
+export interface FinalMetrics {
+  model: string;
+  data: string;
+  steps: number;
+  top1: number | null;
+  top5: number | null;
+  eval_loss: number | null;
+  eval_images: number;
+  final_train_loss: number;
+  images_per_s: number;
+  train_seconds: number;
+  /** Fraction of the loop's time spent waiting for the loader (0 = the loader was never the bottleneck). */
+  loader_wait_fraction: number;
+  stopped_early: boolean;
+  resumed_from_step: number;
+  world_size: number;
+  recipe: TrainRecipe;
+  [key: string]: unknown;
+}
+
+/** A NaN or infinite loss: the run stops, the last good checkpoint stays. */
+export class DivergedError extends Error {
+  override name = 'DivergedError';
+}
+
+export const METRICS_LOG = 'metrics.jsonl';
+export const METRICS_FILE = 'metrics.json';
+export const MODEL_FILE = 'model.npz';
+
+function lossOf(kind: 'softmax' | 'sigmoid', logits: T.Tensor, y: T.Tensor): T.Tensor {
+  // sigmoid: summed over classes, averaged over images (scale comparable to softmax CE)
+  return kind === 'softmax' ? T.crossEntropy(logits, y) : T.bceWithLogits(logits, y, 'sum').div(logits.shape[0]);
+}
+
+/** Keeps the log lines of steps up to `step` (a resumed run rewrites what came after). */
+function truncateLog(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step: number }).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
+
+function checkShape(r: TrainRecipe, world: number): number {
+  if (r.batch % world !== 0) throw new Error(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
+  const local = r.batch / world;
+  if (local % r.batchSplit !== 0) throw new Error(`the per-worker batch ${local} must be divisible by --batch-split ${r.batchSplit}`);
+  return local / r.batchSplit;
+}
+
+export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
+  const { model, recipe } = cfg;
+  const col = cfg.collective ?? null;
+  const rank = col?.rank ?? 0;
+  const world = col?.world ?? 1;
+  const lead = rank === 0;
+  const micro = checkShape(recipe, world);
+  const total = recipe.schedule.totalSteps;
+  const multiLabel = cfg.train.multiLabel;
+  if (model.headSize !== cfg.train.numClasses) {
+    throw new Error(`the model's head has ${model.headSize} outputs but ${cfg.train.name} has ${cfg.train.numClasses} classes`);
+  }
+  mkdirSync(cfg.outDir, { recursive: true });
+  const logFile = path.join(cfg.outDir, METRICS_LOG);
+  const log = (entry: Record<string, unknown>) => {
+    if (lead) appendFileSync(logFile, JSON.stringify(entry) + '\n');
+  };
+  const say = (msg: string) => {
+    if (lead && !cfg.quiet) process.stderr.write(msg + '\n');
+  };
+
+  model.train();
+  const params = model.store.trainable();
+  const opt = new SGD(params, { momentum: recipe.momentum, weightDecay: recipe.weightDecay });
+  let state: RunState = {
+    version: 1,
+    step: 0,
+    totalSteps: total,
+    model: cfg.modelName,
+    headSize: model.headSize,
+    data: cfg.dataSpec,
+    seed: cfg.seed,
+    worldSize: world,
+    recipe,
+    seconds: 0,
+    images: 0,
+  };
+  const ckpt = findCheckpoint(cfg.outDir);
+  if (lead && ckpt && cfg.resume !== false) {
+    const saved = await loadCheckpoint(ckpt, model, opt);
+    if (saved.model !== cfg.modelName || saved.totalSteps !== total || saved.data !== cfg.dataSpec) {
+      throw new Error(
+        `${ckpt} belongs to another run (model ${saved.model}, data ${saved.data}, ${saved.totalSteps} steps; this run: ${cfg.modelName}, ${cfg.dataSpec}, ${total} steps): use another --out, or --no-resume to start over`,
+      );
+    }
+    state = { ...saved, worldSize: world, recipe };
+    say(`resuming from ${ckpt} at step ${state.step}/${total}`);
+  } else if (lead && cfg.resume !== false) {
+    truncateLog(logFile, -1);
+  }
+  if (col) {
+    // Every rank starts from rank 0's parameters, buffers, momentum and step.
+    col.broadcast([...model.store.entries().map((e) => e.tensor), ...opt.momentumBuffers]);
+    const [step, seconds, images] = col.sum(lead ? [state.step, state.seconds, state.images] : [0, 0, 0]);
+    state = { ...state, step, seconds, images };
+  }
+  if (lead) truncateLog(logFile, state.step);
+  const startStep = state.step;
+
+  const loader = trainLoader(cfg.train, {
+    batchSize: recipe.batch,
+    precrop: recipe.precrop,
+    crop: recipe.crop,
+    flip: recipe.flip,
+    seed: cfg.seed,
+    startStep,
+    workers: cfg.workers,
+    rank,
+    worldSize: world,
+  });
+  const progress = lead && !cfg.quiet ? new Progress(total, { label: 'train', start: startStep, unit: 'img' }) : null;
+  const evalOpts = { crop: recipe.crop, batchSize: cfg.evalBatch ?? micro * 2, workers: cfg.workers, collective: col };
+  let lastEval: EvalResult | null = null;
+  let lossEma = NaN;
+  let lastLoss = NaN;
+  let waitMs = 0;
+  const loopStart = Date.now();
+  let stoppedEarly = false;
+
+  const save = async () => {
+    if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
+  };
+
+  const it = loader[Symbol.asyncIterator]();
+  try {
+    for (let step = startStep; step < total; step++) {
+      const t0 = Date.now();
+      const next = await it.next();
+      const t1 = Date.now();
+      waitMs += t1 - t0;
+      if (next.done) throw new Error('the training loader ended early');
+      const b = next.value;
+      const lr = learningRate(recipe.schedule, step);
+      const lam = mixupLambda(recipe.mixupAlpha, cfg.seed, step);
+      let lossSum = 0;
+      T.tidy(() => {
+        const raw = rawImages(b);
+        const y = labelTensor(b, multiLabel, cfg.train.numClasses);
+        for (let m = 0; m < recipe.batchSplit; m++) {
+          lossSum += T.tidy(() => {
+            let x = toModelInput(raw.narrow(0, m * micro, micro));
+            const ym = y.narrow(0, m * micro, micro);
+            let loss: T.Tensor;
+            if (lam < 1) {
+              const partners = T.tensor(mixupPartners(micro, cfg.seed, step, m), [micro]).to('int64');
+              x = mixImages(x, partners, lam);
+              const logits = model.forward(x);
+              loss = lossOf(cfg.loss, logits, ym).mul(lam).add(lossOf(cfg.loss, logits, ym.indexSelect(0, partners)).mul(1 - lam));
+            } else {
+              loss = lossOf(cfg.loss, model.forward(x), ym);
+            }
+            loss.div(recipe.batchSplit).backward();
+            return loss.item() / recipe.batchSplit;
+          });
+        }
+      });
+      let stopFlag = cfg.signal?.aborted ? 1 : 0;
+      if (col) {
+        col.averageGradients(params);
+        const [l, s] = col.sum([lossSum, stopFlag]);
+        lossSum = l / world;
+        stopFlag = s;
+      }
+      if (!Number.isFinite(lossSum)) {
+        opt.zeroGrad();
+        const last = findCheckpoint(cfg.outDir);
+        throw new DivergedError(
+          `the loss became ${lossSum} at step ${step + 1} (lr ${lr.toPrecision(3)}): training stopped. ` +
+            (last ? `The last good checkpoint (step ${state.step}) is kept in ${last}. ` : 'No checkpoint was written. ') +
+            'Try a lower learning rate (--lr) or a longer warm-up.',
+        );
+      }
+      opt.step(lr);
+      opt.zeroGrad();
+      const done = step + 1;
+      state.step = done;
+      state.images += recipe.batch;
+      state.seconds += (Date.now() - t0) / 1000;
+      lastLoss = lossSum;
+      lossEma = Number.isNaN(lossEma) ? lossSum : 0.9 * lossEma + 0.1 * lossSum;
+      cfg.onStep?.(done, lossSum);
+      log({ step: done, loss: lossSum, lr, lambda: lam, images_per_s: recipe.batch / Math.max((Date.now() - t1) / 1000, 1e-9), time: Date.now() / 1000 });
+      progress?.update(done, recipe.batch, { loss: lossEma.toFixed(4), lr: lr.toExponential(2) });
+      if (cfg.evalEvery > 0 && done % cfg.evalEvery === 0 && done < total && cfg.evalSet) {
+        lastEval = await evaluate(model, cfg.evalSet, evalOpts);
+        log({ step: done, eval: lastEval });
+        progress?.log(`step ${done}: top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`);
+      }
+      if (stopFlag > 0) {
+        stoppedEarly = true;
+        progress?.log(`stopping after step ${done} (interrupted); saving a checkpoint`);
+        await save();
+        break;
+      }
+      if (cfg.checkpointEvery > 0 && done % cfg.checkpointEvery === 0 && done < total) await save();
+    }
+  } finally {
+    progress?.done();
+    await loader.close();
+  }
+  if (!stoppedEarly) await save();
+  const loopSeconds = (Date.now() - loopStart) / 1000;
+  if (cfg.evalSet) {
+    lastEval = await evaluate(model, cfg.evalSet, evalOpts);
+    log({ step: state.step, eval: lastEval, final: true });
+  }
+  const steps = state.step - startStep;
+  const metrics: FinalMetrics = {
+    model: cfg.modelName,
+    data: cfg.dataSpec,
+    steps: state.step,
+    top1: lastEval?.top1 ?? null,
+    top5: lastEval?.top5 ?? null,
+    eval_loss: lastEval?.loss ?? null,
+    eval_images: lastEval?.n ?? 0,
+    final_train_loss: lastLoss,
+    images_per_s: steps > 0 ? (steps * recipe.batch) / Math.max(loopSeconds, 1e-9) : 0,
+    train_seconds: state.seconds,
+    loader_wait_fraction: loopSeconds > 0 ? waitMs / 1000 / loopSeconds : 0,
+    stopped_early: stoppedEarly,
+    resumed_from_step: startStep,
+    world_size: world,
+    recipe,
+    ...cfg.info,
+  };
+  if (lead) {
+    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec });
+    await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
+    await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
+  }
+  opt.dispose();
+  return metrics;
+}
