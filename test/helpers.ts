@@ -33,3 +33,8 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
   assert.ok(worst <= tol, `${what}: max |diff| ${worst} at index ${at} (${actual[at]} vs ${expected[at]}) exceeds ${tol}`);
 }
+
+/** The compiled CLI beside the compiled tests. */
+export function cliPath(): string {
+  return fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+}

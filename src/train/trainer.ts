@@ -12,6 +12,7 @@ import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
 import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
 import type { Collective } from './collective.js';
+import { CollectiveError } from './distributed.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
 import { SGD } from './optim.js';
@@ -119,7 +120,36 @@ function checkShape(r: TrainRecipe, world: number): number {
   return local / r.batchSplit;
 }
 
+/** A collective that can wait, heartbeat-watched and without a time limit, for rank 0's long work (checkpoint IO). */
+interface WaitingCollective extends Collective {
+  barrier(label: string): void;
+}
+
+function canWait(c: Collective | null): c is WaitingCollective {
+  return c !== null && typeof (c as Partial<WaitingCollective>).barrier === 'function';
+}
+
+/**
+ * Trains; with a collective, a failed or timed-out collective (a lost worker)
+ * ends the run with an error that names the lost rank and the checkpoint a
+ * re-run of the same command resumes from.
+ */
 export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
+  const where = { lastCheckpointStep: -1 };
+  try {
+    return await trainLoop(cfg, where);
+  } catch (err) {
+    if (!(err instanceof CollectiveError)) throw err;
+    const file = path.join(cfg.outDir, CHECKPOINT_FILE);
+    const hint =
+      where.lastCheckpointStep > 0
+        ? `Re-run the same command to resume from the last complete checkpoint (step ${where.lastCheckpointStep}, ${file} on rank 0's machine).`
+        : `No checkpoint was written by this run: re-running the same command starts ${existsSync(file) ? `from ${file} again` : 'over'}.`;
+    throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
+  }
+}
+
+async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number }): Promise<FinalMetrics> {
   const { model, recipe } = cfg;
   const col = cfg.collective ?? null;
   const rank = col?.rank ?? 0;
@@ -170,13 +200,16 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
     truncateLog(logFile, -1);
   }
   if (col) {
-    // Every rank starts from rank 0's parameters, buffers, momentum and step.
+    // Every rank starts from rank 0's parameters, buffers, momentum and step
+    // (rank 0 may take long to read a checkpoint: wait for it without a time limit).
+    if (canWait(col)) col.barrier('start');
     col.broadcast([...model.store.entries().map((e) => e.tensor), ...opt.momentumBuffers]);
     const [step, seconds, images] = col.sum(lead ? [state.step, state.seconds, state.images] : [0, 0, 0]);
     state = { ...state, step, seconds, images };
   }
   if (lead) truncateLog(logFile, state.step);
   const startStep = state.step;
+  where.lastCheckpointStep = startStep;
 
   const loader = trainLoader(cfg.train, {
     batchSize: recipe.batch,
@@ -200,11 +233,18 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
 
   const save = async () => {
     if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
+    // the others wait for the write (however long) before the next collective
+    if (canWait(col)) col.barrier('checkpoint');
+    where.lastCheckpointStep = state.step;
   };
 
   const it = loader[Symbol.asyncIterator]();
   try {
     for (let step = startStep; step < total; step++) {
+      // Let the event loop run once per step: signals (SIGINT/SIGTERM) and
+      // worker messages are only delivered there, and prefetched batches
+      // resolve as microtasks that would never yield to it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const t0 = Date.now();
       const next = await it.next();
       const t1 = Date.now();
