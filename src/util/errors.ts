@@ -8,7 +8,7 @@ export class UsageError extends Error {
 /** Formats an error for the terminal: the message, plus the stack when BIT_DEBUG is set. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? `\n  caused by: ${err.cause.message}` : '';
+    const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? `\n  caused by: ${err.cause.message}` : '';
     return process.env.BIT_DEBUG ? `${err.stack ?? err.message}${cause}` : `${err.message}${cause}`;
   }
   return String(err);

@@ -1,0 +1,108 @@
+// `bit predict`: logits of a preprocessed batch (.npy in, .npy out), or the
+// top-k classes of image files.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { decodeFile } from '../data/index.js';
+import { readNpy, writeNpy } from '../io/npy.js';
+import { getModel, loadWeights, readMeta, type ImageClassifier, type ModelMeta } from '../models/index.js';
+import * as T from '../tensor/index.js';
+import { toModelInput } from '../train/batch.js';
+import { UsageError } from '../util/errors.js';
+import { parseIntOption } from './options.js';
+
+interface PredictFlags {
+  weights: string;
+  model?: string;
+  headSize?: number;
+  input?: string;
+  output?: string;
+  labels?: string;
+  top: number;
+  resolution?: number;
+  threads?: number;
+  json?: boolean;
+}
+
+/** Builds the model a weights file holds (metadata, or --model / --head-size) and loads it. */
+export async function modelFromWeights(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
+  const meta = await readMeta(weights);
+  const name = modelName ?? meta?.model;
+  if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
+  const entry = getModel(name);
+  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize }).eval();
+  try {
+    await loadWeights(model, weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, meta };
+}
+
+function readLabels(file: string, n: number): string[] {
+  const names = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  if (names.length !== n) throw new UsageError(`${file} has ${names.length} label names but the model has ${n} outputs`);
+  return names;
+}
+
+async function predictNpy(model: ImageClassifier, input: string, output: string): Promise<number[]> {
+  const x = await readNpy(input);
+  if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[3] !== 3) {
+    throw new UsageError(`${input} must be float32 NHWC [N, H, W, 3] in [-1, 1], got ${x.dtype} [${x.shape.join(', ')}]`);
+  }
+  const logits = T.tidy(() =>
+    T.noGrad(() => model.forward(T.tensor(x.data, x.shape).permute([0, 3, 1, 2]).contiguous()).data() as Float32Array),
+  );
+  const shape = [x.shape[0], model.headSize];
+  await writeNpy(output, { dtype: 'float32', shape, data: logits });
+  return shape;
+}
+
+export function registerPredictCommand(program: Command): void {
+  program
+    .command('predict')
+    .description('logits of a preprocessed .npy batch (--input/--output), or the top-k classes of image files')
+    .argument('[images...]', 'image files (jpg, png, webp, ...)')
+    .requiredOption('--weights <file>', 'weights (.npz)')
+    .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
+    .option('--head-size <n>', 'outputs of the head (default: from the file)', parseIntOption(1))
+    .option('--input <x.npy>', 'NHWC float32 batch in [-1, 1]')
+    .option('--output <y.npy>', 'where to write the logits [N, head] (with --input)')
+    .option('--labels <file>', 'class names, one per line')
+    .option('--top <k>', 'classes to print per image', parseIntOption(1), 5)
+    .option('--resolution <n>', 'image resolution (default: the trained one, else 224)', parseIntOption(8))
+    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
+    .option('--json', 'print JSON')
+    .action(async (images: string[], o: PredictFlags) => {
+      T.configureThreads(o.threads);
+      if ((o.input === undefined) !== (o.output === undefined)) throw new UsageError('--input and --output go together');
+      if (!o.input && images.length === 0) throw new UsageError('give image files, or --input X.npy --output Y.npy');
+      const { model, meta } = await modelFromWeights(o.weights, o.model, o.headSize);
+      try {
+        if (o.input && o.output) {
+          const shape = await predictNpy(model, o.input, o.output);
+          process.stdout.write(`wrote logits [${shape.join(', ')}] to ${o.output}\n`);
+        }
+        if (images.length === 0) return;
+        const names = o.labels ? readLabels(o.labels, model.headSize) : meta?.classNames ?? null;
+        const crop = o.resolution ?? meta?.crop ?? 224;
+        const k = Math.min(o.top, model.headSize);
+        const results: { image: string; top: { label: string; index: number; probability: number }[] }[] = [];
+        for (const file of images) {
+          const img = await decodeFile(file, crop);
+          const { values, indices } = T.tidy(() =>
+            T.noGrad(() => {
+              const x = toModelInput(T.tensor(img.data, [1, crop, crop, 3], 'uint8'));
+              const top = T.softmax(model.forward(x), 1).topk(k, 1);
+              return { values: top.values.toArray(), indices: top.indices.toArray() };
+            }),
+          );
+          results.push({ image: file, top: indices.map((index, j) => ({ index, label: names?.[index] ?? String(index), probability: values[j] })) });
+        }
+        if (o.json) process.stdout.write(JSON.stringify(results) + '\n');
+        else for (const r of results) process.stdout.write(`${r.image}\n${r.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label}`).join('\n')}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}
