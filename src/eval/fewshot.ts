@@ -6,6 +6,7 @@
 import { evalLoader, kShotIndices, type Dataset } from '../data/index.js';
 import type { ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
+import { summarize } from '../report/index.js';
 import { rawImages, toModelInput } from '../train/batch.js';
 
 /** big_vision's default ridge strength. */
@@ -115,9 +116,8 @@ export interface FewShotRow {
 }
 
 export function summarizeSeeds(shots: number, accuracies: number[]): FewShotRow {
-  const mean = accuracies.reduce((a, b) => a + b, 0) / accuracies.length;
-  const std = accuracies.length > 1 ? Math.sqrt(accuracies.reduce((s, v) => s + (v - mean) ** 2, 0) / (accuracies.length - 1)) : 0;
-  return { shots, accuracies, mean, std };
+  const s = summarize(accuracies, `${shots}-shot accuracies`);
+  return { shots, accuracies, mean: s.mean, std: s.std };
 }
 
 /**

@@ -19,12 +19,13 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
 }
 
 /**
- * Opens a temporary file beside `target`, lets `write` fill it, then flushes
- * and renames it over `target`. On any error the temporary file is removed and
+ * Opens a temporary file beside `target` (creating its folder), lets `write`
+ * fill it, then flushes and renames it over `target`. On any error the temporary file is removed and
  * `target` is left as it was.
  */
 export async function withAtomicFile(target: string, write: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
   const tmp = temporaryPathFor(target);
+  await fs.mkdir(path.dirname(target), { recursive: true });
   const handle = await fs.open(tmp, 'w');
   try {
     await write(handle);
