@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 // The `bit` command line.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, UsageError } from '../util/errors.js';
 import { registerCommands } from './commands.js';
 
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('bit')
+    .version(packageVersion())
     .description('Big Transfer (BiT) on libtorch: models, official weights, the BiT-HyperRule, few-shot and VTAB evaluation, normalization studies')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
