@@ -55,8 +55,11 @@ export const DEMO: DemoConfig = {
   seeds: 3,
   crop: 32,
   precrop: 36,
-  // 500 steps at batch 512 -> 100 steps at batch 32: warm-up 20, /10 after 40/60/80, lr 0.003 x 32/512
-  finetune: { steps: 100, batch: 32 },
+  // The HyperRule's 500 steps at batch 512, scaled to 100 steps at batch 32 (warm-up 20, /10 after
+  // 40/60/80). The learning rate stays at the HyperRule's 0.003: its batch/512 scaling assumes the
+  // full schedule, and with 5x fewer steps of a 16x smaller batch it underfits (measured here,
+  // 10-shot digits from the MNIST-100% upstream, seed 0: 85.0% with lr 0.003 x 32/512, 90.0% with 0.003).
+  finetune: { steps: 100, batch: 32, lr: 0.003 },
 };
 
 /** A few-minute version for tests. */
