@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'runs/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'runs/**', '.build-*/**', 'bit-demo/**', 'bit-fewshot/**', 'bit-vtab/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -10,7 +10,15 @@ the official BiT keys from an .npz, so the project's own files feed it.
 Modes (one JSON object on stdout):
   logits  --weights W.npz --input X.npy --output Y.npy   forward, write logits
   bench   --weights W.npz --batch B --resolution R --threads N --reps K
-          forward (no grad) and training-step timings, peak RSS
+          [--input X.npy] [--phase forward|train|both] [--warmup W] [--profile [N]]
+          forward (no grad) and training-step (SGD momentum 0.9) timings:
+          images/s, the wall-clock and CPU seconds of every timed
+          repetition, peak RSS.
+          The input is X.npy (NHWC float32, as `bit bench` writes it) or
+          uniform noise in [-1, 1]; labels are arange(B) % head, as in `bit bench`.
+          --profile [N] adds libtorch's own op timings (torch.profiler) of N
+          more repetitions (default 1), each op's fastest self CPU time, to
+          the JSON.
 
 Needs Debian's python3-torch (PyTorch 1.13) and numpy: /usr/bin/python3.
 """
@@ -113,6 +121,23 @@ def build(a):
     return model
 
 
+def profile(fn, reps=1):
+    """Self CPU milliseconds per libtorch op of a call of fn (torch.profiler), each op's fastest of `reps` calls, largest first."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    best = {}
+    for _ in range(reps):
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
+        for e in prof.key_averages():
+            row = {"op": e.key, "calls": e.count, "self_ms": e.self_cpu_time_total / 1000, "total_ms": e.cpu_time_total / 1000}
+            if e.key not in best or row["self_ms"] < best[e.key]["self_ms"]:
+                best[e.key] = row
+    rows = sorted(best.values(), key=lambda r: -r["self_ms"])
+    return rows[:40]
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -133,6 +158,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--phase", default="both", choices=["forward", "train", "both"])
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--profile", type=int, nargs="?", const=1, default=0, metavar="N")
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -145,33 +172,54 @@ def main():
         np.save(a.output, y)
         print(json.dumps({"shape": list(y.shape)}))
         return
-    torch.manual_seed(0)
-    x = torch.rand(a.batch, 3, a.resolution, a.resolution) * 2 - 1
-    labels = torch.randint(0, a.head, (a.batch,))
+    if a.input:
+        x = torch.from_numpy(np.load(a.input)).permute(0, 3, 1, 2).contiguous()
+        if tuple(x.shape) != (a.batch, 3, a.resolution, a.resolution):
+            raise SystemExit(f"{a.input}: expected [{a.batch}, {a.resolution}, {a.resolution}, 3], got {list(x.shape)}")
+    else:
+        torch.manual_seed(0)
+        x = torch.rand(a.batch, 3, a.resolution, a.resolution) * 2 - 1
+    labels = torch.arange(a.batch) % a.head
     out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
-    if a.phase in ("forward", "both"):
-        model.eval()
-        with torch.no_grad():
-            model(x)
+
+    def timed(fn, key):
+        for _ in range(a.warmup):
+            fn()
+        seconds, cpu_seconds = [], []
+        for _ in range(a.reps):
+            c = time.process_time()
             t = time.perf_counter()
-            for _ in range(a.reps):
+            fn()
+            seconds.append(time.perf_counter() - t)
+            cpu_seconds.append(time.process_time() - c)
+        out[key + "_seconds"] = seconds
+        out[key + "_cpu_seconds"] = cpu_seconds
+        out[key + "_images_per_s"] = a.batch * len(seconds) / sum(seconds)
+        profiles.append((key, fn))
+
+    profiles = []
+
+    if a.phase in ("forward", "both"):
+        def forward():
+            model.eval()
+            with torch.no_grad():
                 model(x)
-            out["forward_images_per_s"] = a.batch * a.reps / (time.perf_counter() - t)
+
+        timed(forward, "forward")
     if a.phase in ("train", "both"):
-        model.train()
         opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
 
         def step():
+            model.train()
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), labels).backward()
             opt.step()
 
-        step()
-        t = time.perf_counter()
-        for _ in range(a.reps):
-            step()
-        out["train_images_per_s"] = a.batch * a.reps / (time.perf_counter() - t)
-    out["peak_rss_mb"] = peak_rss_mb()
+        timed(step, "train")
+    out["peak_rss_mb"] = peak_rss_mb()  # before profiling, which allocates its own records
+    if a.profile:
+        for key, fn in profiles:
+            out[key + "_profile"] = profile(fn, a.profile)
     print(json.dumps(out))
 
 

@@ -4,13 +4,20 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GeneratorImpl.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/version.h>
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <unordered_map>
 
 namespace bitnative {
 
@@ -172,6 +179,165 @@ void Register(Napi::Env env, Napi::Object exports, const std::vector<OpEntry>& t
     exports.Set(e.name, Napi::Function::New(env, Dispatch, e.name, const_cast<OpEntry*>(&e)));
   }
 }
+
+// ---------------------------------------------------------------------------
+// Allocation reuse: a caching CPU allocator
+//
+// glibc's malloc serves libtorch's large tensors either from its heap, which
+// fragments under the allocation pattern of a training step (peak RSS grew
+// by 60% over 30 steps of BiT-R50x1 while PyTorch stayed flat), or, below its
+// mmap threshold, from fresh mappings whose every page faults and is zeroed
+// on first touch (350k faults, +30% CPU time per step). This allocator gives
+// every block of at least kMinBlock bytes its own mapping and keeps freed
+// blocks for the next request of (about) the same size: a repeating step
+// reuses them without faults. Blocks are mapped only while the bytes in use
+// plus the bytes kept stay under the highest bytes-in-use seen so far plus
+// kSlack; past that, the least recently freed blocks are unmapped. Smaller
+// requests go to libtorch's default allocator. Once installed it stays (ideep
+// frees buffers through whatever allocator is current), but can be switched
+// to pass everything through.
+namespace {
+
+constexpr size_t kMinBlock = 256 * 1024;
+constexpr size_t kPage = 4096;
+constexpr size_t kSlack = 64 << 20;
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(c10::Allocator* fallback) : fallback_(fallback) {}
+
+  c10::DataPtr allocate(size_t n) const override {
+    void* p = nullptr;
+    if (enabled_.load() && n >= kMinBlock) {
+      p = TakeOrMap(n);
+    } else {
+      p = fallback_->raw_allocate(n);
+    }
+    return {p, p, &Release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  void setEnabled(bool on) { enabled_.store(on); }
+  bool enabled() const { return enabled_.load(); }
+
+  // Unmaps every kept block.
+  void emptyCache() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (!free_.empty()) Evict(free_.begin());
+  }
+
+  Napi::Object Stats(Napi::Env env) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto o = Napi::Object::New(env);
+    o.Set("enabled", enabled_.load());
+    o.Set("inUseBytes", static_cast<double>(inUse_));
+    o.Set("cachedBytes", static_cast<double>(cached_));
+    o.Set("peakInUseBytes", static_cast<double>(peak_));
+    o.Set("hits", static_cast<double>(hits_));
+    o.Set("misses", static_cast<double>(misses_));
+    o.Set("evictions", static_cast<double>(evictions_));
+    return o;
+  }
+
+  static CachingCpuAllocator* instance;
+
+ private:
+  struct Kept {
+    void* ptr;
+    uint64_t stamp;  // when it was freed (for least-recently-freed eviction)
+  };
+
+  void* TakeOrMap(size_t n) const {
+    size_t need = (n + kPage - 1) / kPage * kPage;
+    std::lock_guard<std::mutex> lock(mutex_);
+    // the smallest kept block that fits, if it wastes at most 1/8 of it
+    auto it = free_.lower_bound(need);
+    if (it != free_.end() && it->first <= need + need / 8) {
+      size_t size = it->first;
+      void* p = it->second.ptr;
+      free_.erase(it);
+      cached_ -= size;
+      inUse_ += size;
+      sizes_[p] = size;
+      hits_++;
+      peak_ = std::max(peak_, inUse_);
+      return p;
+    }
+    inUse_ += need;
+    peak_ = std::max(peak_, inUse_);
+    while (!free_.empty() && inUse_ + cached_ > peak_ + kSlack) Evict(Oldest());
+    void* p = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      // out of address space or memory: drop every kept block and retry once
+      while (!free_.empty()) Evict(free_.begin());
+      p = mmap(nullptr, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) {
+        inUse_ -= need;
+        TORCH_CHECK(false, "out of memory: could not map ", need, " bytes for a tensor");
+      }
+    }
+    sizes_[p] = need;
+    misses_++;
+    return p;
+  }
+
+  std::multimap<size_t, Kept>::iterator Oldest() const {
+    auto oldest = free_.begin();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (it->second.stamp < oldest->second.stamp) oldest = it;
+    return oldest;
+  }
+
+  void Evict(std::multimap<size_t, Kept>::iterator it) const {
+    munmap(it->second.ptr, it->first);
+    cached_ -= it->first;
+    evictions_++;
+    free_.erase(it);
+  }
+
+  static void Release(void* p) {
+    if (p == nullptr) return;
+    CachingCpuAllocator* self = instance;
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      auto it = self->sizes_.find(p);
+      if (it != self->sizes_.end()) {
+        size_t size = it->second;
+        self->sizes_.erase(it);
+        self->inUse_ -= size;
+        self->cached_ += size;
+        self->free_.emplace(size, Kept{p, self->clock_++});
+        return;
+      }
+    }
+    self->fallback_->raw_deleter()(p);
+  }
+
+  c10::Allocator* fallback_;
+  std::atomic<bool> enabled_{true};
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<void*, size_t> sizes_;
+  mutable std::multimap<size_t, Kept> free_;
+  mutable size_t inUse_ = 0, cached_ = 0, peak_ = 0;
+  mutable uint64_t hits_ = 0, misses_ = 0, evictions_ = 0, clock_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+// Installed once, when the addon loads, unless BIT_CACHING_ALLOCATOR=0.
+CachingCpuAllocator* CachingAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    CachingCpuAllocator::instance = new CachingCpuAllocator(c10::GetDefaultCPUAllocator());
+    const char* env = std::getenv("BIT_CACHING_ALLOCATOR");
+    if (env != nullptr && std::string(env) == "0") CachingCpuAllocator::instance->setEnabled(false);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/1);
+  });
+  return CachingCpuAllocator::instance;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Core table
@@ -345,6 +511,53 @@ static const std::vector<OpEntry> kCore = {
        return a.env().Undefined();
      }},
     {"getNumThreads", [](Args& a) -> Napi::Value { return Num(a.env(), at::get_num_threads()); }},
+    // the caching CPU allocator (see above)
+    {"allocatorStats", [](Args& a) -> Napi::Value { return CachingAllocator()->Stats(a.env()); }},
+    {"setCachingAllocator", [](Args& a) -> Napi::Value {
+       CachingAllocator()->setEnabled(a.b(0));
+       return a.env().Undefined();
+     }},
+    {"emptyCache", [](Args& a) -> Napi::Value {
+       CachingAllocator()->emptyCache();
+       return a.env().Undefined();
+     }},
+    // op timings: libtorch's own RecordFunction events (its legacy CPU profiler,
+    // what torch.autograd.profiler reads), for this thread and the autograd
+    // engine's work on its behalf
+    {"profilerStart", [](Args& a) -> Napi::Value {
+       namespace impl = torch::profiler::impl;
+       torch::autograd::profiler::enableProfilerLegacy(impl::ProfilerConfig(impl::ProfilerState::CPU));
+       return a.env().Undefined();
+     }},
+    {"profilerStop", [](Args& a) -> Napi::Value {
+       // Every op call as [name, thread, startUs, endUs, depth]: push/pop pairs
+       // matched per thread; depth is the nesting level (0 = called from JS).
+       using torch::autograd::profiler::EventKind;
+       using torch::autograd::profiler::LegacyEvent;
+       auto lists = torch::autograd::profiler::disableProfilerLegacy();
+       auto env = a.env();
+       auto out = Napi::Array::New(env);
+       uint32_t n = 0;
+       for (auto& list : lists) {
+         std::vector<const LegacyEvent*> stack;
+         for (auto& e : list) {
+           if (e.kind() == EventKind::PushRange) {
+             stack.push_back(&e);
+           } else if (e.kind() == EventKind::PopRange && !stack.empty()) {
+             const LegacyEvent* start = stack.back();
+             stack.pop_back();
+             auto row = Napi::Array::New(env, 5);
+             row.Set(0u, Napi::String::New(env, start->name()));
+             row.Set(1u, Num(env, static_cast<double>(start->threadId())));
+             row.Set(2u, Num(env, start->cpuUs()));
+             row.Set(3u, Num(env, e.cpuUs()));
+             row.Set(4u, Num(env, static_cast<double>(stack.size())));
+             out.Set(n++, row);
+           }
+         }
+       }
+       return out;
+     }},
     {"buildInfo", [](Args& a) -> Napi::Value {
        auto o = Napi::Object::New(a.env());
        o.Set("torchVersion", TORCH_VERSION);
@@ -368,6 +581,7 @@ const std::vector<OpEntry>& CoreOps() { return kCore; }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace bitnative;
+  CachingAllocator();
   Register(env, exports, CoreOps());
   Register(env, exports, MathOps());
   Register(env, exports, DistOps());

@@ -5,21 +5,58 @@
 #include "common.h"
 
 #ifdef BIT_WITH_DIST
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 namespace bitnative {
 namespace {
 
+// What the heartbeat thread shares with the main thread.
+struct Heartbeat {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  int64_t beats = 0;
+  std::string error;
+};
+
 struct DistState {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::string host;
+  uint16_t port = 0;
+  int64_t storeWorld = 0;
   int rank = -1;
   int world = 0;
   std::chrono::milliseconds timeout{60000};
+  std::shared_ptr<Heartbeat> hb;
+  std::thread hbThread;
+
+  // Signals the heartbeat thread to stop; joins it, or (at process exit,
+  // where it may be blocked on a dead connection) lets it go.
+  void StopHeartbeat(bool join) {
+    if (hb) {
+      {
+        std::lock_guard<std::mutex> g(hb->mu);
+        hb->stop = true;
+      }
+      hb->cv.notify_all();
+    }
+    if (hbThread.joinable()) {
+      if (join) hbThread.join();
+      else hbThread.detach();
+    }
+    hb.reset();
+  }
+  ~DistState() { StopHeartbeat(false); }
 };
 
 DistState g_dist;
@@ -38,30 +75,73 @@ c10d::ReduceOp ParseReduce(const std::string& s) {
   throw ArgError("reduce op must be 'sum', 'max' or 'min', got '" + s + "'");
 }
 
+uint16_t CheckPort(int64_t port) {
+  if (port < 1 || port > 65535) throw ArgError("port must be in 1..65535, got " + std::to_string(port));
+  return static_cast<uint16_t>(port);
+}
+
+// Creates the TCPStore (server on the rank that hosts it, client elsewhere).
+void ConnectStore(const std::string& host, uint16_t port, bool isServer, int64_t world, std::chrono::milliseconds timeout) {
+  if (g_dist.store) throw ArgError("the rendezvous store is already connected (call distDestroy first)");
+  c10d::TCPStoreOptions so;
+  so.port = port;
+  so.isServer = isServer;
+  so.numWorkers = static_cast<size_t>(world);
+  so.waitWorkers = false;
+  so.timeout = timeout;
+  g_dist.store = c10::make_intrusive<c10d::TCPStore>(host, so);
+  g_dist.host = host;
+  g_dist.port = port;
+  g_dist.storeWorld = world;
+  g_dist.timeout = timeout;
+}
+
+// Adds 1 to `key` every `interval` over a connection of its own, so that the
+// other ranks can tell a live rank (even one blocked in a collective) from a
+// lost one. Stops quietly when the store goes away.
+void HeartbeatLoop(std::shared_ptr<Heartbeat> s, std::string host, uint16_t port, int64_t world, std::string key,
+                   std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = port;
+    so.isServer = false;
+    so.numWorkers = static_cast<size_t>(world);
+    so.waitWorkers = false;
+    so.timeout = timeout;
+    c10d::TCPStore client(host, so);
+    std::unique_lock<std::mutex> lk(s->mu);
+    while (!s->stop) {
+      lk.unlock();
+      client.add(key, 1);
+      lk.lock();
+      s->beats++;
+      s->cv.wait_for(lk, interval, [&] { return s->stop; });
+    }
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> g(s->mu);
+    s->error = e.what();
+  }
+}
+
 const std::vector<OpEntry> kDist = {
     {"distInit", [](Args& a) -> Napi::Value {
-       // host, port, rank, world, timeoutMs[, interface]
+       // host, port, rank, world, timeoutMs[, interface]. Reuses the store of
+       // distStoreConnect when there is one (rendezvous checks come first).
        if (g_dist.pg) throw ArgError("the distributed process group is already initialised");
        std::string host = a.str(0);
-       int64_t port = a.i64(1), rank = a.i64(2), world = a.i64(3), timeoutMs = a.i64(4);
-       if (port < 1 || port > 65535) throw ArgError("port must be in 1..65535, got " + std::to_string(port));
+       uint16_t port = CheckPort(a.i64(1));
+       int64_t rank = a.i64(2), world = a.i64(3), timeoutMs = a.i64(4);
        if (world < 1 || rank < 0 || rank >= world)
          throw ArgError("rank " + std::to_string(rank) + " is outside world size " + std::to_string(world));
        std::chrono::milliseconds timeout(timeoutMs);
-       c10d::TCPStoreOptions so;
-       so.port = static_cast<uint16_t>(port);
-       so.isServer = rank == 0;
-       so.numWorkers = static_cast<size_t>(world);
-       so.waitWorkers = false;
-       so.timeout = timeout;
-       auto store = c10::make_intrusive<c10d::TCPStore>(host, so);
+       if (!g_dist.store) ConnectStore(host, port, rank == 0, world, timeout);
        auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
        std::string iface = a.isNullish(5) ? "" : a.str(5);
        if (!iface.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
        else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
        opts->threads = 2;
-       auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(world), opts);
-       g_dist.store = store;
+       auto prefixed = c10::make_intrusive<c10d::PrefixStore>("bit/pg", g_dist.store);
+       auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, static_cast<int>(rank), static_cast<int>(world), opts);
        g_dist.pg = pg;
        g_dist.rank = static_cast<int>(rank);
        g_dist.world = static_cast<int>(world);
@@ -71,15 +151,44 @@ const std::vector<OpEntry> kDist = {
     {"distStoreConnect", [](Args& a) -> Napi::Value {
        // A store client or server alone (rendezvous checks before the group forms).
        // host, port, isServer, world, timeoutMs
-       c10d::TCPStoreOptions so;
-       so.port = static_cast<uint16_t>(a.i64(1));
-       so.isServer = a.b(2);
-       so.numWorkers = static_cast<size_t>(a.i64(3));
-       so.waitWorkers = false;
-       so.timeout = std::chrono::milliseconds(a.i64(4));
-       g_dist.store = c10::make_intrusive<c10d::TCPStore>(a.str(0), so);
-       g_dist.timeout = so.timeout;
+       ConnectStore(a.str(0), CheckPort(a.i64(1)), a.b(2), a.i64(3), std::chrono::milliseconds(a.i64(4)));
        return a.env().Undefined();
+     }},
+    {"distStoreSetTimeout", [](Args& a) -> Napi::Value {
+       // timeoutMs: the limit of later store operations (connecting used the one given then)
+       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       int64_t ms = a.i64(0);
+       if (ms < 1) throw ArgError("the store timeout must be >= 1 ms, got " + std::to_string(ms));
+       g_dist.store->setTimeout(std::chrono::milliseconds(ms));
+       return a.env().Undefined();
+     }},
+    {"distHeartbeat", [](Args& a) -> Napi::Value {
+       // key, intervalMs: starts the heartbeat thread (one per process).
+       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       if (g_dist.hbThread.joinable()) throw ArgError("the heartbeat is already running");
+       int64_t interval = a.i64(1);
+       if (interval < 1) throw ArgError("the heartbeat interval must be >= 1 ms, got " + std::to_string(interval));
+       auto s = std::make_shared<Heartbeat>();
+       g_dist.hb = s;
+       g_dist.hbThread = std::thread(HeartbeatLoop, s, g_dist.host, g_dist.port, g_dist.storeWorld, a.str(0),
+                                     std::chrono::milliseconds(interval), g_dist.timeout);
+       return a.env().Undefined();
+     }},
+    {"distHeartbeatStatus", [](Args& a) -> Napi::Value {
+       // {running, beats, error}: this process's own heartbeat.
+       auto out = Napi::Object::New(a.env());
+       auto s = g_dist.hb;
+       int64_t beats = 0;
+       std::string error;
+       if (s) {
+         std::lock_guard<std::mutex> g(s->mu);
+         beats = s->beats;
+         error = s->error;
+       }
+       out.Set("running", Napi::Boolean::New(a.env(), static_cast<bool>(s) && error.empty()));
+       out.Set("beats", Napi::Number::New(a.env(), static_cast<double>(beats)));
+       out.Set("error", error.empty() ? a.env().Null() : Napi::String::New(a.env(), error));
+       return out;
      }},
     {"distIsInitialized", [](Args& a) -> Napi::Value { return Napi::Boolean::New(a.env(), static_cast<bool>(g_dist.pg)); }},
     {"distAllreduce", [](Args& a) -> Napi::Value {
@@ -130,10 +239,13 @@ const std::vector<OpEntry> kDist = {
        return Napi::Number::New(a.env(), static_cast<double>(g_dist.store->add(a.str(0), a.i64(1))));
      }},
     {"distDestroy", [](Args& a) -> Napi::Value {
+       g_dist.StopHeartbeat(true);
        g_dist.pg.reset();
        g_dist.store.reset();
        g_dist.rank = -1;
        g_dist.world = 0;
+       g_dist.host.clear();
+       g_dist.port = 0;
        return a.env().Undefined();
      }},
 };
@@ -157,7 +269,8 @@ const std::vector<OpEntry> kDist = {
     {"distInit", Unavailable},      {"distStoreConnect", Unavailable}, {"distAllreduce", Unavailable},
     {"distBroadcast", Unavailable}, {"distBarrier", Unavailable},      {"distStoreSet", Unavailable},
     {"distStoreGet", Unavailable},  {"distStoreCheck", Unavailable},   {"distStoreAdd", Unavailable},
-    {"distDestroy", Unavailable},
+    {"distDestroy", Unavailable},    {"distHeartbeat", Unavailable},    {"distHeartbeatStatus", Unavailable},
+    {"distStoreSetTimeout", Unavailable},
     {"distIsInitialized", [](Args& a) -> Napi::Value { return Napi::Boolean::New(a.env(), false); }},
 };
 }  // namespace

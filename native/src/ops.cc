@@ -215,6 +215,16 @@ const std::vector<OpEntry> kMath = {
     {"conv2d", [](Args& a) -> R {
        WRAP(at::conv2d(T0, a.t(1), a.optT(2), a.ints(3), a.ints(4), a.ints(5), a.i64(6)));
      }},
+    {"packConv2dWeight", [](Args& a) -> R {
+       // weight OIHW float32 -> an opaque MKLDNN tensor in the layout oneDNN's
+       // convolution with these parameters reads (stride, padding, dilation, groups),
+       // so that inference does not reorder the kernel at every call
+       WRAP(at::mkldnn_reorder_conv2d_weight(T0.contiguous().to_mkldnn(), a.ints(2), a.ints(1), a.ints(3), a.i64(4)));
+     }},
+    {"conv2dPacked", [](Args& a) -> R {
+       // x NCHW float32, a weight from packConv2dWeight; not differentiable
+       WRAP(at::mkldnn_convolution(T0, a.t(1), a.optT(2), a.ints(4), a.ints(3), a.ints(5), a.i64(6)));
+     }},
     {"maxPool2d", [](Args& a) -> R {
        WRAP(at::max_pool2d(T0, a.ints(1), a.ints(2), a.ints(3), a.ints(4), a.b(5)));
      }},
@@ -278,6 +288,16 @@ const std::vector<OpEntry> kMath = {
        VOID(at::_foreach_add_(a.tensors(0), a.tensors(1), a.scalar(2)));
      }},
     {"foreachMul_", [](Args& a) -> R { VOID(at::_foreach_mul_(a.tensors(0), a.scalar(1))); }},
+    {"foreachMulAdd_", [](Args& a) -> R {
+       // list = scale * list + other, one pass per tensor (at::add_out with the
+       // output aliasing its scaled operand) where mul_ then add_ make two
+       auto ts = a.tensors(0);
+       auto others = a.tensors(2);
+       auto scale = a.scalar(1);
+       if (ts.size() != others.size()) throw ArgError("lists of different lengths");
+       for (size_t i = 0; i < ts.size(); i++) at::add_out(ts[i], others[i], ts[i], scale);
+       return a.env().Undefined();
+     }},
     {"foreachZero_", [](Args& a) -> R { VOID(at::_foreach_zero_(a.tensors(0))); }},
     {"foreachNormSq", [](Args& a) -> R {
        // sum of squared L2 norms of a list, as one scalar tensor

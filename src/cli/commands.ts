@@ -5,9 +5,21 @@ import { parseIntOption } from './options.js';
 import { listModels, modelCost } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { registerTrainCommands } from './train-commands.js';
+import { registerExperimentCommand } from './experiment-command.js';
+import { registerPredictCommand } from './predict-command.js';
+import { registerEvalCommands } from './eval-commands.js';
+import { registerDemoCommand } from './demo-command.js';
+import { registerPretrainCommand } from './pretrain-command.js';
+import { registerBenchCommand } from './bench-command.js';
 
 export function registerCommands(program: Command): void {
   registerTrainCommands(program);
+  registerExperimentCommand(program);
+  registerPredictCommand(program);
+  registerEvalCommands(program);
+  registerDemoCommand(program);
+  registerPretrainCommand(program);
+  registerBenchCommand(program);
   program
     .command('doctor')
     .description('print the libtorch version and path, the BLAS in use, the thread count and whether the addon loaded')

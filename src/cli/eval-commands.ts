@@ -7,14 +7,13 @@ import { finetuneFewShot } from '../eval/fewshot-finetune.js';
 import { formatFewShot, saveFewShot, type FewShotCurve } from '../eval/fewshot-report.js';
 import { runVtab, VTAB_TASKS } from '../eval/vtab.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { getModel, readMeta } from '../models/index.js';
+import { getModel, loadModel, readMeta } from '../models/index.js';
 import { markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
 import { UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseIntList, parseIntOption } from './options.js';
-import { modelFromWeights } from './predict-command.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -79,7 +78,7 @@ export function registerEvalCommands(program: Command): void {
           const modelName = await modelNameOf(w, o.model);
           if (o.method !== 'finetune') {
             T.manualSeed(o.seed);
-            const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await modelFromWeights(w, modelName);
+            const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await loadModel(w, modelName);
             try {
               const rows: FewShotRow[] = await linearFewShot(model, train, test, { crop, shots: o.shots, seeds: o.seeds, workers: o.workers });
               curves.push({ label, method: 'linear', rows });

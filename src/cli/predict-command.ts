@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { decodeFile } from '../data/index.js';
 import { readNpy, writeNpy } from '../io/npy.js';
-import { getModel, loadWeights, readMeta, type ImageClassifier, type ModelMeta } from '../models/index.js';
+import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { toModelInput } from '../train/batch.js';
 import { UsageError } from '../util/errors.js';
@@ -21,22 +21,6 @@ interface PredictFlags {
   resolution?: number;
   threads?: number;
   json?: boolean;
-}
-
-/** Builds the model a weights file holds (metadata, or --model / --head-size) and loads it. */
-export async function modelFromWeights(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
-  const meta = await readMeta(weights);
-  const name = modelName ?? meta?.model;
-  if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
-  const entry = getModel(name);
-  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize }).eval();
-  try {
-    await loadWeights(model, weights);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return { model, meta };
 }
 
 function readLabels(file: string, n: number): string[] {
@@ -77,7 +61,7 @@ export function registerPredictCommand(program: Command): void {
       T.configureThreads(o.threads);
       if ((o.input === undefined) !== (o.output === undefined)) throw new UsageError('--input and --output go together');
       if (!o.input && images.length === 0) throw new UsageError('give image files, or --input X.npy --output Y.npy');
-      const { model, meta } = await modelFromWeights(o.weights, o.model, o.headSize);
+      const { model, meta } = await loadModel(o.weights, o.model, o.headSize);
       try {
         if (o.input && o.output) {
           const shape = await predictNpy(model, o.input, o.output);

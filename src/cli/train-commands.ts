@@ -2,13 +2,13 @@
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { openDataset, parseDataSpec } from '../data/index.js';
-import { getModel, loadWeights, readMeta } from '../models/index.js';
+import { loadModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { evaluate } from '../train/evaluate.js';
 import { describeRecipe, finetune } from '../train/finetune.js';
 import { UsageError } from '../util/errors.js';
-import { withStopSignals } from '../util/signals.js';
 import { parseFloatOption, parseIntOption } from './options.js';
+import { addRunFlags, pct, runTrainingCommand, type RunFlagValues } from './pretrain-command.js';
 
 export interface RecipeFlags {
   steps?: number;
@@ -53,44 +53,25 @@ export function recipeOverrides(o: RecipeFlags & { flipSet?: boolean }) {
   };
 }
 
-/** Applies --threads (default every core). */
-export function applyThreads(threads?: number): void {
-  T.configureThreads(threads);
-}
 
-interface FinetuneFlags extends RecipeFlags {
+interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   model: string;
   weights?: string;
   data: string;
-  out: string;
   shots?: number;
-  seed: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  threads?: number;
-  workers?: number;
-  resume: boolean;
   resolutionRule: 'code' | 'paper';
   evalSplit: 'test' | 'val';
 }
 
-async function loadForInference(weights: string, modelFlag?: string, headSize?: number) {
-  const meta = await readMeta(weights);
-  const name = modelFlag ?? meta?.model;
-  if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
-  const entry = getModel(name);
-  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize }).eval();
-  try {
-    await loadWeights(model, weights);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return { model, meta, entry };
+
+/** What every worker of a data-parallel fine-tuning run must agree on. */
+function finetuneFingerprint(o: FinetuneFlags): string {
+  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } = o;
+  return JSON.stringify({ command: 'finetune', model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit });
 }
 
 export function registerTrainCommands(program: Command): void {
-  addRecipeFlags(
+  const finetuneCmd = addRecipeFlags(
     program
       .command('finetune')
       .description('transfer a model to a new task with the BiT-HyperRule (new zero-initialized head)')
@@ -101,41 +82,31 @@ export function registerTrainCommands(program: Command): void {
       .option('--shots <k>', 'k training examples per class', parseIntOption(1))
       .option('--seed <s>', 'seed of data order, augmentation, MixUp and the k-shot draw', parseIntOption(0), 0),
   )
-    .option('--eval-every <n>', 'evaluate every n steps (default: at the end only)', parseIntOption(1))
-    .option('--checkpoint-every <n>', 'checkpoint every n steps (default: a tenth of the run)', parseIntOption(1))
     .addOption(new Option('--resolution-rule <rule>', 'HyperRule resolutions of the original code or the paper').choices(['code', 'paper']).default('code'))
-    .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'))
-    .option('--threads <n>', 'libtorch threads (default: every core)', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
-    .option('--no-resume', 'start over even if the output folder holds a checkpoint')
-    .action(async (o: FinetuneFlags) => {
-      applyThreads(o.threads);
-      const metrics = await withStopSignals((signal) =>
+    .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'));
+  addRunFlags(finetuneCmd).action(async (o: FinetuneFlags) => {
+    await runTrainingCommand(
+      o,
+      finetuneFingerprint(o),
+      (run, { lead, world }) =>
         finetune({
+          ...run,
           model: o.model,
           weights: o.weights,
           data: o.data,
-          out: o.out,
           shots: o.shots,
-          seed: o.seed,
           overrides: recipeOverrides(o),
           resolutionRule: o.resolutionRule,
           evalSplit: o.evalSplit,
-          evalEvery: o.evalEvery,
-          checkpointEvery: o.checkpointEvery,
-          resume: o.resume,
-          workers: o.workers,
-          signal,
-          onRecipe: (r, train) => process.stderr.write(`${train.name}: ${train.length} training images, ${train.numClasses} classes\n${describeRecipe(r)}\n`),
+          onRecipe: (r, train) => {
+            if (lead) process.stderr.write(`${train.name}: ${train.length} training images, ${train.numClasses} classes${world > 1 ? `; ${world} workers` : ''}\n${describeRecipe(r)}\n`);
+          },
         }),
-      );
-      const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`);
-      process.stdout.write(
-        `top-1 ${pct(metrics.top1)}  top-5 ${pct(metrics.top5)}  (${metrics.eval_images} test images)  ${metrics.steps} steps  ${metrics.images_per_s.toFixed(1)} img/s\n` +
-          `wrote ${path.join(o.out, 'model.npz')} and ${path.join(o.out, 'metrics.json')}\n`,
-      );
-      if (metrics.stopped_early) process.exitCode = 130;
-    });
+      (m) =>
+        `top-1 ${pct(m.top1)}  top-5 ${pct(m.top5)}  (${m.eval_images} test images)  ${m.steps} steps  ${m.images_per_s.toFixed(1)} img/s\n` +
+        `wrote ${path.join(o.out, 'model.npz')} and ${path.join(o.out, 'metrics.json')}\n`,
+    );
+  });
 
   program
     .command('eval')
@@ -148,9 +119,9 @@ export function registerTrainCommands(program: Command): void {
     .option('--threads <n>', 'libtorch threads', parseIntOption(1))
     .option('--json', 'print JSON')
     .action(async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
-      applyThreads(o.threads);
+      T.configureThreads(o.threads);
       const ds = await openDataset(parseDataSpec(o.data), o.split);
-      const { model, meta } = await loadForInference(o.weights, o.model);
+      const { model, meta } = await loadModel(o.weights, o.model);
       try {
         if (model.headSize !== ds.numClasses) throw new UsageError(`${o.weights} has a ${model.headSize}-way head but ${ds.name} has ${ds.numClasses} classes`);
         const crop = o.resolution ?? meta?.crop;

@@ -74,6 +74,18 @@ function resnetEntry(depth: number, block: ResNetConfig['block'], units: readonl
   };
 }
 
+/** A classic ResNet with three stages of one basic unit and base width `width` (BatchNorm, plain convs by default). */
+function smallResnetEntry(name: string, width: number, purpose: string): ModelEntry {
+  const units = [1, 1, 1] as const;
+  return {
+    name,
+    family: 'resnet',
+    description: `He et al. 2016 ResNet in miniature: 3 stages of 1 basic unit, base width ${width}, BatchNorm, plain convs; ${purpose}`,
+    defaultHeadSize: 10,
+    build: (o = {}) => new ResNet({ blockUnits: units, block: 'basic', baseWidth: width, headSize: o.headSize ?? 10, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
+  };
+}
+
 const SMALL_GROUPS = 8;
 
 const ENTRIES: readonly ModelEntry[] = [
@@ -115,6 +127,13 @@ const ENTRIES: readonly ModelEntry[] = [
   resnetEntry(50, 'bottleneck', [3, 4, 6, 3]),
   resnetEntry(101, 'bottleneck', [3, 4, 23, 3]),
   resnetEntry(152, 'bottleneck', [3, 8, 36, 3]),
+  // Small classic ResNets for the CPU-sized normalization studies (src/experiments):
+  // the same ResNet code with three stages of one basic unit each (stem, 6 convs
+  // and the fc layer: 8 layers). At 28x28 input the stages see 7x7, 4x4 and 2x2
+  // maps, so even InstanceNorm has more than one value to normalize. BatchNorm
+  // by default like their big siblings; the studies inject GN / WS / noise.
+  smallResnetEntry('ResNet-8-16', 16, 'widths 16/32/64 (GroupNorm needs <= 16 groups): for batch-size, noisy-BN, landscape and mixup studies on CPU'),
+  smallResnetEntry('ResNet-8-64', 64, 'widths 64/128/256, so every group count 1..64 of Wu & He\'s group-division table divides every layer'),
 ];
 
 const BY_NAME = new Map(ENTRIES.map((e) => [e.name.toLowerCase(), e]));

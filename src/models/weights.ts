@@ -3,9 +3,11 @@
 // (OIHW, [out, in]) in memory. Official files load by name; saved files use
 // the same scheme, so other BiT tools read them.
 import { NpzReader, writeNpz, type NdArray } from '../io/npz.js';
+import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
 import type { ParamEntry, ParamKind } from '../nn/index.js';
 import type { ImageClassifier } from './classifier.js';
+import { getModel } from './registry.js';
 
 /** Some published files name a conv `standardized_conv2d_1` (or another `_N`): same key. */
 export function normalizeKey(key: string): string {
@@ -168,4 +170,24 @@ export async function readMeta(file: string): Promise<ModelMeta | null> {
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Builds the model a weights file holds and loads it (eval mode). The model
+ * and head size come from the file's metadata, or from `modelName` /
+ * `headSize` (needed for the official BiT files, which have no metadata).
+ */
+export async function loadModel(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
+  const meta = await readMeta(weights);
+  const name = modelName ?? meta?.model;
+  if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
+  const entry = getModel(name);
+  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize }).eval();
+  try {
+    await loadWeights(model, weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, meta };
 }

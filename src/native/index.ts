@@ -26,6 +26,22 @@ export interface BuildInfo {
   distributed: boolean;
 }
 
+export interface AllocatorStats {
+  /** Whether blocks of 256 KiB and more are being cached (false: libtorch's default allocator serves everything). */
+  enabled: boolean;
+  /** Bytes of cached-allocator blocks held by tensors now. */
+  inUseBytes: number;
+  /** Bytes of freed blocks kept for reuse. */
+  cachedBytes: number;
+  /** The highest inUseBytes so far: kept blocks are unmapped past it (plus a 64 MiB slack). */
+  peakInUseBytes: number;
+  /** Requests served from kept blocks, and by new mappings. */
+  hits: number;
+  misses: number;
+  /** Kept blocks unmapped. */
+  evictions: number;
+}
+
 /** The addon's surface, one line per native op (see native/src/*.cc). */
 export interface NativeBinding {
   // lifecycle and queries
@@ -79,6 +95,14 @@ export interface NativeBinding {
   // threads and build
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** The caching CPU allocator's counters (native/src/addon.cc). */
+  allocatorStats(): AllocatorStats;
+  setCachingAllocator(on: boolean): void;
+  emptyCache(): void;
+  /** Starts recording libtorch's op events (its legacy CPU profiler). */
+  profilerStart(): void;
+  /** Stops recording: every op call as [name, thread, startUs, endUs, depth]. */
+  profilerStop(): [string, number, number, number, number][];
   buildInfo(): BuildInfo;
   // elementwise
   add(a: H, b: S, alpha?: number | null): H;
@@ -168,6 +192,8 @@ export interface NativeBinding {
   diagonal(t: H, offset: number, d1: number, d2: number): H;
   // neural-network ops
   conv2d(x: H, w: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  packConv2dWeight(w: H, stride: number[], padding: number[], dilation: number[], groups: number): H;
+  conv2dPacked(x: H, packed: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number): H;
   maxPool2d(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceil: boolean): H;
   avgPool2d(x: H, kernel: number[], stride: number[], padding: number[], ceil: boolean, countIncludePad: boolean): H;
   adaptiveAvgPool2d(x: H, size: number[]): H;
@@ -201,6 +227,7 @@ export interface NativeBinding {
   relu_(t: H): void;
   foreachAdd_(ts: H[], others: H[], alpha: number): void;
   foreachMul_(ts: H[], value: number): void;
+  foreachMulAdd_(ts: H[], scale: number, others: H[]): void;
   foreachZero_(ts: H[]): void;
   foreachNormSq(ts: H[]): H;
   // distributed (c10d + Gloo)
@@ -214,6 +241,9 @@ export interface NativeBinding {
   distStoreGet(key: string, timeoutMs: number): string;
   distStoreCheck(key: string): boolean;
   distStoreAdd(key: string, delta: number): number;
+  distStoreSetTimeout(timeoutMs: number): void;
+  distHeartbeat(key: string, intervalMs: number): void;
+  distHeartbeatStatus(): { running: boolean; beats: number; error: string | null };
   distDestroy(): void;
 }
 
@@ -247,12 +277,29 @@ function loadError(file: string, cause: unknown): Error {
 }
 
 let binding: NativeBinding | undefined;
+const loaderSet = new Set<string>();
+
+/**
+ * The environment variables that loading the addon set for libtorch (the
+ * user had not set them), which child processes running other software (the
+ * PyTorch peer of `bit bench`) should not inherit.
+ */
+export function loaderEnvironment(): ReadonlySet<string> {
+  return loaderSet;
+}
 
 /** The loaded addon (loaded once, on first use). Throws one error listing every remedy. */
 export function native(): NativeBinding {
   if (binding) return binding;
   const file = addonPath();
   if (!existsSync(file)) throw loadError(file, new Error('the file does not exist (the addon was never built)'));
+  // libgomp reads this once, when libtorch loads. Its default busy-waiting
+  // collapses throughput (measured 8x slower) as soon as another thread wants
+  // a core: our own data-loader threads, or any other process.
+  if (process.env.OMP_WAIT_POLICY === undefined) {
+    process.env.OMP_WAIT_POLICY = 'PASSIVE';
+    loaderSet.add('OMP_WAIT_POLICY');
+  }
   try {
     const req = createRequire(import.meta.url);
     binding = req(file) as NativeBinding;

@@ -1,9 +1,24 @@
 // The module base: a forward function plus a training flag that propagates to children.
-import type { Tensor } from '../tensor/index.js';
+import { tidy, type Tensor } from '../tensor/index.js';
 
 export abstract class Module {
   #training = true;
   readonly #children: Module[] = [];
+
+  /**
+   * Every `forward` runs in its own scope: the tensors a module creates and
+   * does not return are freed as soon as it returns, as they would be in
+   * eager PyTorch, instead of living until the caller's `tidy` ends, which
+   * held every activation of a whole network (BiT-R50x1 at 128 px, batch 8:
+   * peak RSS of a forward run 863 -> 587 MiB, of a training run, where the
+   * pre-ReLU norm outputs of every unit waited too, 1068 -> 811 MiB).
+   * Tensors that autograd saved stay alive inside libtorch whatever their
+   * handles do.
+   */
+  constructor() {
+    const forward = this.forward.bind(this);
+    this.forward = (x: Tensor): Tensor => tidy(() => forward(x));
+  }
 
   /** Registers a child so that train()/eval() reach it. Returns it. */
   protected child<M extends Module>(m: M): M {

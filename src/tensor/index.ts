@@ -4,4 +4,6 @@ export * from './ops.js';
 export * from './functional.js';
 export * from './linalg.js';
 export * from './runtime.js';
+export * from './profile.js';
 export { ArgumentError, assertRank } from './validate.js';
+export * from './distributed.js';

@@ -125,6 +125,11 @@ export function foreachAdd_(ts: readonly Tensor[], others: readonly Tensor[], al
 export function foreachMul_(ts: readonly Tensor[], value: number): void {
   if (ts.length) native().foreachMul_(ts.map((t) => t.handle), value);
 }
+/** ts[i] = scale * ts[i] + others[i], in place, in one pass over each tensor (SGD's momentum buffer update). */
+export function foreachMulAdd_(ts: readonly Tensor[], scale: number, others: readonly Tensor[]): void {
+  if (ts.length !== others.length) throw new ArgumentError(`'foreachMulAdd_' needs lists of equal length, got ${ts.length} and ${others.length}`);
+  if (ts.length) native().foreachMulAdd_(ts.map((t) => t.handle), scale, others.map((t) => t.handle));
+}
 export function foreachZero_(ts: readonly Tensor[]): void {
   if (ts.length) native().foreachZero_(ts.map((t) => t.handle));
 }

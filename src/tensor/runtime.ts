@@ -1,6 +1,6 @@
 // Autograd mode, random seeds, threads and build information.
 import { availableParallelism } from 'node:os';
-import { native, type BuildInfo } from '../native/index.js';
+import { loaderEnvironment, native, type AllocatorStats, type BuildInfo } from '../native/index.js';
 import { Tensor, wrap } from './tensor.js';
 import type { DType } from '../native/index.js';
 import { assertInt } from './validate.js';
@@ -58,6 +58,41 @@ export function configureThreads(n?: number): number {
   if (n !== undefined || !threadsConfigured) setNumThreads(want);
   threadsConfigured = true;
   return getNumThreads();
+}
+
+export type { AllocatorStats };
+
+/**
+ * The caching CPU allocator's counters. Tensors of 256 KiB and more get
+ * mappings of their own that are kept when freed and reused for the next
+ * tensor of about the same size: a repeating training step allocates without
+ * page faults, and peak RSS stays at the step's peak (glibc's heap let it
+ * grow step after step). It is on unless BIT_CACHING_ALLOCATOR=0.
+ */
+export function allocatorStats(): AllocatorStats {
+  return native().allocatorStats();
+}
+
+/** Turns the caching of large CPU blocks on or off (kept blocks stay until `emptyCache`). */
+export function setCachingAllocator(on: boolean): void {
+  native().setCachingAllocator(on);
+}
+
+/** Unmaps every block the caching allocator keeps for reuse (RSS drops by `allocatorStats().cachedBytes`). */
+export function emptyCache(): void {
+  native().emptyCache();
+}
+
+/**
+ * This process's environment as the user gave it: without the variables the
+ * addon loader set for libtorch (OMP_WAIT_POLICY=PASSIVE unless the user
+ * chose a policy). For child processes of other software, e.g. PyTorch, so
+ * that they run with their own defaults.
+ */
+export function userEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of loaderEnvironment()) delete env[key];
+  return env;
 }
 
 export function buildInfo(): BuildInfo {

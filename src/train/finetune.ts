@@ -3,31 +3,22 @@
 // load upstream weights, train, evaluate.
 import { formatDataSpec, openDataset, parseDataSpec, type Dataset, type DatasetSpec } from '../data/index.js';
 import { getModel, loadWeights, readMeta } from '../models/index.js';
+import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
-import type { Collective } from './collective.js';
 import { applyOverrides, bitHyperRule, type FinetuneRecipe, type RecipeOverrides, type ResolutionRule } from './recipes.js';
-import { train, type FinalMetrics } from './trainer.js';
+import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
 
-export interface FinetuneOptions {
+export interface FinetuneOptions extends RunOptions {
   model: string;
   /** Upstream weights (.npz); omitted: train from scratch. */
   weights?: string;
   data: string;
-  out: string;
   /** k examples per class (k-shot transfer). */
   shots?: number;
-  seed?: number;
   overrides?: RecipeOverrides;
   resolutionRule?: ResolutionRule;
   /** Evaluate on 'test' (default) or the 'val' split. */
   evalSplit?: 'test' | 'val';
-  evalEvery?: number;
-  checkpointEvery?: number;
-  resume?: boolean;
-  workers?: number;
-  collective?: Collective | null;
-  signal?: AbortSignal;
-  quiet?: boolean;
   /** Called with the resolved recipe before training starts. */
   onRecipe?: (r: FinetuneRecipe, train: Dataset) => void;
 }
@@ -72,6 +63,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const recipe = resolveRecipe(trainSet, o);
   o.onRecipe?.(recipe, trainSet);
   const entry = getModel(o.model);
+  // the same initial weights for the same seed (from scratch), whatever the number of workers
+  T.manualSeed(o.seed ?? 0);
   const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead });
   try {
     if (o.weights) {
@@ -89,15 +82,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
       dataSpec: formatDataSpec(spec),
       recipe,
       loss: 'softmax',
-      outDir: o.out,
-      seed: o.seed ?? 0,
-      evalEvery: o.evalEvery ?? 0,
-      checkpointEvery: o.checkpointEvery ?? Math.max(1, Math.round(recipe.schedule.totalSteps / 10)),
-      resume: o.resume,
-      workers: o.workers,
-      collective: o.collective,
-      signal: o.signal,
-      quiet: o.quiet,
+      ...runSettings(o, recipe.schedule.totalSteps),
       info: { weights: o.weights ?? null, train_images: trainSet.length, classes: trainSet.numClasses, task: 'finetune' },
     });
   } finally {

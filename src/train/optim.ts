@@ -33,8 +33,8 @@ export class SGD {
           bs.push(this.momentumBuffers[i]);
         });
         if (this.options.weightDecay !== 0) T.foreachAdd_(gs, ps, this.options.weightDecay);
-        T.foreachMul_(bs, this.options.momentum);
-        T.foreachAdd_(bs, gs, 1);
+        // buf = momentum * buf + g in one pass (mul_ then add_ would read and write buf twice)
+        T.foreachMulAdd_(bs, this.options.momentum, gs);
         T.foreachAdd_(ps, bs, -lr);
       }),
     );

@@ -27,12 +27,13 @@ const SCHEDULES: readonly { below: number; supports: readonly number[] }[] = [
  */
 export type ResolutionRule = 'code' | 'paper';
 
-export interface FinetuneRecipe {
+/** The numbers of a run that the training loop uses (both recipes provide them). */
+export interface TrainRecipe {
   /** Effective batch (summed over micro-batches and workers). */
   batch: number;
   /** Micro-batches per step (`--batch-split`): memory, not math. */
   batchSplit: number;
-  /** Learning rate actually used: base * batch / 512. */
+  /** Learning rate actually used. */
   lr: number;
   momentum: number;
   weightDecay: number;
@@ -42,6 +43,9 @@ export interface FinetuneRecipe {
   precrop: number;
   crop: number;
   flip: boolean;
+}
+
+export interface FinetuneRecipe extends TrainRecipe {
   zeroHead: boolean;
   /** Where each number came from, for the printout. */
   notes: string[];
@@ -168,19 +172,10 @@ export const UPSTREAM_RESOLUTION = 224;
  */
 const WARMUP_FRACTION = UPSTREAM_WARMUP_STEPS / (90 * Math.ceil(1_281_167 / UPSTREAM_BATCH));
 
-export interface UpstreamRecipe {
+export interface UpstreamRecipe extends TrainRecipe {
   variant: UpstreamVariant;
-  batch: number;
-  batchSplit: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
   epochs: number;
   stepsPerEpoch: number;
-  schedule: StepSchedule;
-  crop: number;
-  precrop: number;
-  flip: boolean;
   loss: 'softmax' | 'sigmoid';
   notes: string[];
 }
@@ -228,6 +223,8 @@ export function upstreamRecipe(input: UpstreamInput): UpstreamRecipe {
     crop,
     precrop,
     flip: input.flip ?? true,
+    // upstream pre-training uses no MixUp
+    mixupAlpha: 0,
     loss: input.multiLabel ? 'sigmoid' : 'softmax',
     notes: [
       `BiT-${variant} recipe: ${ref.epochs} epochs, /10 at epochs ${ref.decays.join(', ')}${scale !== 1 ? `, scaled to ${epochs} epochs (decays at ${ref.decays.map((e) => (e * scale).toFixed(1)).join(', ')})` : ''}`,

@@ -16,21 +16,10 @@ import { CollectiveError } from './distributed.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
 import { SGD } from './optim.js';
-import { learningRate, type StepSchedule } from './schedule.js';
+import type { TrainRecipe } from './recipes.js';
+import { learningRate } from './schedule.js';
 
-/** The numbers of a run that the loop uses (both recipes provide them). */
-export interface TrainRecipe {
-  batch: number;
-  batchSplit: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  schedule: StepSchedule;
-  mixupAlpha: number;
-  precrop: number;
-  crop: number;
-  flip: boolean;
-}
+export type { TrainRecipe };
 
 export interface TrainConfig {
   model: ImageClassifier;
@@ -61,6 +50,36 @@ export interface TrainConfig {
   quiet?: boolean;
   /** Called after every optimizer step (tests, experiments). */
   onStep?: (step: number, loss: number) => void;
+}
+
+/** Options every training command shares (fine-tuning and pre-training). */
+export interface RunOptions {
+  out: string;
+  seed?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  resume?: boolean;
+  workers?: number;
+  collective?: Collective | null;
+  signal?: AbortSignal;
+  quiet?: boolean;
+  onStep?: (step: number, loss: number) => void;
+}
+
+/** The part of a TrainConfig that RunOptions decide (checkpoints default to every tenth of the run). */
+export function runSettings(o: RunOptions, totalSteps: number): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep'> {
+  return {
+    outDir: o.out,
+    seed: o.seed ?? 0,
+    evalEvery: o.evalEvery ?? 0,
+    checkpointEvery: o.checkpointEvery ?? Math.max(1, Math.round(totalSteps / 10)),
+    resume: o.resume,
+    workers: o.workers,
+    collective: o.collective,
+    signal: o.signal,
+    quiet: o.quiet,
+    onStep: o.onStep,
+  };
 }
 
 export interface FinalMetrics {
@@ -135,21 +154,29 @@ function canWait(c: Collective | null): c is WaitingCollective {
  * re-run of the same command resumes from.
  */
 export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
-  const where = { lastCheckpointStep: -1 };
+  const where = { lastCheckpointStep: -1, writingStep: -1 };
   try {
     return await trainLoop(cfg, where);
   } catch (err) {
     if (!(err instanceof CollectiveError)) throw err;
     const file = path.join(cfg.outDir, CHECKPOINT_FILE);
-    const hint =
-      where.lastCheckpointStep > 0
-        ? `Re-run the same command to resume from the last complete checkpoint (step ${where.lastCheckpointStep}, ${file} on rank 0's machine).`
-        : `No checkpoint was written by this run: re-running the same command starts ${existsSync(file) ? `from ${file} again` : 'over'}.`;
+    const step = where.lastCheckpointStep;
+    let hint: string;
+    if ((cfg.collective?.rank ?? 0) === 0) {
+      hint =
+        step > 0
+          ? `Re-run the same command to resume from the last complete checkpoint (step ${step}, ${file}).`
+          : `No checkpoint was written by this run: re-running the same command starts ${existsSync(file) ? `from ${file} again` : 'over'}.`;
+    } else {
+      // rank 0 writes the checkpoints: it may have finished one more than this rank knows of
+      const known = step > 0 ? `step ${step} or later` : where.writingStep > 0 ? `step ${where.writingStep} if rank 0 finished writing it` : 'if one was written';
+      hint = `Re-run the same command to resume from the last complete checkpoint, ${file} on rank 0's machine (${known}).`;
+    }
     throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
   }
 }
 
-async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number }): Promise<FinalMetrics> {
+async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }): Promise<FinalMetrics> {
   const { model, recipe } = cfg;
   const col = cfg.collective ?? null;
   const rank = col?.rank ?? 0;
@@ -232,6 +259,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number }
   let stoppedEarly = false;
 
   const save = async () => {
+    where.writingStep = state.step;
     if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
     // the others wait for the write (however long) before the next collective
     if (canWait(col)) col.barrier('checkpoint');

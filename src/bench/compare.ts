@@ -1,0 +1,237 @@
+// `bit bench`'s main measurement: our forward and training step, and with a
+// peer the same work in PyTorch, each side and phase in its own child
+// process, alternating sides within every round (ours first in even rounds,
+// PyTorch first in odd ones) so that both see the same machine load. Ratios
+// are taken round by round, between runs minutes apart at most.
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { writeNpy } from '../io/npy.js';
+import { getModel, modelCost, saveWeights, ResNetV2, type ModelEntry } from '../models/index.js';
+import * as T from '../tensor/index.js';
+import { openmpWaitPolicy, runSide, type BenchSetup, type PeerEnv, type Side, type SideRun } from './side.js';
+import { imagesPerSecond, median, variation } from './stats.js';
+import { convPeakGflops, flopsPerImage, matmulPeakGflops, PHASES, type Phase } from './workload.js';
+
+export interface CompareOptions {
+  readonly model: string;
+  readonly resolution: number;
+  readonly batch: number;
+  readonly threads: number;
+  /** Compare with the PyTorch peer. */
+  readonly peer: boolean;
+  /** The peer's environment (see `peerEnvironment`); default 'same'. */
+  readonly peerEnv?: PeerEnv;
+  readonly rounds: number;
+  readonly warmup: number;
+  readonly reps: number;
+  /** Record libtorch's op timings of both sides (one extra repetition in the last round). */
+  readonly profile: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** One side's measurement of one phase over all rounds. */
+export interface PhaseResult {
+  readonly side: Side;
+  readonly phase: Phase;
+  /** The child runs, one per round. */
+  readonly runs: readonly SideRun[];
+  /** Images/s at the median repetition time of each round. */
+  readonly perRound: readonly number[];
+  /** Images/s at the median of every timed repetition of every round. */
+  readonly imagesPerSecond: number;
+  /** Images/s of the fastest repetition (closest to an idle machine). */
+  readonly bestImagesPerSecond: number;
+  /** Coefficient of variation of the repetition times (noise). */
+  readonly variation: number;
+  /** Median CPU seconds (every thread) per image: less sensitive to other processes than wall-clock time. */
+  readonly cpuSecondsPerImage: number;
+  /** Median over rounds of the child's peak RSS (MiB). */
+  readonly peakRssMb: number;
+  readonly gflops: number;
+  /** Of the BLAS matrix-product peak. */
+  readonly fractionOfPeak: number;
+  /** Of the 3x3-convolution peak. */
+  readonly fractionOfConvPeak: number;
+}
+
+export interface PhaseRatio {
+  readonly phase: Phase;
+  /** ours / PyTorch images/s, round by round. */
+  readonly perRound: readonly number[];
+  /** Median of the per-round ratios: the headline number. */
+  readonly median: number;
+  /** Ratio of the fastest repetitions. */
+  readonly best: number;
+  /** PyTorch / ours CPU seconds per image (above 1: ours spends less CPU time on the same work). */
+  readonly cpu: number;
+  /** ours / PyTorch peak RSS (medians over rounds). */
+  readonly rss: number;
+}
+
+export interface MachineInfo {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  /** 1-minute load average at the start and the end of the measurement. */
+  readonly loadStart: number;
+  readonly loadEnd: number;
+  readonly date: string;
+  readonly node: string;
+  readonly libtorch: string;
+  readonly pytorch: string | null;
+  /** OpenMP wait policy of each side (see `openmpWaitPolicy`). */
+  readonly openmpOurs: string;
+  readonly openmpPytorch: string | null;
+}
+
+export interface CompareResult {
+  readonly machine: MachineInfo;
+  readonly options: Omit<CompareOptions, 'log'>;
+  readonly macsPerImage: number;
+  /** Best float32 matrix-product GFLOP/s through libtorch in this run (before and after the rounds). */
+  readonly matmulPeakGflops: number;
+  /** Best GFLOP/s of a large 3x3 convolution through libtorch (oneDNN) in this run. */
+  readonly convPeakGflops: number;
+  readonly ours: Readonly<Record<Phase, PhaseResult>>;
+  readonly pytorch: Readonly<Record<Phase, PhaseResult>> | null;
+  readonly ratios: Readonly<Record<Phase, PhaseRatio>> | null;
+}
+
+/** The peer's architecture flags for a BiT ResNet-v2 (GroupNorm + WS), or null: no peer for this model. */
+export function peerArgsFor(entry: ModelEntry, headSize: number): string[] | null {
+  const model = entry.build({ virtual: true, headSize });
+  try {
+    if (!(model instanceof ResNetV2)) return null;
+    const c = model.config;
+    if ((c.standardize ?? true) !== true || (c.norm !== undefined && c.norm.kind !== 'group') || c.norm?.channelsPerGroup !== undefined) return null;
+    const groups = c.norm?.kind === 'group' ? (c.norm.groups ?? 32) : 32;
+    return [
+      '--units', c.blockUnits.join(','), '--width-factor', String(c.widthFactor), '--base-width', String(c.baseWidth ?? 64),
+      '--groups', String(groups), '--head', String(headSize),
+    ];
+  } finally {
+    model.dispose();
+  }
+}
+
+export function machineInfo(pytorch: string | null, loadStart: number, peerEnv: PeerEnv = 'same'): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadStart,
+    loadEnd: os.loadavg()[0],
+    date: new Date().toISOString(),
+    node: process.version,
+    libtorch: T.buildInfo().torchVersion,
+    pytorch,
+    openmpOurs: openmpWaitPolicy('ours', peerEnv),
+    openmpPytorch: pytorch === null ? null : openmpWaitPolicy('pytorch', peerEnv),
+  };
+}
+
+/**
+ * Writes the benchmark's weights (the model's initialisation under seed 0,
+ * head included, saved in the official key scheme) and input (uniform in
+ * [-1, 1], NHWC) to `dir`.
+ */
+export async function writeBenchFiles(entry: ModelEntry, headSize: number, batch: number, resolution: number, dir: string): Promise<{ weights: string; input: string }> {
+  T.manualSeed(0);
+  const model = entry.build({ headSize, zeroHead: false });
+  const weights = path.join(dir, 'weights.npz');
+  const input = path.join(dir, 'input.npy');
+  try {
+    await saveWeights(model, weights);
+  } finally {
+    model.dispose();
+  }
+  const data = T.tidy(() => T.rand([batch, resolution, resolution, 3]).mul(2).sub(1).data() as Float32Array);
+  await writeNpy(input, { dtype: 'float32', shape: [batch, resolution, resolution, 3], data });
+  return { weights, input };
+}
+
+function summarize(side: Side, phase: Phase, runs: readonly SideRun[], batch: number, macs: number, peak: number, convPeak: number): PhaseResult {
+  const all = runs.flatMap((r) => r.seconds);
+  const ips = imagesPerSecond(batch, all);
+  const gflops = (flopsPerImage(macs, phase) * ips) / 1e9;
+  return {
+    side,
+    phase,
+    runs,
+    perRound: runs.map((r) => imagesPerSecond(batch, r.seconds)),
+    imagesPerSecond: ips,
+    bestImagesPerSecond: batch / Math.min(...all),
+    variation: variation(all),
+    cpuSecondsPerImage: median(runs.flatMap((r) => r.cpuSeconds)) / batch,
+    peakRssMb: median(runs.map((r) => r.peakRssMb)),
+    gflops,
+    fractionOfPeak: gflops / peak,
+    fractionOfConvPeak: gflops / convPeak,
+  };
+}
+
+export async function compare(opts: CompareOptions): Promise<CompareResult> {
+  const loadStart = os.loadavg()[0];
+  const entry = getModel(opts.model);
+  const headSize = entry.defaultHeadSize;
+  const peerArgs = peerArgsFor(entry, headSize);
+  if (opts.peer && peerArgs === null) {
+    throw new Error(`--compare pytorch: ${entry.name} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 with GroupNorm and WS); choose a BiT model`);
+  }
+  const macs = modelCost(entry, opts.resolution, headSize).macs;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bit-bench-'));
+  try {
+    const files = await writeBenchFiles(entry, headSize, opts.batch, opts.resolution, dir);
+    const peerEnv = opts.peerEnv ?? 'same';
+    const setup: BenchSetup = { model: entry.name, headSize, ...files, batch: opts.batch, resolution: opts.resolution, threads: opts.threads, peerArgs, peerEnv };
+    let peak = matmulPeakGflops();
+    let convPeak = convPeakGflops();
+    const sides: Side[] = opts.peer ? ['ours', 'pytorch'] : ['ours'];
+    const runs = new Map<string, SideRun[]>();
+    for (let round = 0; round < opts.rounds; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      for (const phase of PHASES) {
+        for (const side of order) {
+          const profile = opts.profile && round === opts.rounds - 1;
+          const r = await runSide(side, { ...setup, phase, warmup: opts.warmup, reps: opts.reps, profile });
+          const key = `${side}/${phase}`;
+          runs.set(key, [...(runs.get(key) ?? []), r]);
+          opts.log(`round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(7)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`);
+        }
+      }
+    }
+    peak = Math.max(peak, matmulPeakGflops());
+    convPeak = Math.max(convPeak, convPeakGflops());
+    const result = (side: Side): Record<Phase, PhaseResult> => ({
+      forward: summarize(side, 'forward', runs.get(`${side}/forward`) ?? [], opts.batch, macs, peak, convPeak),
+      train: summarize(side, 'train', runs.get(`${side}/train`) ?? [], opts.batch, macs, peak, convPeak),
+    });
+    const ours = result('ours');
+    const pytorch = opts.peer ? result('pytorch') : null;
+    const ratio = (phase: Phase): PhaseRatio => {
+      const o = ours[phase];
+      const p = (pytorch as Record<Phase, PhaseResult>)[phase];
+      const perRound = o.perRound.map((v, k) => v / p.perRound[k]);
+      return {
+        phase, perRound, median: median(perRound), best: o.bestImagesPerSecond / p.bestImagesPerSecond,
+        cpu: p.cpuSecondsPerImage / o.cpuSecondsPerImage, rss: o.peakRssMb / p.peakRssMb,
+      };
+    };
+    const { log: _log, ...rest } = opts;
+    void _log;
+    return {
+      machine: machineInfo(pytorch ? pytorch.train.runs[0].version : null, loadStart, peerEnv),
+      options: rest,
+      macsPerImage: macs,
+      matmulPeakGflops: peak,
+      convPeakGflops: convPeak,
+      ours,
+      pytorch,
+      ratios: pytorch ? { forward: ratio('forward'), train: ratio('train') } : null,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

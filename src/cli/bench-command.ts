@@ -1,0 +1,89 @@
+// `bit bench`: forward and training-step images/s, peak RSS and achieved
+// GFLOP/s; with --compare pytorch, the same work in PyTorch alternately and
+// the ratios; the data loader against the training step; scaling tables.
+import { Option, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { compare, formatReport, measureLoaders, measureScaling, parseSizes, reportJson, type BenchReport } from '../bench/index.js';
+import { getModel } from '../models/index.js';
+import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
+import { parseIntOption } from './options.js';
+
+interface BenchFlags {
+  model: string;
+  resolution: number;
+  batch: number;
+  threads?: number;
+  compare?: 'pytorch';
+  peerEnv: 'same' | 'user';
+  rounds?: number;
+  reps: number;
+  warmup: number;
+  loader: boolean;
+  loaderWorkers?: number;
+  scaling?: boolean;
+  scalingBatches: string;
+  scalingResolutions: string;
+  scalingMicro: string;
+  profile?: boolean;
+  markdown?: boolean;
+  json?: boolean;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark forward (inference) and training-step images/s, peak RSS and GFLOP/s; --compare pytorch runs the same work in PyTorch alternately and prints the ratios')
+    .option('--model <name>', 'model from the registry (bit models)', 'BiT-S-R50x1')
+    .option('--resolution <n>', 'input resolution', parseIntOption(8, 4096), 128)
+    .option('--batch <n>', 'batch size', parseIntOption(1), 8)
+    .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseIntOption(1))
+    .addOption(new Option('--compare <impl>', 'also run the same model, weights, input and threads in PyTorch (Debian python3-torch; $BIT_PYTHON) and print the ratios').choices(['pytorch']))
+    .addOption(
+      new Option('--peer-env <env>', "the peer's environment: 'same' (the OpenMP settings bit runs with, on both sides) or 'user' (PyTorch's own defaults)")
+        .choices(['same', 'user'])
+        .default('same'),
+    )
+    .option('--rounds <n>', 'rounds, each running every side and phase once in its own process (default: 3 with --compare, else 1)', parseIntOption(1))
+    .option('--reps <n>', 'timed repetitions per process', parseIntOption(1), 4)
+    .option('--warmup <n>', 'untimed repetitions first', parseIntOption(0), 1)
+    .option('--no-loader', 'skip the data-loader measurement')
+    .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseIntOption(1))
+    .option('--scaling', 'also measure images/s against batch size, resolution and micro-batches (ours)')
+    .option('--scaling-batches <list>', 'batch sizes of the scaling table', '1,2,4,8,16')
+    .option('--scaling-resolutions <list>', 'resolutions of the scaling table', '64,96,128,160,224')
+    .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', '1,2,4')
+    .option('--profile', "add libtorch's op timings of each side and phase (each op's fastest of 3 extra repetitions)")
+    .option('--markdown', 'print the tables as Markdown')
+    .option('--json', 'print one JSON object (progress goes to stderr)')
+    .action(async (o: BenchFlags) => {
+      const usage = <R>(what: string, fn: () => R): R => {
+        try {
+          return fn();
+        } catch (err) {
+          throw new UsageError(`${what}${err instanceof Error ? err.message : String(err)}`);
+        }
+      };
+      usage('--model: ', () => getModel(o.model));
+      const batches = usage('', () => parseSizes(o.scalingBatches, '--scaling-batches'));
+      const resolutions = usage('', () => parseSizes(o.scalingResolutions, '--scaling-resolutions'));
+      const microBatches = usage('', () => parseSizes(o.scalingMicro, '--scaling-micro'));
+      const uneven = microBatches.find((m) => o.batch % m !== 0);
+      if (o.scaling && uneven !== undefined) throw new UsageError(`--scaling-micro: ${uneven} micro-batches do not divide the batch ${o.batch}`);
+      const threads = T.configureThreads(o.threads ?? availableParallelism());
+      const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+      const peer = o.compare === 'pytorch';
+      const compared = await compare({
+        model: o.model, resolution: o.resolution, batch: o.batch, threads, peer, peerEnv: o.peerEnv, rounds: o.rounds ?? (peer ? 3 : 1),
+        warmup: o.warmup, reps: o.reps, profile: o.profile ?? false, log,
+      });
+      const loader = o.loader ? await measureLoaders({ resolution: o.resolution, batch: o.batch, workers: o.loaderWorkers, batches: 20, log }) : null;
+      const scaling = o.scaling
+        ? measureScaling({
+            model: o.model, batch: o.batch, resolution: o.resolution, warmup: o.warmup, reps: Math.min(o.reps, 3), log, batches, resolutions, microBatches,
+          })
+        : null;
+      const report: BenchReport = { compare: compared, loader, scaling };
+      process.stdout.write(o.json ? JSON.stringify(reportJson(report)) + '\n' : formatReport(report, o.markdown ? 'markdown' : 'text'));
+    });
+}

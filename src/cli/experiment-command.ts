@@ -1,0 +1,53 @@
+// `bit experiment NAME [--quick] [--out DIR]`: the lecture's normalization studies.
+import { Argument, type Command } from 'commander';
+import * as path from 'node:path';
+import { EXPERIMENTS, EXPERIMENT_NAMES, getExperiment } from '../experiments/index.js';
+import { InterruptedError } from '../experiments/common.js';
+import * as T from '../tensor/index.js';
+import { withStopSignals } from '../util/signals.js';
+import { parseIntOption } from './options.js';
+
+interface ExperimentFlags {
+  quick?: boolean;
+  out?: string;
+  threads?: number;
+  workers?: number;
+}
+
+/** The default output folder of an experiment. */
+export function defaultExperimentOut(name: string, quick: boolean): string {
+  return path.join('runs', 'experiments', quick ? `${name}-quick` : name);
+}
+
+function experimentList(): string {
+  const w = Math.max(...EXPERIMENTS.map((e) => e.name.length));
+  return EXPERIMENTS.map((e) => `  ${e.name.padEnd(w)}  ${e.title} (full form about ${e.expectedMinutes} min)`).join('\n');
+}
+
+export function registerExperimentCommand(program: Command): void {
+  program
+    .command('experiment')
+    .description('run one of the lecture\'s normalization studies at small scale on real data; writes report.md, results.json and PNG/SVG figures')
+    .addArgument(new Argument('<name>', 'experiment').choices(EXPERIMENT_NAMES))
+    .option('--quick', 'the seconds-long form of the same pipeline (a smoke test: its numbers mean nothing)')
+    .option('--out <dir>', 'output folder (default runs/experiments/NAME, or NAME-quick)')
+    .option('--threads <n>', 'libtorch threads (default $BIT_THREADS or every core; 1 is fastest on a busy machine)', parseIntOption(1))
+    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .addHelpText('after', `\nExperiments:\n${experimentList()}\n\nResults as measured here, beside the published numbers: docs/experiments.md.`)
+    .action(async (name: string, o: ExperimentFlags) => {
+      T.configureThreads(o.threads);
+      const exp = getExperiment(name);
+      const quick = o.quick === true;
+      const out = path.resolve(o.out ?? defaultExperimentOut(name, quick));
+      try {
+        const outcome = await withStopSignals((signal) =>
+          exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
+        );
+        process.stdout.write(`${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`);
+      } catch (err) {
+        if (!(err instanceof InterruptedError)) throw err;
+        process.stderr.write(`bit experiment ${name}: ${err.message}; no report was written\n`);
+        process.exitCode = 130;
+      }
+    });
+}

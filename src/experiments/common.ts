@@ -1,0 +1,450 @@
+// What every experiment shares: the run context, the datasets (opened once per
+// process), training runs through the project's trainer, the schedule shape,
+// and the writer of DIR/report.md, DIR/results.json and the figures.
+//
+// An experiment is a typed config per form ('full' and 'quick') plus a `run`
+// that returns its results, tables, figures and findings; `runExperiment`
+// times it and writes everything atomically at the end, so a failed run
+// leaves no report behind.
+import { existsSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { fractionSubset, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { getModel, type ImageClassifier } from '../models/index.js';
+import type { NormSpec } from '../nn/index.js';
+import { saveFigure } from '../report/index.js';
+import * as T from '../tensor/index.js';
+import { CHECKPOINT_FILE } from '../train/checkpoint.js';
+import { upstreamRecipe } from '../train/recipes.js';
+import type { StepSchedule } from '../train/schedule.js';
+import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/trainer.js';
+
+/** 'full': the documented run (minutes); 'quick': the same pipeline in seconds, for tests. */
+export type Form = 'full' | 'quick';
+
+export interface RunContext {
+  readonly form: Form;
+  /** The output folder (report.md, results.json, figures, runs/). */
+  readonly out: string;
+  /** Data loader threads (default: the loader's). */
+  readonly workers?: number;
+  /** Stops the experiment after the current training step (SIGINT / SIGTERM). */
+  readonly signal?: AbortSignal;
+  /** Progress lines (stderr in the CLI, silent in tests). */
+  log(message: string): void;
+}
+
+/** A figure of the report: written as `<file>.svg` and `<file>.png` in the output folder. */
+export interface FigureOut {
+  file: string;
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+/** A titled block of Markdown (usually a table). */
+export interface Section {
+  heading: string;
+  markdown: string;
+}
+
+/** What an experiment's `run` returns. */
+export interface ExperimentReport<R> {
+  /** Everything measured, as plain JSON (results.json). */
+  results: R;
+  /** How it was run (bullets of the report's "Setup"). */
+  setup: string[];
+  sections: Section[];
+  figures: FigureOut[];
+  /** Plain statements of what was measured, including where it differs from the paper. */
+  findings: string[];
+}
+
+/** An experiment: configs with the paper's numbers, and the code that runs them. */
+export interface ExperimentSpec<C, R> {
+  readonly name: string;
+  readonly title: string;
+  /** The published result it echoes (paper, figure or table, and the lecture slide). */
+  readonly echoes: string;
+  /** The published numbers (Markdown for the report, data for results.json). */
+  readonly published: { markdown: string; data: object };
+  readonly configs: Readonly<Record<Form, C>>;
+  /** Wall-clock minutes of the full form as measured here (--threads 1, a busy 2-core machine; docs/experiments.md). */
+  readonly expectedMinutes: number;
+  run(config: C, ctx: RunContext): Promise<ExperimentReport<R>>;
+}
+
+/** An experiment with its types erased, as the registry and the CLI see it. */
+export interface Experiment {
+  readonly name: string;
+  readonly title: string;
+  readonly echoes: string;
+  readonly expectedMinutes: number;
+  config(form: Form): object;
+  execute(ctx: RunContext): Promise<ExperimentOutcome>;
+}
+
+export interface ExperimentOutcome {
+  out: string;
+  seconds: number;
+  files: string[];
+  findings: string[];
+}
+
+export function defineExperiment<C extends object, R extends object>(spec: ExperimentSpec<C, R>): Experiment {
+  return {
+    name: spec.name,
+    title: spec.title,
+    echoes: spec.echoes,
+    expectedMinutes: spec.expectedMinutes,
+    config: (form) => spec.configs[form],
+    execute: (ctx) => executeExperiment(spec, ctx),
+  };
+}
+
+/** The machine a result was measured on. */
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  libtorchThreads: number;
+  libtorch: string;
+  node: string;
+  platform: string;
+  /** 1-minute load average when the experiment started (other jobs on a shared machine). */
+  loadAverage: number;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    libtorchThreads: T.getNumThreads(),
+    libtorch: T.buildInfo().torchVersion,
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    loadAverage: Number(os.loadavg()[0].toFixed(2)),
+  };
+}
+
+export function formatMachine(m: MachineInfo): string {
+  return `${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, libtorch ${m.libtorch} with ${m.libtorchThreads} thread(s), Node ${m.node}, load average ${m.loadAverage} at the start`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 59.95) return `${seconds.toFixed(1)} s`;
+  const total = Math.round(seconds);
+  const m = Math.floor(total / 60);
+  return m < 60 ? `${m} min ${total % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+async function executeExperiment<C extends object, R extends object>(spec: ExperimentSpec<C, R>, ctx: RunContext): Promise<ExperimentOutcome> {
+  const config = spec.configs[ctx.form];
+  const machine = machineInfo();
+  if (ctx.form === 'full') {
+    ctx.log(`${spec.name}: expected run time about ${spec.expectedMinutes} min (measured with --threads 1 on a busy 2-core machine, see docs/experiments.md); --quick runs in seconds`);
+  }
+  ctx.log(`${spec.name} (${ctx.form}): ${spec.title}; writing to ${ctx.out}`);
+  await fs.mkdir(ctx.out, { recursive: true });
+  const t0 = Date.now();
+  const report = await spec.run(config, ctx);
+  const files: string[] = [];
+  for (const f of report.figures) {
+    const saved = await saveFigure(f.spec, path.join(ctx.out, f.file));
+    files.push(saved.svg, saved.png);
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const results = {
+    experiment: spec.name,
+    title: spec.title,
+    echoes: spec.echoes,
+    form: ctx.form,
+    date: new Date().toISOString(),
+    seconds: Number(seconds.toFixed(1)),
+    machine,
+    config,
+    published: spec.published.data,
+    results: report.results,
+    findings: report.findings,
+  };
+  const resultsFile = path.join(ctx.out, 'results.json');
+  await writeFileAtomic(resultsFile, JSON.stringify(results, null, 2) + '\n');
+  const reportFile = path.join(ctx.out, 'report.md');
+  await writeFileAtomic(reportFile, renderReport(spec, ctx.form, report, seconds, machine));
+  files.push(resultsFile, reportFile);
+  ctx.log(`${spec.name}: done in ${formatDuration(seconds)}; wrote ${reportFile}`);
+  return { out: ctx.out, seconds, files, findings: report.findings };
+}
+
+function renderReport<C, R>(spec: ExperimentSpec<C, R>, form: Form, r: ExperimentReport<R>, seconds: number, machine: MachineInfo): string {
+  const lines: string[] = [];
+  lines.push(`# ${spec.name}: ${spec.title}`, '');
+  lines.push(`Echoes ${spec.echoes}.`, '');
+  lines.push(`Form: **${form}**${form === 'quick' ? ' (a smoke test of the pipeline: its numbers mean nothing)' : ''}. Run time ${formatDuration(seconds)} on ${formatMachine(machine)}.`, '');
+  lines.push('## Setup', '', ...r.setup.map((s) => `- ${s}`), '');
+  lines.push('## Published', '', spec.published.markdown.trimEnd(), '');
+  for (const s of r.sections) lines.push(`## ${s.heading}`, '', s.markdown.trimEnd(), '');
+  if (r.figures.length > 0) {
+    lines.push('## Figures', '');
+    for (const f of r.figures) lines.push(`![${f.caption}](${f.file}.png)`, '', `*${f.caption}* ([SVG](${f.file}.svg))`, '');
+  }
+  lines.push('## Findings', '', ...r.findings.map((f) => `- ${f}`), '');
+  lines.push(`Raw numbers: results.json. Per-run training logs: runs/*/${METRICS_LOG}.`, '');
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// data
+
+/** Where the training and test images come from. */
+export interface DataConfig {
+  /** A dataset spec (src/data/spec.ts), e.g. 'fashion-mnist' or 'mnist?fraction=0.1'; options apply to train. */
+  spec: string;
+  /** Keep this stratified fraction of the test split (quick forms); default 1. */
+  testFraction?: number;
+}
+
+const openCache = new Map<string, Promise<Dataset>>();
+
+/** A split of a dataset spec, opened once per process (the built-in datasets are read into memory). */
+export function openCached(spec: string, split: 'train' | 'test'): Promise<Dataset> {
+  const key = `${split}\u0000${spec}`;
+  let p = openCache.get(key);
+  if (!p) {
+    p = openDataset(parseDataSpec(spec), split);
+    openCache.set(key, p);
+    p.catch(() => openCache.delete(key));
+  }
+  return p;
+}
+
+export async function openData(cfg: DataConfig): Promise<{ train: Dataset; test: Dataset }> {
+  const train = await openCached(cfg.spec, 'train');
+  const fullTest = await openCached(cfg.spec, 'test');
+  const test = cfg.testFraction !== undefined && cfg.testFraction < 1 ? fractionSubset(fullTest, cfg.testFraction, 0) : fullTest;
+  return { train, test };
+}
+
+export function describeData(cfg: DataConfig, train: Dataset, test: Dataset): string {
+  return `data \`${cfg.spec}\`: ${train.length} training images, ${test.length} test images${cfg.testFraction !== undefined && cfg.testFraction < 1 ? ` (${cfg.testFraction * 100}% of the test split)` : ''}, ${train.numClasses} classes`;
+}
+
+// ---------------------------------------------------------------------------
+// training
+
+/**
+ * BiT's upstream schedule shape (train/recipes.ts upstreamRecipe, BiT-S: linear
+ * warm-up over 17.8% of the run, /10 after 30, 60 and 80 of 90 epochs)
+ * compressed into `steps` steps at peak learning rate `lr`.
+ */
+export function upstreamShape(steps: number, lr: number): StepSchedule {
+  const r = upstreamRecipe({ variant: 'S', datasetSize: steps, batch: 1, epochs: 1, lrPer256: lr * 256 });
+  return { ...r.schedule, baseLr: lr };
+}
+
+/** The optimizer settings of a study run. */
+export interface OptimConfig {
+  /** Images per optimizer step (summed over micro-batches). */
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  steps: number;
+  momentum: number;
+  weightDecay: number;
+}
+
+/** A TrainRecipe for 28x28 inputs at native resolution (no resize, no crop, no flip), BiT's upstream schedule shape. */
+export function studyRecipe(o: OptimConfig, extra: { batchSplit?: number; mixupAlpha?: number; crop?: number } = {}): TrainRecipe {
+  const crop = extra.crop ?? 28;
+  return {
+    batch: o.batch,
+    batchSplit: extra.batchSplit ?? 1,
+    lr: o.lr,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    schedule: upstreamShape(o.steps, o.lr),
+    mixupAlpha: extra.mixupAlpha ?? 0,
+    precrop: crop,
+    crop,
+    flip: false,
+  };
+}
+
+export function describeOptim(o: OptimConfig): string {
+  const images = o.steps * o.batch;
+  return `SGD momentum ${o.momentum}, weight decay ${o.weightDecay}, batch ${o.batch}, ${o.steps} steps (${images >= 10_000 ? `${Math.round(images / 1000)}k` : images} images), peak lr ${o.lr} with BiT's upstream schedule shape (warm-up 17.8%, /10 at 33%, 67%, 89%)`;
+}
+
+export interface TrainingRun {
+  /** Folder name under OUT/runs/ (the trainer's checkpoint, model.npz, metrics). */
+  name: string;
+  model: ImageClassifier;
+  modelName: string;
+  train: Dataset;
+  test: Dataset;
+  dataSpec: string;
+  recipe: TrainRecipe;
+  seed: number;
+  /** Evaluate on the test set every N steps as well as at the end (0: only at the end). */
+  evalEvery?: number;
+}
+
+export interface EvalPoint {
+  step: number;
+  top1: number;
+  loss: number;
+}
+
+export interface TrainingOutcome {
+  /** Test top-1 accuracy at the end; null when the run diverged. */
+  top1: number | null;
+  testLoss: number | null;
+  diverged: boolean;
+  seconds: number;
+  /** Training loss of every step (up to the divergence). */
+  losses: number[];
+  /** Test evaluations during training (evalEvery) and at the end. */
+  evals: EvalPoint[];
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** The test evaluations the trainer logged to `file` (metrics.jsonl). */
+async function readEvals(file: string): Promise<EvalPoint[]> {
+  if (!existsSync(file)) return [];
+  const out: EvalPoint[] = [];
+  for (const line of (await fs.readFile(file, 'utf8')).split('\n')) {
+    if (!line.trim()) continue;
+    const entry: unknown = JSON.parse(line);
+    if (!isRecord(entry) || !isRecord(entry.eval) || typeof entry.step !== 'number') continue;
+    const { top1, loss } = entry.eval;
+    if (typeof top1 === 'number' && typeof loss === 'number') out.push({ step: entry.step, top1, loss });
+  }
+  return out;
+}
+
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+
+/**
+ * Trains `run.model` with the project's trainer (micro-batches, MixUp,
+ * evaluation) into OUT/runs/<name>, from scratch (no resume). A diverged run
+ * is a result (top1 null), not an error. The checkpoint is removed afterwards
+ * (model.npz and the metrics stay).
+ */
+export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<TrainingOutcome> {
+  const dir = path.join(ctx.out, 'runs', run.name);
+  await fs.rm(dir, { recursive: true, force: true });
+  const losses: number[] = [];
+  const t0 = Date.now();
+  let top1: number | null = null;
+  let testLoss: number | null = null;
+  let diverged = false;
+  try {
+    const m = await train({
+      model: run.model,
+      modelName: run.modelName,
+      train: run.train,
+      evalSet: run.test,
+      dataSpec: run.dataSpec,
+      recipe: run.recipe,
+      loss: 'softmax',
+      outDir: dir,
+      seed: run.seed,
+      evalEvery: run.evalEvery ?? 0,
+      checkpointEvery: 0,
+      resume: false,
+      workers: ctx.workers,
+      evalBatch: 250,
+      signal: ctx.signal,
+      quiet: true,
+      onStep: (_step, loss) => losses.push(loss),
+    });
+    if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}`);
+    top1 = m.top1;
+    testLoss = m.eval_loss;
+  } catch (err) {
+    if (!(err instanceof DivergedError)) throw err;
+    diverged = true;
+  }
+  await fs.rm(path.join(dir, CHECKPOINT_FILE), { force: true });
+  const seconds = (Date.now() - t0) / 1000;
+  const evals = await readEvals(path.join(dir, METRICS_LOG));
+  ctx.log(`  ${run.name}: ${diverged ? `diverged after ${losses.length} steps` : `test top-1 ${pct(top1 ?? NaN)}%`} (${formatDuration(seconds)})`);
+  return { top1, testLoss, diverged, seconds, losses, evals };
+}
+
+/** A normalization choice of a study: norm layers and conv type, injected into a registry model. */
+export interface NormVariant {
+  label: string;
+  norm: NormSpec;
+  /** Weight-standardized convolutions. */
+  standardize: boolean;
+}
+
+/** A registry model with the variant's norm and conv type, initialized from `seed`. */
+export function buildVariant(modelName: string, v: NormVariant, seed: number, headSize: number): ImageClassifier {
+  return seeded(seed, () => getModel(modelName).build({ headSize, norm: v.norm, standardize: v.standardize }));
+}
+
+/** A file-name-safe form of a label ('GN+WS' -> 'gn-ws'). */
+export function slug(label: string): string {
+  return label.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-|-$/g, '');
+}
+
+/** Seeds libtorch's generator, then builds (initialization is reproducible per seed). */
+export function seeded<M>(seed: number, build: () => M): M {
+  T.manualSeed(seed);
+  return build();
+}
+
+/** Builds a model, hands it to `fn`, disposes it. */
+export async function withModel<M extends ImageClassifier, X>(build: () => M, fn: (model: M) => Promise<X>): Promise<X> {
+  const model = build();
+  try {
+    return await fn(model);
+  } finally {
+    model.dispose();
+  }
+}
+
+export function checkStop(ctx: RunContext): void {
+  if (ctx.signal?.aborted) throw new InterruptedError('interrupted');
+}
+
+// ---------------------------------------------------------------------------
+// numbers
+
+/** A fraction as a percentage string with `d` decimals. */
+export function pct(x: number, d = 2): string {
+  return (100 * x).toFixed(d);
+}
+
+/** Exponential moving average of a curve (training-loss plots), then every `every`-th point (and the last) as [step, value]. */
+export function smoothCurve(values: readonly number[], every: number, decay = 0.95): [number, number][] {
+  const out: [number, number][] = [];
+  let ema = NaN;
+  values.forEach((v, i) => {
+    ema = Number.isNaN(ema) ? v : decay * ema + (1 - decay) * v;
+    if ((i + 1) % every === 0 || i === values.length - 1) out.push([i + 1, ema]);
+  });
+  return out;
+}
+
+/** A data fraction as a percentage: '10%', '0.5%'. */
+export function fractionLabel(f: number): string {
+  const p = 100 * f;
+  return `${Number.isInteger(p) ? p : Number(p.toPrecision(2))}%`;
+}
+
+/** Signed difference in percentage points, e.g. '+1.20' / '-0.35'. */
+export function signedPts(x: number, d = 2): string {
+  const s = (100 * x).toFixed(d);
+  return x >= 0 && !s.startsWith('-') ? `+${s}` : s;
+}

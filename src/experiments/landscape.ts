@@ -1,0 +1,285 @@
+// landscape: Santurkar et al. 2018, Section 3.1 and Figure 4 (the lecture's
+// "Experiment: Gradient and Loss Variation" slides): at regular training steps,
+// move from the current parameters along the gradient by a range of step
+// sizes and record (a) the range of the loss reached ("loss landscape") and
+// (b) the L2 change of the gradient ("gradient predictiveness"), for a network
+// without normalization, with BatchNorm and with GroupNorm + WS.
+//
+// The training itself is plain SGD with momentum on the project's loader and
+// optimizer; the probe needs the parameters moved and restored around extra
+// forward/backward passes, which the trainer does not offer, so this
+// experiment runs its own short loop. BatchNorm running statistics touched by
+// the probes are restored with the parameters.
+import { trainLoader, type Dataset } from '../data/index.js';
+import { bandChart, hconcatFigures, markdownTable, meanStd, type BandSeries, type Cell } from '../report/index.js';
+import type { TopLevelSpec } from 'vega-lite';
+import * as T from '../tensor/index.js';
+import { labelTensor, rawImages, toModelInput } from '../train/batch.js';
+import { evaluate } from '../train/evaluate.js';
+import { SGD } from '../train/optim.js';
+import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
+import { learningRate } from '../train/schedule.js';
+import {
+  buildVariant, checkStop, defineExperiment, describeData, describeOptim, formatDuration, openData, pct, upstreamShape, withModel,
+  type DataConfig, type NormVariant, type OptimConfig, type RunContext,
+} from './common.js';
+
+export interface LandscapeConfig {
+  data: DataConfig;
+  model: string;
+  variants: NormVariant[];
+  optim: OptimConfig;
+  /** Step sizes eta of the probes: the parameters move to theta - eta * grad. */
+  stepSizes: number[];
+  /** Probe every N training steps (and at step 0). */
+  probeEvery: number;
+  seed: number;
+}
+
+/** Santurkar et al. 2018, Figure 4 (VGG on CIFAR-10): what it shows, in words. */
+export const LANDSCAPE_PUBLISHED = {
+  source: 'Santurkar et al. 2018, Section 3.1 and Figure 4 (VGG on CIFAR-10)',
+  claim:
+    'With BatchNorm the loss changes far less along the gradient direction (a narrow band) and the gradient changes far less (it stays predictive) than without; the difference is largest early in training.',
+};
+
+const GROUPS = 8;
+
+const VARIANTS: NormVariant[] = [
+  { label: 'no normalization', norm: { kind: 'none' }, standardize: false },
+  { label: 'BatchNorm', norm: { kind: 'batch' }, standardize: false },
+  { label: 'GroupNorm + WS', norm: { kind: 'group', groups: GROUPS }, standardize: true },
+];
+
+const FULL: LandscapeConfig = {
+  data: { spec: 'fashion-mnist' },
+  model: 'ResNet-8-16',
+  variants: VARIANTS,
+  // One learning rate for every network (as Santurkar et al.), the one the other ResNet-8-16 studies use.
+  optim: { batch: 128, lr: 0.1, steps: 1000, momentum: UPSTREAM_MOMENTUM, weightDecay: UPSTREAM_WEIGHT_DECAY },
+  // Our choice of range: up to a few times the learning rate along the raw gradient.
+  stepSizes: [0.05, 0.1, 0.2, 0.3, 0.4],
+  probeEvery: 25,
+  seed: 0,
+};
+
+const QUICK: LandscapeConfig = {
+  data: { spec: 'fashion-mnist', testFraction: 0.02 },
+  model: 'ResNet-8-16',
+  variants: VARIANTS,
+  optim: { batch: 16, lr: 0.1, steps: 4, momentum: UPSTREAM_MOMENTUM, weightDecay: UPSTREAM_WEIGHT_DECAY },
+  stepSizes: [0.1, 0.4],
+  probeEvery: 2,
+  seed: 0,
+};
+
+/** One probe at a training step. */
+export interface Probe {
+  step: number;
+  /** Loss of the batch at the current parameters. */
+  loss: number;
+  /** Min and max of the loss over the current point and every step size. */
+  lossMin: number;
+  lossMax: number;
+  /** Min and max over step sizes of ||grad(theta - eta grad) - grad(theta)||. */
+  gradChangeMin: number;
+  gradChangeMax: number;
+  /** ||grad(theta)||. */
+  gradNorm: number;
+  /** Max over step sizes of ||grad change|| / ||parameter change|| (Santurkar's "effective beta-smoothness"). */
+  beta: number;
+}
+
+export interface LandscapeRun {
+  variant: string;
+  /** Final test top-1; null when training diverged. */
+  top1: number | null;
+  diverged: boolean;
+  seconds: number;
+  probes: Probe[];
+}
+
+export interface LandscapeResults {
+  runs: LandscapeRun[];
+}
+
+/** Moves the parameters to snapshot - eta * g (buffers back to the snapshot). */
+function moveTo(entries: readonly T.Tensor[], snapshot: readonly T.Tensor[], params: readonly number[], g: readonly T.Tensor[], eta: number): void {
+  T.noGrad(() => {
+    entries.forEach((t, i) => void t.copy_(snapshot[i]));
+    params.forEach((entryIndex, k) => void entries[entryIndex].add_(g[k], -eta));
+  });
+}
+
+/** Loss and gradient of (x, y) at the current parameters (gradients replaced, not accumulated). */
+function lossAndGrad(model: { forward(x: T.Tensor): T.Tensor }, params: readonly T.Tensor[], x: T.Tensor, y: T.Tensor): number {
+  for (const p of params) p.setGrad(null);
+  return T.tidy(() => {
+    const loss = T.crossEntropy(model.forward(x), y);
+    loss.backward();
+    return loss.item();
+  });
+}
+
+async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVariant, train: Dataset, test: Dataset): Promise<LandscapeRun> {
+  const t0 = Date.now();
+  return withModel(
+    () => buildVariant(cfg.model, v, cfg.seed, train.numClasses),
+    async (model) => {
+      model.train();
+      const entries = model.store.entries();
+      const paramIndex = entries.map((e, i) => (e.trainable ? i : -1)).filter((i) => i >= 0);
+      const params = paramIndex.map((i) => entries[i].tensor);
+      const all = entries.map((e) => e.tensor);
+      const opt = new SGD(params, { momentum: cfg.optim.momentum, weightDecay: cfg.optim.weightDecay });
+      const schedule = upstreamShape(cfg.optim.steps, cfg.optim.lr);
+      const loader = trainLoader(train, { batchSize: cfg.optim.batch, precrop: 28, crop: 28, flip: false, seed: cfg.seed, workers: ctx.workers });
+      const probes: Probe[] = [];
+      let diverged = false;
+      const it = loader[Symbol.asyncIterator]();
+      try {
+        for (let step = 0; step < cfg.optim.steps; step++) {
+          checkStop(ctx);
+          const next = await it.next();
+          if (next.done) throw new Error('landscape: the training loader ended early');
+          const b = next.value;
+          const ok = T.tidy(() => {
+            const x = toModelInput(rawImages(b));
+            const y = labelTensor(b, false, train.numClasses);
+            const loss = lossAndGrad(model, params, x, y);
+            if (!Number.isFinite(loss)) return false;
+            if (step % cfg.probeEvery === 0) {
+              const g0 = params.map((p) => (p.grad ?? T.zerosLike(p)).clone());
+              const snapshot = all.map((t) => t.detach().clone());
+              const gradNorm = Math.sqrt(T.sumOfSquares(g0).item());
+              const losses = [loss];
+              const changes: number[] = [];
+              let beta = 0;
+              for (const eta of cfg.stepSizes) {
+                moveTo(all, snapshot, paramIndex, g0, eta);
+                losses.push(lossAndGrad(model, params, x, y));
+                const change = T.tidy(() => Math.sqrt(T.sumOfSquares(params.map((p, k) => (p.grad ?? T.zerosLike(p)).sub(g0[k]))).item()));
+                changes.push(change);
+                if (gradNorm > 0) beta = Math.max(beta, change / (eta * gradNorm));
+              }
+              moveTo(all, snapshot, paramIndex, g0, 0);
+              params.forEach((p, k) => p.setGrad(g0[k]));
+              if ([...losses, ...changes].every(Number.isFinite)) {
+                probes.push({
+                  step,
+                  loss,
+                  lossMin: Math.min(...losses),
+                  lossMax: Math.max(...losses),
+                  gradChangeMin: Math.min(...changes),
+                  gradChangeMax: Math.max(...changes),
+                  gradNorm,
+                  beta,
+                });
+              }
+            }
+            return true;
+          });
+          if (!ok) {
+            diverged = true;
+            break;
+          }
+          opt.step(learningRate(schedule, step));
+          opt.zeroGrad();
+        }
+      } finally {
+        opt.zeroGrad();
+        opt.dispose();
+        await loader.close();
+      }
+      const top1 = diverged ? null : (await evaluate(model, test, { crop: 28, batchSize: 250, workers: ctx.workers })).top1;
+      const seconds = (Date.now() - t0) / 1000;
+      ctx.log(`  ${v.label}: ${diverged ? 'diverged' : `test top-1 ${pct(top1 ?? NaN)}%`}, ${probes.length} probes (${formatDuration(seconds)})`);
+      return { variant: v.label, top1, diverged, seconds, probes };
+    },
+  );
+}
+
+/** The figure: (a) the loss range and (b) the gradient-change range along the gradient, per network, over training. */
+export function landscapeFigure(cfg: LandscapeConfig, runs: readonly LandscapeRun[]): TopLevelSpec {
+  const probed = runs.filter((r) => r.probes.length > 0);
+  if (probed.length === 0) throw new Error('landscape: no probes to plot (every run diverged at once)');
+  const lossSeries: BandSeries[] = probed.map((r) => ({
+    name: r.variant,
+    points: r.probes.map((p) => ({ x: p.step, lo: p.lossMin, hi: p.lossMax, y: p.loss })),
+  }));
+  const gradSeries: BandSeries[] = probed.map((r) => ({
+    name: r.variant,
+    points: r.probes.map((p) => ({ x: p.step, lo: Math.max(p.gradChangeMin, 1e-12), hi: Math.max(p.gradChangeMax, 1e-12) })),
+  }));
+  return hconcatFigures(
+    [
+      bandChart(lossSeries, { title: '(a) loss landscape', subtitle: 'band: loss range; line: loss at θ', xTitle: 'training step', yTitle: 'loss along the gradient', width: 360, logY: true }),
+      bandChart(gradSeries, { title: '(b) gradient predictiveness', subtitle: 'band: range over step sizes', xTitle: 'training step', yTitle: 'L2 change of the gradient', width: 360, logY: true }),
+    ],
+    { title: `Loss and gradient variation along the gradient: ${cfg.model} on ${cfg.data.spec}`, subtitle: `step sizes ${cfg.stepSizes.join(', ')}; lr ${cfg.optim.lr}, batch ${cfg.optim.batch}` },
+  );
+}
+
+export const landscape = defineExperiment<LandscapeConfig, LandscapeResults>({
+  name: 'landscape',
+  title: 'Loss landscape and gradient predictiveness with and without normalization',
+  echoes: 'Santurkar et al. 2018, Figure 4 (the lecture\'s "Experiment: Gradient and Loss Variation" slides)',
+  published: { markdown: `${LANDSCAPE_PUBLISHED.source}: ${LANDSCAPE_PUBLISHED.claim}\n`, data: LANDSCAPE_PUBLISHED },
+  configs: { full: FULL, quick: QUICK },
+  expectedMinutes: 3,
+  async run(cfg, ctx) {
+    const { train, test } = await openData(cfg.data);
+    const runs: LandscapeRun[] = [];
+    for (const v of cfg.variants) runs.push(await trainAndProbe(ctx, cfg, v, train, test));
+
+    const figure = landscapeFigure(cfg, runs);
+    const rows: Cell[][] = runs.map((r) => {
+      const ps = r.probes;
+      const stat = (f: (p: Probe) => number): Cell => (ps.length > 0 ? meanStd(ps.map(f)) : null);
+      return [
+        r.variant,
+        r.top1 === null ? 'diverged' : 100 * r.top1,
+        stat((p) => p.lossMax - p.lossMin),
+        stat((p) => p.gradChangeMax),
+        stat((p) => p.gradNorm),
+        ps.length > 0 ? Math.max(...ps.map((p) => p.beta)) : null,
+      ];
+    });
+    const table = markdownTable({
+      columns: [
+        'network',
+        { header: 'test top-1 (%)', decimals: 2 },
+        { header: 'loss range along the gradient', decimals: 3 },
+        { header: 'max gradient change', decimals: 3 },
+        { header: 'gradient norm', decimals: 3 },
+        { header: 'max effective β', decimals: 2 },
+      ],
+      rows,
+    });
+    const findings: string[] = [];
+    const avg = (r: LandscapeRun, f: (p: Probe) => number) => (r.probes.length > 0 ? r.probes.reduce((s, p) => s + f(p), 0) / r.probes.length : NaN);
+    for (const r of runs) {
+      findings.push(
+        `${r.variant}: ${r.diverged ? 'diverged' : `test top-1 ${pct(r.top1 ?? NaN)}%`}; mean loss range along the gradient ${avg(r, (p) => p.lossMax - p.lossMin).toFixed(3)}, mean max gradient change ${avg(r, (p) => p.gradChangeMax).toFixed(3)} over ${r.probes.length} probes.`,
+      );
+    }
+    const none = runs.find((r) => r.variant === cfg.variants[0]?.label);
+    for (const r of runs.slice(1)) {
+      if (!none || none.probes.length === 0 || r.probes.length === 0) continue;
+      const ratio = avg(none, (p) => p.lossMax - p.lossMin) / avg(r, (p) => p.lossMax - p.lossMin);
+      findings.push(`The loss range without normalization is ${ratio.toFixed(1)}x that with ${r.variant} (mean over probes).`);
+    }
+    return {
+      results: { runs },
+      setup: [
+        `model ${cfg.model} (classic ResNet, 3 stages of 1 basic unit): ${cfg.variants.map((v) => v.label).join(', ')}`,
+        describeData(cfg.data, train, test),
+        `${describeOptim(cfg.optim)}; seed ${cfg.seed}`,
+        `every ${cfg.probeEvery} steps, on the step's batch: the parameters move to θ − η ∇L(θ) for η in {${cfg.stepSizes.join(', ')}}; recorded are the range of the loss (including η = 0), ||∇L(θ − η∇L) − ∇L(θ)|| and its ratio to the parameter change (effective β-smoothness); BatchNorm uses the batch's statistics, as in training`,
+      ],
+      sections: [{ heading: 'Measured (mean ± std over the probes)', markdown: table }],
+      figures: [{ file: 'landscape', caption: 'Range of the loss (a) and of the L2 change of the gradient (b) when moving along the gradient, with and without normalization', spec: figure }],
+      findings,
+    };
+  },
+});

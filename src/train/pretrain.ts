@@ -1,0 +1,135 @@
+// Upstream pre-training with BiT's recipe (Kolesnikov et al. 2020, Sec. 3.1;
+// the numbers are in recipes.ts): SGD momentum 0.9, lr 0.03 x batch/256 with
+// a linear warm-up, weight decay 1e-4, batch 4096, lr /10 at fixed fractions
+// of the run; random crop + flip; softmax cross-entropy for single-label
+// data, sigmoid cross-entropy for multi-label data. The result is a BiT .npz
+// (model.npz, and checkpoint.npz with the optimizer state) that
+// `bit finetune --weights` loads.
+import { DataError, formatDataSpec, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
+import { getModel } from '../models/index.js';
+import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
+import { upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
+import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
+
+/** What the command line may change in the upstream recipe. */
+export interface PretrainRecipeFlags {
+  variant?: UpstreamVariant;
+  epochs?: number;
+  /** Optimizer steps instead of epochs: warm-up and decays scale along. */
+  steps?: number;
+  batch?: number;
+  batchSplit?: number;
+  /** Learning rate per 256 images (default 0.03), scaled by batch/256. */
+  lrPer256?: number;
+  /** Learning rate used as is. */
+  lr?: number;
+  crop?: number;
+  precrop?: number;
+  flip?: boolean;
+  weightDecay?: number;
+  warmupSteps?: number;
+}
+
+export interface PretrainOptions extends PretrainRecipeFlags, RunOptions {
+  model: string;
+  data: string;
+  /** Norm layers: the model's own (BiT: GroupNorm + WS), or BatchNorm for comparisons. */
+  norm?: 'model' | 'batch';
+  /** Split evaluated every evalEvery steps and at the end; 'none': no evaluation. */
+  evalSplit?: 'test' | 'val' | 'none';
+  onRecipe?: (r: UpstreamRecipe, train: Dataset) => void;
+}
+
+/** The upstream recipe for a training set, with the command line's changes. */
+export function resolvePretrainRecipe(train: Dataset, f: PretrainRecipeFlags): UpstreamRecipe {
+  const base = upstreamRecipe({
+    variant: f.variant,
+    datasetSize: train.length,
+    multiLabel: train.multiLabel,
+    epochs: f.epochs,
+    batch: f.batch,
+    batchSplit: f.batchSplit,
+    lrPer256: f.lrPer256,
+    crop: f.crop,
+    precrop: f.precrop,
+    // the recipe flips; datasets where a flip changes the meaning (digits) say so
+    flip: f.flip ?? train.defaultFlip,
+    weightDecay: f.weightDecay,
+    warmupSteps: f.warmupSteps,
+  });
+  const r: UpstreamRecipe = { ...base, schedule: { ...base.schedule }, notes: [...base.notes] };
+  if (r.precrop < r.crop) throw new UsageError(`--precrop ${r.precrop} is smaller than the crop ${r.crop}`);
+  if (f.steps !== undefined && f.steps !== r.schedule.totalSteps) {
+    const k = f.steps / r.schedule.totalSteps;
+    r.schedule.totalSteps = f.steps;
+    r.schedule.decaySteps = base.schedule.decaySteps.map((d) => Math.round(d * k));
+    if (f.warmupSteps === undefined) r.schedule.warmupSteps = Math.round(base.schedule.warmupSteps * k);
+    r.epochs = f.steps / r.stepsPerEpoch;
+    r.notes.push(`--steps ${f.steps}: ${r.epochs.toPrecision(3)} epochs; warm-up and decays scaled by ${k.toPrecision(3)}`);
+  }
+  if (f.lr !== undefined) {
+    r.lr = f.lr;
+    r.schedule.baseLr = f.lr;
+    r.notes.push(`--lr ${f.lr}: used as is`);
+  }
+  return r;
+}
+
+
+export function describeUpstreamRecipe(r: UpstreamRecipe): string {
+  const s = r.schedule;
+  return [
+    `recipe: BiT upstream (BiT-${r.variant})`,
+    `  ${s.totalSteps} steps (${r.stepsPerEpoch} per epoch), warm-up ${s.warmupSteps}, lr /10 after steps ${s.decaySteps.join(', ')}`,
+    `  batch ${r.batch} (${r.batchSplit} micro-batch${r.batchSplit > 1 ? 'es' : ''}), lr ${r.lr.toPrecision(3)}, SGD momentum ${r.momentum}, weight decay ${r.weightDecay}`,
+    `  resize ${r.precrop}x${r.precrop}, random crop ${r.crop}x${r.crop}, flip ${r.flip ? 'on' : 'off'}; ${r.loss} cross-entropy`,
+    ...r.notes.map((n) => `  - ${n}`),
+  ].join('\n');
+}
+
+async function openEvalSet(data: string, split: 'test' | 'val' | 'none'): Promise<Dataset | null> {
+  if (split === 'none') return null;
+  try {
+    return await openDataset(parseDataSpec(data), split);
+  } catch (err) {
+    if (err instanceof DataError) throw new UsageError(`${err.message}\n(pass --eval-split none to pre-train without evaluation)`, { cause: err });
+    throw err;
+  }
+}
+
+export async function pretrain(o: PretrainOptions): Promise<FinalMetrics> {
+  const spec = parseDataSpec(o.data);
+  const trainSet = await openDataset(spec, 'train');
+  const evalSet = await openEvalSet(o.data, o.evalSplit ?? 'test');
+  const recipe = resolvePretrainRecipe(trainSet, o);
+  o.onRecipe?.(recipe, trainSet);
+  const entry = getModel(o.model);
+  // the same initial weights for the same seed, whatever the number of workers (rank 0's are broadcast)
+  T.manualSeed(o.seed ?? 0);
+  const model = entry.build({ headSize: trainSet.numClasses, norm: o.norm === 'batch' ? { kind: 'batch' } : undefined });
+  try {
+    return await train({
+      model,
+      modelName: entry.name,
+      train: trainSet,
+      evalSet,
+      dataSpec: formatDataSpec(spec),
+      recipe,
+      loss: recipe.loss,
+      ...runSettings(o, recipe.schedule.totalSteps),
+      info: {
+        task: 'pretrain',
+        variant: recipe.variant,
+        epochs: recipe.epochs,
+        norm: o.norm === 'batch' ? 'batch' : 'model',
+        loss: recipe.loss,
+        train_images: trainSet.length,
+        classes: trainSet.numClasses,
+        multi_label: trainSet.multiLabel,
+      },
+    });
+  } finally {
+    model.dispose();
+  }
+}

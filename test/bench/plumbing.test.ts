@@ -1,0 +1,151 @@
+// The benchmark's plumbing on a tiny model: the child processes of both sides,
+// the comparison, the report and JSON, the scaling and loader measurements.
+// No timing assertions: the speed goals belong to `bit bench`, not to tests.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  compare, formatReport, measureScaling, memoryDataset, openmpWaitPolicy, peerArgsFor, peerEnvironment, peerPython, precropFor, reportJson,
+  runOurs, runPeer, scalingTable, writeBenchFiles, type BenchSetup,
+} from '../../src/bench/index.js';
+import { measureLoader } from '../../src/data/index.js';
+import { getModel } from '../../src/models/index.js';
+import * as T from '../../src/tensor/index.js';
+
+T.configureThreads();
+const dir = mkdtempSync(path.join(tmpdir(), 'bit-bench-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const MODEL = 'BiT-Tiny';
+const RES = 32;
+const BATCH = 2;
+
+function peerAvailable(): void {
+  try {
+    execFileSync(peerPython(), ['-c', 'import torch, numpy'], { stdio: 'pipe' });
+  } catch {
+    assert.fail(`PyTorch for ${peerPython()} is missing: apt-get install -y python3-torch (scripts/setup.sh installs it)`);
+  }
+}
+
+async function setup(): Promise<BenchSetup> {
+  const entry = getModel(MODEL);
+  const files = await writeBenchFiles(entry, 10, BATCH, RES, dir);
+  return { model: entry.name, headSize: 10, ...files, batch: BATCH, resolution: RES, threads: 1, peerArgs: peerArgsFor(entry, 10), peerEnv: 'same' };
+}
+
+test('the peer gets the architecture flags of BiT models and none for the classic ResNets', () => {
+  assert.deepEqual(peerArgsFor(getModel('BiT-Tiny'), 10), ['--units', '1,1,1,1', '--width-factor', '1', '--base-width', '16', '--groups', '8', '--head', '10']);
+  assert.deepEqual(peerArgsFor(getModel('BiT-S-R50x1'), 1000), ['--units', '3,4,6,3', '--width-factor', '1', '--base-width', '64', '--groups', '32', '--head', '1000']);
+  assert.equal(peerArgsFor(getModel('ResNet-50'), 1000), null);
+});
+
+test('our child process reports one time per repetition, its peak RSS and, on request, libtorch op timings', async () => {
+  const s = await setup();
+  for (const phase of ['forward', 'train'] as const) {
+    const r = await runOurs({ ...s, phase, warmup: 0, reps: 2, profile: true });
+    assert.equal(r.side, 'ours');
+    assert.equal(r.phase, phase);
+    assert.equal(r.seconds.length, 2);
+    assert.equal(r.cpuSeconds.length, 2);
+    assert.ok(r.seconds.every((t) => t > 0));
+    assert.ok(r.peakRssMb > 50, `peak RSS ${r.peakRssMb}`);
+    assert.equal(r.threads, 1);
+    const ops = (r.profile ?? []).map((p) => p.op);
+    assert.ok(ops.includes('aten::native_group_norm'), `profile ops: ${ops.join(', ')}`);
+    if (phase === 'train') assert.ok(ops.includes('aten::convolution_backward'), `profile ops: ${ops.join(', ')}`);
+  }
+});
+
+test('the PyTorch peer runs the same files and reports the same fields', async () => {
+  peerAvailable();
+  const s = await setup();
+  const r = await runPeer({ ...s, phase: 'train', warmup: 0, reps: 2, profile: true });
+  assert.equal(r.side, 'pytorch');
+  assert.equal(r.seconds.length, 2);
+  assert.equal(r.cpuSeconds.length, 2);
+  assert.equal(r.threads, 1);
+  assert.ok(r.peakRssMb > 50);
+  assert.ok((r.profile ?? []).some((p) => p.op === 'aten::convolution_backward'));
+});
+
+test("the peer's environment: ours (same OpenMP settings) or the user's (without what the addon loader set)", () => {
+  const user = peerEnvironment('user');
+  const same = peerEnvironment('same');
+  assert.equal(same.OMP_WAIT_POLICY, process.env.OMP_WAIT_POLICY);
+  if (T.userEnvironment().OMP_WAIT_POLICY === undefined) {
+    // the loader chose PASSIVE for libtorch; PyTorch at its own defaults does not get it
+    assert.equal(process.env.OMP_WAIT_POLICY, 'PASSIVE');
+    assert.equal(user.OMP_WAIT_POLICY, undefined);
+    assert.match(openmpWaitPolicy('pytorch', 'user'), /default/);
+  }
+  assert.equal(openmpWaitPolicy('ours', 'user'), process.env.OMP_WAIT_POLICY);
+  assert.equal(user.PATH, process.env.PATH);
+});
+
+test('a failing child names the side and its error', async () => {
+  const s = await setup();
+  await assert.rejects(runOurs({ ...s, weights: path.join(dir, 'missing.npz'), phase: 'forward', warmup: 0, reps: 1, profile: false }), /our forward benchmark failed[\s\S]*missing\.npz/);
+});
+
+test('compare alternates the sides and reports ratios, the table and the JSON object', async () => {
+  peerAvailable();
+  const lines: string[] = [];
+  const c = await compare({ model: MODEL, resolution: RES, batch: BATCH, threads: 1, peer: true, rounds: 2, warmup: 0, reps: 1, profile: false, log: (l) => lines.push(l) });
+  // round 1: ours then PyTorch; round 2: PyTorch then ours
+  const order = lines.map((l) => /(ours|pytorch)/.exec(l)?.[1]);
+  assert.deepEqual(order, ['ours', 'pytorch', 'ours', 'pytorch', 'pytorch', 'ours', 'pytorch', 'ours']);
+  assert.ok(c.ratios);
+  assert.equal(c.ratios.train.perRound.length, 2);
+  assert.ok(c.ratios.forward.median > 0 && c.ratios.train.rss > 0);
+  assert.ok(c.macsPerImage > 0 && c.matmulPeakGflops > 0);
+  const text = formatReport({ compare: c, loader: null, scaling: null }, 'text');
+  assert.match(text, /ours\/PyTorch/);
+  assert.match(text, /training step, images\/s/);
+  const md = formatReport({ compare: c, loader: null, scaling: null }, 'markdown');
+  assert.match(md, /^\| /m);
+  const j = reportJson({ compare: c, loader: null, scaling: null });
+  for (const key of ['forward_images_per_s', 'train_images_per_s', 'peak_rss_mb']) assert.equal(typeof j[key], 'number', key);
+  assert.equal(typeof (j.ratios as Record<string, unknown>).train, 'number');
+});
+
+test('compare without a peer measures ours only, and a model without a peer is refused', async () => {
+  const c = await compare({ model: MODEL, resolution: RES, batch: BATCH, threads: 1, peer: false, rounds: 1, warmup: 0, reps: 1, profile: false, log: () => {} });
+  assert.equal(c.pytorch, null);
+  assert.equal(c.ratios, null);
+  assert.ok(c.ours.train.imagesPerSecond > 0);
+  await assert.rejects(
+    compare({ model: 'ResNet-18', resolution: RES, batch: BATCH, threads: 1, peer: true, rounds: 1, warmup: 0, reps: 1, profile: false, log: () => {} }),
+    /ResNet-18 has no PyTorch peer/,
+  );
+});
+
+test('the scaling table varies batch, resolution and micro-batches', () => {
+  const rows = measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [1, 2], resolutions: [32, 48], microBatches: [1, 2, 4], warmup: 0, reps: 1, log: () => {} });
+  assert.deepEqual(rows.map((r) => [r.axis, r.batch, r.resolution, r.microBatches]), [
+    ['batch', 1, 32, 1], ['batch', 2, 32, 1], ['resolution', 4, 32, 1], ['resolution', 4, 48, 1],
+    ['micro-batches', 4, 32, 1], ['micro-batches', 4, 32, 2], ['micro-batches', 4, 32, 4],
+  ]);
+  assert.equal(rows[5].forwardImagesPerSecond, null);
+  assert.match(scalingTable(rows, 'text'), /vs 1 pass/);
+  assert.throws(() => measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [], resolutions: [], microBatches: [3], warmup: 0, reps: 1, log: () => {} }), /does not divide/);
+});
+
+test('the loader measurement runs on the synthetic in-memory source at the HyperRule precrop', async () => {
+  assert.equal(precropFor(128), 160);
+  const r = await measureLoader(memoryDataset(32), { batchSize: 4, precrop: precropFor(32), crop: 32, batches: 2, warmupBatches: 1, workers: 1 });
+  assert.equal(r.images, 8);
+  assert.ok(r.imagesPerSecond > 0);
+});
+
+test('`bit bench --json` prints one object with the required keys', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const out = execFileSync(process.execPath, [main, 'bench', '--model', MODEL, '--resolution', String(RES), '--batch', String(BATCH), '--threads', '1', '--reps', '1', '--warmup', '0', '--no-loader', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const j = JSON.parse(out) as Record<string, unknown>;
+  for (const key of ['forward_images_per_s', 'train_images_per_s', 'peak_rss_mb']) assert.equal(typeof j[key], 'number', key);
+  assert.equal(j.model, MODEL);
+});

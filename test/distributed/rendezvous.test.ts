@@ -1,0 +1,73 @@
+// Clear errors when a data-parallel run cannot start: the master port is in
+// use, the master cannot be reached, the machines disagree on the world size,
+// or on the command. Each through the real command line, on loopback.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { freePort, removeDir, runBit, tempDir, tinyPretrain } from './run-bit.js';
+
+const dir = tempDir('rdzv');
+after(() => removeDir(dir));
+
+const SHORT = ['--batch', '16', '--steps', '2'];
+
+test('port in use: rank 0 says which port and what to do', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, () => resolve()));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    const r = await runBit(tinyPretrain(path.join(dir, 'busy'), [...SHORT, '--nproc-per-node', '2', '--master-port', String(port)]));
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, new RegExp(`bit: rank 0 cannot host the rendezvous store on port ${port} \\(master 127\\.0\\.0\\.1:${port}\\): the port is in use`));
+    assert.match(r.output, /Choose a free --master-port/);
+    assert.match(r.output, /bit launch: worker rank 0 \(pid \d+\) exited with code 1; stopping the other workers/);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('unreachable master: a worker of node 1 gives up after --join-timeout, naming host, port and rank', async () => {
+  const port = await freePort();
+  const t0 = Date.now();
+  const r = await runBit(tinyPretrain(path.join(dir, 'nomaster'), [...SHORT, '--nnodes', '2', '--node-rank', '1', '--master-addr', '127.0.0.1', '--master-port', String(port), '--join-timeout', '1.5']));
+  const ms = Date.now() - t0;
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, new RegExp(`worker rank 1 could not reach the master at 127\\.0\\.0\\.1:${port} within 1\\.5 s`));
+  assert.match(r.output, /Start rank 0 \(--node-rank 0\) at that address/);
+  assert.ok(ms < 20_000, `took ${ms} ms`);
+});
+
+test('unknown master host: the address is named', async () => {
+  const r = await runBit(tinyPretrain(path.join(dir, 'nohost'), [...SHORT, '--nnodes', '2', '--node-rank', '1', '--master-addr', 'no-such-host.invalid', '--master-port', '29500', '--join-timeout', '1']));
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /rank 1 cannot resolve the master address 'no-such-host\.invalid'/);
+});
+
+test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both sides stop and say so', async () => {
+  const port = String(await freePort());
+  const common = [...SHORT, '--master-port', port, '--join-timeout', '20'];
+  const [node0, node1] = await Promise.all([
+    runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '2', '--node-rank', '0'])),
+    runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '3', '--node-rank', '1'])),
+  ]);
+  const expected = /mismatched world sizes: rank 1 \(on [^)]+\) was started for 3 workers, but rank 0 \(on [^)]+\) for 2: give every machine the same --nnodes and --nproc-per-node/;
+  for (const [name, r] of [['node 0', node0], ['node 1', node1]] as const) {
+    assert.equal(r.code, 1, `${name}: ${r.output}`);
+    assert.match(r.output, expected, name);
+    assert.ok(r.ms < 15_000, `${name} took ${r.ms} ms`);
+  }
+});
+
+test('a different command on one machine: the differing flags are named', async () => {
+  const port = String(await freePort());
+  const common = ['--master-port', port, '--nnodes', '2', '--join-timeout', '20', '--steps', '2'];
+  const [node0, node1] = await Promise.all([
+    runBit(tinyPretrain(path.join(dir, 'differ'), [...common, '--node-rank', '0', '--batch', '16'])),
+    runBit(tinyPretrain(path.join(dir, 'differ'), [...common, '--node-rank', '1', '--batch', '32'])),
+  ]);
+  for (const r of [node0, node1]) {
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /rank 1 \(on [^)]+\) was started with a different command than rank 0 \(on [^)]+\): batch 16 vs 32. Run the same command/);
+  }
+});
