@@ -7,7 +7,7 @@ import * as T from '../tensor/index.js';
 import { DEFAULT_JOIN_TIMEOUT_S, DEFAULT_TIMEOUT_S, type GlooCollective } from '../train/distributed.js';
 import type { FinalMetrics, RunOptions } from '../train/trainer.js';
 import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT, loaderWorkersPerWorker, runDataParallel, type DistributedFlags, type RunPlace } from '../train/launch.js';
-import { describeUpstreamRecipe, pretrain } from '../train/pretrain.js';
+import { describeUpstreamRecipe, pretrain, type PretrainRecipeFlags } from '../train/pretrain.js';
 import type { UpstreamVariant } from '../train/recipes.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseFloatOption, parseIntOption } from './options.js';
@@ -22,17 +22,8 @@ export interface RunFlagValues extends DistributedFlagValues {
   resume: boolean;
 }
 
-/** The data-parallel flags as commander parses them. */
-export interface DistributedFlagValues {
-  nprocPerNode: number;
-  nnodes: number;
-  nodeRank: number;
-  masterAddr: string;
-  masterPort: number;
-  distTimeout: number;
-  joinTimeout: number;
-  distIface?: string;
-}
+/** The data-parallel flags as commander parses them (torchrun's names). */
+export type DistributedFlagValues = DistributedFlags;
 
 /** Flags every training command shares: evaluation and checkpoint cadence, threads, resume, and the data-parallel flags. */
 export function addRunFlags(cmd: Command): Command {
@@ -52,17 +43,10 @@ export function addRunFlags(cmd: Command): Command {
     .option('--dist-iface <name>', 'network interface Gloo uses (default: $GLOO_SOCKET_IFNAME, else the one the host name resolves to)');
 }
 
-export function distributedFlags(o: DistributedFlagValues): DistributedFlags {
-  return {
-    nprocPerNode: o.nprocPerNode,
-    nnodes: o.nnodes,
-    nodeRank: o.nodeRank,
-    masterAddr: o.masterAddr,
-    masterPort: o.masterPort,
-    distTimeout: o.distTimeout,
-    joinTimeout: o.joinTimeout,
-    distIface: o.distIface,
-  };
+/** The data-parallel flags out of a command's parsed options. */
+export function distributedFlags(o: DistributedFlags): DistributedFlags {
+  const { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, distTimeout, joinTimeout, distIface } = o;
+  return { nprocPerNode, nnodes, nodeRank, masterAddr, masterPort, distTimeout, joinTimeout, distIface };
 }
 
 /** Loader threads for a worker: the flag, else its share of the machine's cores when several workers share it. */
@@ -80,21 +64,13 @@ export function describeGradientTraffic(col: GlooCollective, m: FinalMetrics): s
   return `gradient averaging over ${col.world} workers: ${g.calls} steps x ${mb.toFixed(1)} MB; ${g.allReduceSeconds.toFixed(2)} s in all-reduces${pct(g.allReduceSeconds)}, ${g.seconds.toFixed(2)} s with flattening and copying back${pct(g.seconds)}`;
 }
 
-interface PretrainFlags extends RunFlagValues {
+/** The recipe flags as parsed: the library's names, but --resolution for the crop and a plain --no-flip boolean. */
+interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' | 'flip'> {
   model: string;
   data: string;
   variant: UpstreamVariant;
-  epochs?: number;
-  steps?: number;
-  batch?: number;
-  batchSplit?: number;
-  lrPer256?: number;
-  lr?: number;
   resolution?: number;
-  precrop?: number;
   flip: boolean;
-  weightDecay?: number;
-  warmupSteps?: number;
   norm: 'model' | 'batch';
   evalSplit: 'test' | 'val' | 'none';
 }

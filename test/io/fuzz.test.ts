@@ -2,29 +2,15 @@
 // and random files. Every attempt must either read exactly the original
 // arrays or throw NpyFormatError; never another error, a hang or a crash.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { NpyFormatError, bytesOf, ndarray, ndarrayProblem, type NdArray } from '../../src/io/ndarray.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { NpzReader, writeNpz } from '../../src/io/npz.js';
+import { fixture } from '../helpers.js';
 
-/** The repository root: the nearest folder above this file (or else the working directory) with package.json and the fixtures. */
-function repoRoot(): string {
-  for (const start of [path.dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'test', 'fixtures', 'npz'))) {
-        return dir;
-      }
-      if (path.dirname(dir) === dir) {
-        break;
-      }
-    }
-  }
-  throw new Error(`cannot find the repository root above ${fileURLToPath(import.meta.url)} or ${process.cwd()}`);
-}
 
 /** mulberry32: a small seeded generator, so failures reproduce. */
 function random(seed: number): () => number {
@@ -135,7 +121,7 @@ async function ours(options: { compress?: boolean; forceZip64?: boolean }): Prom
 }
 
 const mutatedFile = path.join(dir, 'mutated.npz');
-const fixtures = path.join(repoRoot(), 'test', 'fixtures', 'npz');
+const fixtures = fixture('npz');
 /** Attempts per archive and the seed; raise BIT_FUZZ_ATTEMPTS / change BIT_FUZZ_SEED for a longer hunt. */
 const ATTEMPTS = Number(process.env['BIT_FUZZ_ATTEMPTS'] ?? 1000);
 const SEED = Number(process.env['BIT_FUZZ_SEED'] ?? 0x5eed);

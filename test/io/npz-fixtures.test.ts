@@ -2,29 +2,15 @@
 // every array must read back with numpy's dtype, shape, sum and first values,
 // from the stored archive (np.savez) and the deflated one (np.savez_compressed).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { NpyFormatError, type NdArray } from '../../src/io/ndarray.js';
 import { parseDescr } from '../../src/io/npy.js';
 import { NpzReader, readNpz } from '../../src/io/npz.js';
 import { ZipReader } from '../../src/io/zip.js';
+import { fixture } from '../helpers.js';
 
-/** The repository root: the nearest folder above this file (or else the working directory) with package.json and the fixtures. */
-function repoRoot(): string {
-  for (const start of [path.dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'test', 'fixtures', 'npz'))) {
-        return dir;
-      }
-      if (path.dirname(dir) === dir) {
-        break;
-      }
-    }
-  }
-  throw new Error(`cannot find the repository root (a folder with package.json and test/fixtures/npz) above ${fileURLToPath(import.meta.url)} or ${process.cwd()}`);
-}
 
 interface ManifestEntry {
   dtype: string;
@@ -34,7 +20,7 @@ interface ManifestEntry {
   firstValuesCOrder: number[];
 }
 
-const FIXTURES = path.join(repoRoot(), 'test', 'fixtures', 'npz');
+const FIXTURES = fixture('npz');
 const MANIFEST = JSON.parse(readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, ManifestEntry>;
 const FILES = ['numpy-savez.npz', 'numpy-savez-compressed.npz'];
 
