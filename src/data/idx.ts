@@ -120,10 +120,16 @@ export interface IdxImagesAndLabels {
  * `numClasses`, every label must be in [0, numClasses).
  */
 export async function readIdxPair(imagesFile: string, labelsFile: string, numClasses?: number): Promise<IdxImagesAndLabels> {
-  const [images, labels] = await Promise.all([
+  // Both files are read concurrently; the images file's error, if any, is
+  // reported first so the message does not depend on which read ends first.
+  const [imagesResult, labelsResult] = await Promise.allSettled([
     readIdxFile(imagesFile, IDX_IMAGES_MAGIC, true),
     readIdxFile(labelsFile, IDX_LABELS_MAGIC),
   ]);
+  if (imagesResult.status === 'rejected') throw imagesResult.reason;
+  if (labelsResult.status === 'rejected') throw labelsResult.reason;
+  const images = imagesResult.value;
+  const labels = labelsResult.value;
   const [count, height, width] = images.dims;
   if (labels.dims[0] !== count) {
     throw new DataError(`mismatched IDX files: ${imagesFile} holds ${count} images but ${labelsFile} holds ${labels.dims[0]} labels`, { path: labelsFile });
