@@ -11,4 +11,10 @@ export interface Collective {
   sum(values: readonly number[]): number[];
   /** Overwrites every rank's tensors with rank 0's. */
   broadcast(tensors: readonly Tensor[]): void;
+  /**
+   * Waits, without a time limit but watching the other ranks' heartbeats, until
+   * every rank arrives (rank 0's long work: checkpoint IO). Optional: an
+   * in-process collective has nothing to wait for.
+   */
+  barrier?(label: string): void;
 }

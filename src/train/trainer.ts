@@ -139,15 +139,6 @@ function checkShape(r: TrainRecipe, world: number): number {
   return local / r.batchSplit;
 }
 
-/** A collective that can wait, heartbeat-watched and without a time limit, for rank 0's long work (checkpoint IO). */
-interface WaitingCollective extends Collective {
-  barrier(label: string): void;
-}
-
-function canWait(c: Collective | null): c is WaitingCollective {
-  return c !== null && typeof (c as Partial<WaitingCollective>).barrier === 'function';
-}
-
 /**
  * Trains; with a collective, a failed or timed-out collective (a lost worker)
  * ends the run with an error that names the lost rank and the checkpoint a
@@ -229,7 +220,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   if (col) {
     // Every rank starts from rank 0's parameters, buffers, momentum and step
     // (rank 0 may take long to read a checkpoint: wait for it without a time limit).
-    if (canWait(col)) col.barrier('start');
+    col.barrier?.('start');
     col.broadcast([...model.store.entries().map((e) => e.tensor), ...opt.momentumBuffers]);
     const [step, seconds, images] = col.sum(lead ? [state.step, state.seconds, state.images] : [0, 0, 0]);
     state = { ...state, step, seconds, images };
@@ -262,7 +253,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     where.writingStep = state.step;
     if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
     // the others wait for the write (however long) before the next collective
-    if (canWait(col)) col.barrier('checkpoint');
+    col?.barrier?.('checkpoint');
     where.lastCheckpointStep = state.step;
   };
 
