@@ -145,7 +145,7 @@ export function registerPretrainCommand(program: Command): void {
     .option('--no-flip', 'no random horizontal flips (default: flip unless the dataset says flips change meaning, e.g. digits)')
     .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseFloatOption(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default 5000, or the same fraction of a shorter run)', parseIntOption(0))
-    .addOption(new Option('--norm <kind>', "norm layers: the model's own (BiT: GroupNorm + WS) or BatchNorm (for comparisons; finetune cannot load it)").choices(['model', 'batch']).default('model'))
+    .addOption(new Option('--norm <kind>', "norm layers: the model's own (BiT: GroupNorm + WS) or BatchNorm (for comparisons; recorded in the weights, so finetune and eval rebuild it)").choices(['model', 'batch']).default('model'))
     .option('--seed <s>', 'seed of initialization, data order and augmentation', parseIntOption(0), 0)
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val', 'none']).default('test'));
   addRunFlags(cmd).action(async (o: PretrainFlags) => {

@@ -5,7 +5,7 @@
 import { NpzReader, writeNpz, type NdArray } from '../io/npz.js';
 import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
-import type { ParamEntry, ParamKind } from '../nn/index.js';
+import type { NormSpec, ParamEntry, ParamKind } from '../nn/index.js';
 import type { ImageClassifier } from './classifier.js';
 import { getModel } from './registry.js';
 
@@ -151,6 +151,11 @@ export interface ModelMeta {
   /** Input resolution the head was trained at (eval resizes to crop x crop). */
   crop?: number;
   data?: string;
+  /**
+   * Norm layers the model was built with when they are not its own (a
+   * BatchNorm run of `bit pretrain --norm batch`): loaders build it the same way.
+   */
+  norm?: NormSpec;
 }
 
 export const META_KEY = 'bit/meta';
@@ -182,7 +187,7 @@ export async function loadModel(weights: string, modelName?: string, headSize?: 
   const name = modelName ?? meta?.model;
   if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
   const entry = getModel(name);
-  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize }).eval();
+  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize, norm: meta?.norm }).eval();
   try {
     await loadWeights(model, weights);
   } catch (err) {

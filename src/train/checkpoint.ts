@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { NpzReader, type NdArray } from '../io/npz.js';
 import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
+import type { NormSpec } from '../nn/index.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -20,6 +21,8 @@ export interface RunState {
   totalSteps: number;
   model: string;
   headSize: number;
+  /** Norm override the model was built with (see ModelMeta.norm). */
+  norm?: NormSpec;
   data: string;
   seed: number;
   worldSize: number;
@@ -41,7 +44,7 @@ function* momentumArrays(model: ImageClassifier, opt: SGD): Generator<[string, N
 
 export async function saveCheckpoint(file: string, model: ImageClassifier, opt: SGD, state: RunState): Promise<void> {
   function* extra(): Generator<[string, NdArray]> {
-    yield metaArray({ model: state.model, headSize: state.headSize, data: state.data });
+    yield metaArray({ model: state.model, headSize: state.headSize, data: state.data, norm: state.norm });
     yield* momentumArrays(model, opt);
     yield [STATE_KEY, stateArray(state)];
   }

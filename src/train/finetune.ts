@@ -65,18 +65,19 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const entry = getModel(o.model);
   // the same initial weights for the same seed (from scratch), whatever the number of workers
   T.manualSeed(o.seed ?? 0);
-  const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead });
+  const meta = o.weights ? await readMeta(o.weights) : null;
+  if (meta && meta.model.toLowerCase() !== entry.name.toLowerCase()) {
+    throw new UsageError(`${o.weights} holds a ${meta.model}, not a ${entry.name}: pass --model ${meta.model}`);
+  }
+  // Upstream weights trained with other norm layers (bit pretrain --norm batch) say so in their metadata.
+  const norm = meta?.norm;
+  const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead, norm });
   try {
-    if (o.weights) {
-      const meta = await readMeta(o.weights);
-      if (meta && meta.model.toLowerCase() !== entry.name.toLowerCase()) {
-        throw new UsageError(`${o.weights} holds a ${meta.model}, not a ${entry.name}: pass --model ${meta.model}`);
-      }
-      await loadWeights(model, o.weights, { head: 'new' });
-    }
+    if (o.weights) await loadWeights(model, o.weights, { head: 'new' });
     return await train({
       model,
       modelName: entry.name,
+      norm,
       train: trainSet,
       evalSet,
       dataSpec: formatDataSpec(spec),

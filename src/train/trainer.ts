@@ -8,6 +8,7 @@ import { trainLoader, type Dataset } from '../data/index.js';
 import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import * as T from '../tensor/index.js';
+import type { NormSpec } from '../nn/index.js';
 import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
 import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
@@ -24,6 +25,8 @@ export type { TrainRecipe };
 export interface TrainConfig {
   model: ImageClassifier;
   modelName: string;
+  /** Norm override the model was built with: recorded in the weights' metadata so loaders rebuild it. */
+  norm?: NormSpec;
   train: Dataset;
   /** Evaluated every `evalEvery` steps and at the end; null: no evaluation. */
   evalSet: Dataset | null;
@@ -197,6 +200,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     totalSteps: total,
     model: cfg.modelName,
     headSize: model.headSize,
+    norm: cfg.norm,
     data: cfg.dataSpec,
     seed: cfg.seed,
     worldSize: world,
@@ -207,7 +211,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   const ckpt = findCheckpoint(cfg.outDir);
   if (lead && ckpt && cfg.resume !== false) {
     const saved = await loadCheckpoint(ckpt, model, opt);
-    if (saved.model !== cfg.modelName || saved.totalSteps !== total || saved.data !== cfg.dataSpec) {
+    if (saved.model !== cfg.modelName || saved.totalSteps !== total || saved.data !== cfg.dataSpec || JSON.stringify(saved.norm) !== JSON.stringify(cfg.norm)) {
       throw new Error(
         `${ckpt} belongs to another run (model ${saved.model}, data ${saved.data}, ${saved.totalSteps} steps; this run: ${cfg.modelName}, ${cfg.dataSpec}, ${total} steps): use another --out, or --no-resume to start over`,
       );
@@ -364,7 +368,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     ...cfg.info,
   };
   if (lead) {
-    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec });
+    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec, norm: cfg.norm });
     await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
     await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
   }

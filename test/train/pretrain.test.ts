@@ -10,8 +10,10 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { openDataset, openMnist, parseDataSpec } from '../../src/data/index.js';
-import { readMeta } from '../../src/models/index.js';
+import { loadModel, readMeta } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { finetune } from '../../src/train/finetune.js';
 import { pretrain, resolvePretrainRecipe } from '../../src/train/pretrain.js';
 import { maxWeightDiff, removeDir, tempDir } from '../distributed/run-bit.js';
 
@@ -71,6 +73,29 @@ test('a small pre-training run on MNIST: the loss falls, and bit finetune --weig
   assert.equal(r.status, 0, r.stderr);
   const fm = JSON.parse(readFileSync(path.join(ft, 'metrics.json'), 'utf8')) as { weights: string; steps: number; top1: number };
   assert.deepEqual([fm.weights, fm.steps], [path.join(out, 'model.npz'), 3]);
+});
+
+test('a BatchNorm pre-training run (--norm batch) records its norm: eval rebuilds it with its moving averages, finetune loads it', async () => {
+  const out = path.join(dir, 'bn');
+  const m = await pretrain({ ...SMALL, data: 'mnist?val=100&fraction=0.005', out, batch: 16, steps: 6, warmupSteps: 0, lr: 0.02, norm: 'batch', evalSplit: 'val' });
+  const file = path.join(out, 'model.npz');
+  assert.deepEqual((await readMeta(file))?.norm, { kind: 'batch' });
+  assert.deepEqual((await readMeta(path.join(out, 'checkpoint.npz')))?.norm, { kind: 'batch' });
+  // Rebuilt from the file alone: every BatchNorm key (moving averages included) loads, and
+  // evaluation in eval mode reproduces the run's own final evaluation exactly.
+  const { model } = await loadModel(file);
+  try {
+    const keys = model.store.entries().map((e) => e.key);
+    assert.ok(keys.some((k) => k.endsWith('batch_norm/moving_mean')), `no BatchNorm moving averages among ${keys.slice(0, 8).join(', ')}...`);
+    const r = await evaluate(model, await openDataset(parseDataSpec('mnist?val=100&fraction=0.005'), 'val'), { crop: 32, workers: 1 });
+    assert.equal(r.n, 100);
+    assert.equal(r.top1, m.top1);
+  } finally {
+    model.dispose();
+  }
+  const ft = await finetune({ ...SMALL, model: 'BiT-Tiny', weights: file, data: 'digits', out: path.join(dir, 'bn-ft'), overrides: { steps: 2, batch: 16, crop: 32, precrop: 36 } });
+  assert.equal(ft.steps, 2);
+  assert.deepEqual((await readMeta(path.join(dir, 'bn-ft', 'model.npz')))?.norm, { kind: 'batch' }, 'the fine-tuned model keeps its BatchNorm layers');
 });
 
 test('multi-label data (several labels per image): sigmoid cross-entropy', async () => {
