@@ -36,7 +36,6 @@ export interface NpzWriteOptions {
 /** Reads the arrays of an `.npz` archive on demand. Call `close()` when done. */
 export class NpzReader {
   private readonly members = new Map<string, ZipEntry>();
-  private readonly infos = new Map<string, NpzArrayInfo>();
 
   private constructor(private readonly zip: ZipReader) {
     for (const entry of zip.entries) {
@@ -72,10 +71,6 @@ export class NpzReader {
 
   /** An array's dtype and shape, from its header only (reads a few KB even from a compressed member). */
   async info(key: string): Promise<NpzArrayInfo> {
-    const cached = this.infos.get(key);
-    if (cached !== undefined) {
-      return { dtype: cached.dtype, shape: [...cached.shape] };
-    }
     const entry = this.member(key);
     const context = { file: this.path, key, member: entry.name };
     let prefix = await this.zip.readPrefix(entry, HEADER_PROBE_BYTES);
@@ -91,9 +86,7 @@ export class NpzReader {
     }
     const header = parseNpyHeader(prefix, context);
     checkNpyDataBytes(header, entry.uncompressedSize, context);
-    const info = { dtype: header.dtype, shape: header.shape };
-    this.infos.set(key, info);
-    return { dtype: info.dtype, shape: [...info.shape] };
+    return { dtype: header.dtype, shape: header.shape };
   }
 
   /** Reads and decodes one array (native byte order, C order), checking the member's CRC. */
@@ -102,6 +95,17 @@ export class NpzReader {
     const decoder = new NpyDecoder(entry.uncompressedSize, { file: this.path, key, member: entry.name });
     await this.zip.readChunks(entry, (chunk) => decoder.push(chunk));
     return decoder.finish();
+  }
+
+  /** A JSON value stored as UTF-8 bytes under `key` (see `jsonArray`); undefined when there is no such key. */
+  async readJson<T>(key: string): Promise<T | undefined> {
+    if (!this.has(key)) return undefined;
+    const a = await this.read(key);
+    try {
+      return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as T;
+    } catch (err) {
+      throw new NpyFormatError(`not a JSON document: ${err instanceof Error ? err.message : String(err)}`, { file: this.path, key }, { cause: err });
+    }
   }
 
   async close(): Promise<void> {
@@ -116,6 +120,27 @@ export class NpzReader {
       throw new Error(`${this.path}: no array '${key}' (the archive holds ${keys.length}: ${shown})`);
     }
     return entry;
+  }
+}
+
+/** A JSON value as a uint8 array of its UTF-8 bytes (metadata stored beside the arrays; `NpzReader.readJson` reads it). */
+export function jsonArray(value: unknown): NdArray {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  return { dtype: 'uint8', shape: [bytes.length], data: bytes };
+}
+
+/**
+ * Runs `fn` on an open reader: `source` itself, or `source` opened as a path
+ * (and closed afterwards), so that callers given an open reader need not
+ * open the file again.
+ */
+export async function withNpz<T>(source: string | NpzReader, fn: (reader: NpzReader) => Promise<T>): Promise<T> {
+  if (typeof source !== 'string') return fn(source);
+  const reader = await NpzReader.open(source);
+  try {
+    return await fn(reader);
+  } finally {
+    await reader.close();
   }
 }
 

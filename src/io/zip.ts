@@ -313,12 +313,13 @@ export class ZipReader {
 
   /** The offset of a member's data, from its local header (checked against the central directory). */
   private async dataOffset(entry: ZipEntry): Promise<number> {
+    // Every read of a member's bytes comes through here, so this is the one closed check.
+    if (this.closed) {
+      throw new Error(`${this.label}: the archive is closed`);
+    }
     const known = this.dataOffsets.get(entry);
     if (known !== undefined) {
       return known;
-    }
-    if (this.closed) {
-      throw new Error(`${this.label}: the archive is closed`);
     }
     const context = this.contextFor(entry);
     const at = entry.localHeaderOffset;

@@ -2,7 +2,7 @@
 // (HWIO conv kernels, [in, out] dense kernels) on disk, libtorch layouts
 // (OIHW, [out, in]) in memory. Official files load by name; saved files use
 // the same scheme, so other BiT tools read them.
-import { NpzReader, writeNpz, type NdArray } from '../io/npz.js';
+import { jsonArray, withNpz, writeNpz, type NdArray, type NpzReader } from '../io/npz.js';
 import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
 import type { NormSpec, ParamEntry, ParamKind } from '../nn/index.js';
@@ -72,9 +72,9 @@ function preview(keys: string[]): string {
  * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
  * array is an error naming the file and the key; nothing is changed then.
  */
-export async function loadWeights(model: ImageClassifier, file: string, opts: LoadOptions = {}): Promise<LoadReport> {
-  const reader = await NpzReader.open(file);
-  try {
+export async function loadWeights(model: ImageClassifier, source: string | NpzReader, opts: LoadOptions = {}): Promise<LoadReport> {
+  return withNpz(source, async (reader) => {
+    const file = reader.path;
     const head = opts.head ?? 'load';
     const byKey = new Map<string, string>(); // normalized -> name in the file
     const ignored: string[] = [];
@@ -116,9 +116,7 @@ export async function loadWeights(model: ImageClassifier, file: string, opts: Lo
     }
     for (const e of wanted) await loadEntry(reader, byKey.get(e.key)!, e, file);
     return { loaded: wanted.length, ignored, headLoaded: head === 'load' };
-  } finally {
-    await reader.close();
-  }
+  });
 }
 
 async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
@@ -161,20 +159,19 @@ export interface ModelMeta {
 export const META_KEY = 'bit/meta';
 
 export function metaArray(meta: ModelMeta): [string, NdArray] {
-  const bytes = new TextEncoder().encode(JSON.stringify(meta));
-  return [META_KEY, { dtype: 'uint8', shape: [bytes.length], data: bytes }];
+  return [META_KEY, jsonArray(meta)];
 }
 
-/** The metadata of a weights file, or null for files without it (e.g. the official BiT files). */
-export async function readMeta(file: string): Promise<ModelMeta | null> {
-  const reader = await NpzReader.open(file);
-  try {
-    if (!reader.has(META_KEY)) return null;
-    const a = await reader.read(META_KEY);
-    return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as ModelMeta;
-  } finally {
-    await reader.close();
-  }
+/** The metadata of a weights file (a path or an open reader), or null for files without it (e.g. the official BiT files). */
+export async function readMeta(source: string | NpzReader): Promise<ModelMeta | null> {
+  return withNpz(source, async (reader) => {
+    const meta = await reader.readJson<ModelMeta>(META_KEY);
+    if (meta === undefined) return null;
+    if (typeof meta !== 'object' || meta === null || typeof meta.model !== 'string' || typeof meta.headSize !== 'number') {
+      throw new Error(`${reader.path}: '${META_KEY}' is not this project's model metadata (expected {model, headSize, ...})`);
+    }
+    return meta;
+  });
 }
 
 /**
@@ -183,16 +180,18 @@ export async function readMeta(file: string): Promise<ModelMeta | null> {
  * `headSize` (needed for the official BiT files, which have no metadata).
  */
 export async function loadModel(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
-  const meta = await readMeta(weights);
-  const name = modelName ?? meta?.model;
-  if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
-  const entry = getModel(name);
-  const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize, norm: meta?.norm }).eval();
-  try {
-    await loadWeights(model, weights);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return { model, meta };
+  return withNpz(weights, async (reader) => {
+    const meta = await readMeta(reader);
+    const name = modelName ?? meta?.model;
+    if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
+    const entry = getModel(name);
+    const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize, norm: meta?.norm }).eval();
+    try {
+      await loadWeights(model, reader);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+    return { model, meta };
+  });
 }

@@ -3,7 +3,7 @@
 // run state as JSON bytes under `train/state`. Written atomically.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { NpzReader, type NdArray } from '../io/npz.js';
+import { jsonArray, withNpz, type NdArray, type NpzReader } from '../io/npz.js';
 import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import type { NormSpec } from '../nn/index.js';
@@ -32,11 +32,6 @@ export interface RunState {
   images: number;
 }
 
-function stateArray(state: RunState): NdArray {
-  const bytes = new TextEncoder().encode(JSON.stringify(state));
-  return { dtype: 'uint8', shape: [bytes.length], data: bytes };
-}
-
 function* momentumArrays(model: ImageClassifier, opt: SGD): Generator<[string, NdArray]> {
   const trainable = model.store.entries().filter((e) => e.trainable);
   for (let i = 0; i < trainable.length; i++) yield [MOMENTUM_PREFIX + trainable[i].key, toDiskArray(opt.momentumBuffers[i], trainable[i].kind)];
@@ -46,29 +41,25 @@ export async function saveCheckpoint(file: string, model: ImageClassifier, opt: 
   function* extra(): Generator<[string, NdArray]> {
     yield metaArray({ model: state.model, headSize: state.headSize, data: state.data, norm: state.norm });
     yield* momentumArrays(model, opt);
-    yield [STATE_KEY, stateArray(state)];
+    yield [STATE_KEY, jsonArray(state)];
   }
   await saveWeights(model, file, extra());
 }
 
-/** The run state stored in a checkpoint (reads one small member). */
-export async function readRunState(file: string): Promise<RunState> {
-  const reader = await NpzReader.open(file);
-  try {
-    if (!reader.has(STATE_KEY)) throw new Error(`${file} is not a training checkpoint of this project (no '${STATE_KEY}')`);
-    const a = await reader.read(STATE_KEY);
-    return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as RunState;
-  } finally {
-    await reader.close();
-  }
+/** The run state stored in a checkpoint (a path or an open reader; reads one small member). */
+export async function readRunState(source: string | NpzReader): Promise<RunState> {
+  return withNpz(source, async (reader) => {
+    const state = await reader.readJson<RunState>(STATE_KEY);
+    if (state === undefined) throw new Error(`${reader.path} is not a training checkpoint of this project (no '${STATE_KEY}')`);
+    return state;
+  });
 }
 
-/** Restores model, momentum buffers and run state from a checkpoint. */
+/** Restores model, momentum buffers and run state from a checkpoint (one open of the file). */
 export async function loadCheckpoint(file: string, model: ImageClassifier, opt: SGD): Promise<RunState> {
-  const state = await readRunState(file);
-  await loadWeights(model, file);
-  const reader = await NpzReader.open(file);
-  try {
+  return withNpz(file, async (reader) => {
+    const state = await readRunState(reader);
+    await loadWeights(model, reader);
     const trainable = model.store.entries().filter((e) => e.trainable);
     for (let i = 0; i < trainable.length; i++) {
       const key = MOMENTUM_PREFIX + trainable[i].key;
@@ -76,10 +67,8 @@ export async function loadCheckpoint(file: string, model: ImageClassifier, opt: 
       const a = await reader.read(key);
       T.tidy(() => T.noGrad(() => void opt.momentumBuffers[i].copy_(fromDiskArray(a, trainable[i].kind, `${file}: '${key}'`))));
     }
-  } finally {
-    await reader.close();
-  }
-  return state;
+    return state;
+  });
 }
 
 /** The checkpoint of an output folder, if there is one. */

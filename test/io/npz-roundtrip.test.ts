@@ -124,7 +124,7 @@ describe('npz round trip', () => {
     } finally {
       await reader.close();
     }
-    await assert.rejects(reader.read('int8'), /closed/);
+    await assert.rejects(reader.read('int8'), /keys\.npz: the archive is closed/);
   });
 
   it('reports a header that disagrees with the member size, as the user sees it', async () => {

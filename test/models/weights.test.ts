@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { readNpz, writeNpz } from '../../src/io/npz.js';
-import { buildModel, loadWeights, normalizeKey, saveWeights } from '../../src/models/index.js';
+import { buildModel, loadModel, loadWeights, META_KEY, normalizeKey, readMeta, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-weights-'));
@@ -89,6 +89,18 @@ test('corrupt and truncated files are clear errors, never crashes', async () => 
   } finally {
     m.dispose();
   }
+});
+
+test('metadata that is not JSON, or not model metadata, is an error naming the file and the key', async () => {
+  const arrays = await readNpz(await savedTiny());
+  const bytes = (text: string) => { const data = new TextEncoder().encode(text); return { dtype: 'uint8' as const, shape: [data.length], data }; };
+  const notJson = path.join(dir, 'meta-not-json.npz');
+  await writeNpz(notJson, new Map([...arrays, [META_KEY, bytes('{"model": "BiT-Tiny", ')]]));
+  await assert.rejects(readMeta(notJson), /meta-not-json\.npz.*bit\/meta.*not a JSON document/);
+  await assert.rejects(loadModel(notJson), /meta-not-json\.npz.*not a JSON document/);
+  const notMeta = path.join(dir, 'meta-not-meta.npz');
+  await writeNpz(notMeta, new Map([...arrays, [META_KEY, bytes('[1, 2, 3]')]]));
+  await assert.rejects(readMeta(notMeta), /meta-not-meta\.npz: 'bit\/meta' is not this project's model metadata/);
 });
 
 test('float64 arrays load (numpy default dtype) and other keys (optimizer state) are ignored', async () => {
