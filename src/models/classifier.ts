@@ -1,8 +1,25 @@
 // What every model of the zoo offers to the layers above.
 import type { Tensor } from '../tensor/index.js';
-import { Module, type VarStore } from '../nn/index.js';
+import { Module, type NormSpec, type VarStore } from '../nn/index.js';
+
+/**
+ * How a model was built where it may differ from its registry entry (the
+ * normalization studies, `bit pretrain --norm batch`). Recorded in the weights'
+ * metadata so that loaders rebuild the same architecture.
+ */
+export interface ArchitectureOverrides {
+  norm?: NormSpec;
+  standardize?: boolean;
+}
+
+/** The architecture overrides among `o`'s fields (build options, metadata), and nothing else. */
+export function overridesOf(o: ArchitectureOverrides): ArchitectureOverrides {
+  return { ...(o.norm !== undefined && { norm: o.norm }), ...(o.standardize !== undefined && { standardize: o.standardize }) };
+}
 
 export abstract class ImageClassifier extends Module {
+  /** What the registry's build was told beyond the entry's own architecture (set by the registry). */
+  overrides: ArchitectureOverrides = {};
   /** Owns every parameter and buffer under its official key. */
   abstract readonly store: VarStore;
   /** Number of outputs of the head. */

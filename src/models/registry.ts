@@ -1,18 +1,14 @@
 // One registry of named models, derived once. Each entry says what it builds;
 // build options (head size, norm, conv type, virtual) are injected, never forked.
-import { GN_GROUPS, countMacs, type NormSpec } from '../nn/index.js';
+import { GN_GROUPS, countMacs } from '../nn/index.js';
 import * as T from '../tensor/index.js';
-import type { ImageClassifier } from './classifier.js';
+import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
 import { ResNet, type ResNetConfig } from './resnet.js';
 import { ResNetV2, type ResNetV2Config } from './resnetv2.js';
 
-export interface BuildOptions {
+export interface BuildOptions extends ArchitectureOverrides {
   /** Outputs of the head (default: the upstream head of the entry). */
   headSize?: number;
-  /** Override the norm layers (normalization studies). */
-  norm?: NormSpec;
-  /** Override weight standardization. */
-  standardize?: boolean;
   /** Zero-initialized head (default true for BiT models). */
   zeroHead?: boolean;
   /** Shape-only parameters: count without memory. */
@@ -64,25 +60,37 @@ function bitEntry(name: string, family: ModelEntry['family'], description: strin
   };
 }
 
-function resnetEntry(depth: number, block: ResNetConfig['block'], units: readonly number[]): ModelEntry {
+function resnetEntry(name: string, description: string, head: number, cfg: Omit<ResNetConfig, 'headSize' | 'norm' | 'standardize' | 'virtual'>): ModelEntry {
   return {
-    name: `ResNet-${depth}`,
+    name,
     family: 'resnet',
-    description: `He et al. 2016 ResNet-${depth} (${block} blocks${block === 'bottleneck' ? ', stride on the first 1x1' : ''}), BatchNorm, plain convs`,
-    defaultHeadSize: 1000,
-    build: (o = {}) => new ResNet({ blockUnits: units, block, headSize: o.headSize ?? 1000, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
+    description,
+    defaultHeadSize: head,
+    build: (o = {}) => new ResNet({ ...cfg, headSize: o.headSize ?? head, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
   };
+}
+
+/** A classic ResNet of the architecture table (He et al. 2016). */
+function classicResnetEntry(depth: number, block: ResNetConfig['block'], blockUnits: readonly number[]): ModelEntry {
+  const description = `He et al. 2016 ResNet-${depth} (${block} blocks${block === 'bottleneck' ? ', stride on the first 1x1' : ''}), BatchNorm, plain convs`;
+  return resnetEntry(`ResNet-${depth}`, description, 1000, { blockUnits, block });
 }
 
 /** A classic ResNet with three stages of one basic unit and base width `width` (BatchNorm, plain convs by default). */
 function smallResnetEntry(name: string, width: number, purpose: string): ModelEntry {
-  const units = [1, 1, 1] as const;
+  const description = `He et al. 2016 ResNet in miniature: 3 stages of 1 basic unit, base width ${width}, BatchNorm, plain convs; ${purpose}`;
+  return resnetEntry(name, description, 10, { blockUnits: [1, 1, 1], block: 'basic', baseWidth: width });
+}
+
+/** Every build records its architecture overrides on the model, whichever entry built it. */
+function recordingOverrides(e: ModelEntry): ModelEntry {
   return {
-    name,
-    family: 'resnet',
-    description: `He et al. 2016 ResNet in miniature: 3 stages of 1 basic unit, base width ${width}, BatchNorm, plain convs; ${purpose}`,
-    defaultHeadSize: 10,
-    build: (o = {}) => new ResNet({ blockUnits: units, block: 'basic', baseWidth: width, headSize: o.headSize ?? 10, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
+    ...e,
+    build: (o = {}) => {
+      const model = e.build(o);
+      model.overrides = overridesOf(o);
+      return model;
+    },
   };
 }
 
@@ -122,11 +130,11 @@ const ENTRIES: readonly ModelEntry[] = [
     baseWidth: 32,
     norm: { kind: 'group', groups: 16 },
   }),
-  resnetEntry(18, 'basic', [2, 2, 2, 2]),
-  resnetEntry(34, 'basic', [3, 4, 6, 3]),
-  resnetEntry(50, 'bottleneck', [3, 4, 6, 3]),
-  resnetEntry(101, 'bottleneck', [3, 4, 23, 3]),
-  resnetEntry(152, 'bottleneck', [3, 8, 36, 3]),
+  classicResnetEntry(18, 'basic', [2, 2, 2, 2]),
+  classicResnetEntry(34, 'basic', [3, 4, 6, 3]),
+  classicResnetEntry(50, 'bottleneck', BIT_DEPTHS[50]),
+  classicResnetEntry(101, 'bottleneck', BIT_DEPTHS[101]),
+  classicResnetEntry(152, 'bottleneck', BIT_DEPTHS[152]),
   // Small classic ResNets for the CPU-sized normalization studies (src/experiments):
   // the same ResNet code with three stages of one basic unit each (stem, 6 convs
   // and the fc layer: 8 layers). At 28x28 input the stages see 7x7, 4x4 and 2x2
@@ -134,7 +142,7 @@ const ENTRIES: readonly ModelEntry[] = [
   // by default like their big siblings; the studies inject GN / WS / noise.
   smallResnetEntry('ResNet-8-16', 16, 'widths 16/32/64 (GroupNorm needs <= 16 groups): for batch-size, noisy-BN, landscape and mixup studies on CPU'),
   smallResnetEntry('ResNet-8-64', 64, 'widths 64/128/256, so every group count 1..64 of Wu & He\'s group-division table divides every layer'),
-];
+].map(recordingOverrides);
 
 const BY_NAME = new Map(ENTRIES.map((e) => [e.name.toLowerCase(), e]));
 

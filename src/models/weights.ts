@@ -5,8 +5,8 @@
 import { jsonArray, withNpz, writeNpz, type NdArray, type NpzReader } from '../io/npz.js';
 import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
-import type { NormSpec, ParamEntry, ParamKind } from '../nn/index.js';
-import type { ImageClassifier } from './classifier.js';
+import type { ParamEntry, ParamKind } from '../nn/index.js';
+import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
 import { getModel } from './registry.js';
 
 /** Some published files name a conv `standardized_conv2d_1` (or another `_N`): same key. */
@@ -142,18 +142,14 @@ export async function saveWeights(model: ImageClassifier, file: string, extra: I
 }
 
 /** Stored beside the weights in files this project writes: what they are and how to feed them. */
-export interface ModelMeta {
+/** What this project's weights say of themselves (`bit/meta`), with the architecture overrides they were trained with. */
+export interface ModelMeta extends ArchitectureOverrides {
   model: string;
   headSize: number;
   classNames?: readonly string[];
   /** Input resolution the head was trained at (eval resizes to crop x crop). */
   crop?: number;
   data?: string;
-  /**
-   * Norm layers the model was built with when they are not its own (a
-   * BatchNorm run of `bit pretrain --norm batch`): loaders build it the same way.
-   */
-  norm?: NormSpec;
 }
 
 export const META_KEY = 'bit/meta';
@@ -185,7 +181,7 @@ export async function loadModel(weights: string, modelName?: string, headSize?: 
     const name = modelName ?? meta?.model;
     if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);
     const entry = getModel(name);
-    const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize, norm: meta?.norm }).eval();
+    const model = entry.build({ headSize: headSize ?? meta?.headSize ?? entry.defaultHeadSize, ...overridesOf(meta ?? {}) }).eval();
     try {
       await loadWeights(model, reader);
     } catch (err) {

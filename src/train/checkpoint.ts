@@ -4,9 +4,8 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { jsonArray, withNpz, type NdArray, type NpzReader } from '../io/npz.js';
-import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ImageClassifier } from '../models/index.js';
+import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ArchitectureOverrides, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import type { NormSpec } from '../nn/index.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -21,8 +20,8 @@ export interface RunState {
   totalSteps: number;
   model: string;
   headSize: number;
-  /** Norm override the model was built with (see ModelMeta.norm). */
-  norm?: NormSpec;
+  /** The model's architecture overrides (see ImageClassifier.overrides). */
+  overrides: ArchitectureOverrides;
   data: string;
   seed: number;
   worldSize: number;
@@ -39,7 +38,7 @@ function* momentumArrays(model: ImageClassifier, opt: SGD): Generator<[string, N
 
 export async function saveCheckpoint(file: string, model: ImageClassifier, opt: SGD, state: RunState): Promise<void> {
   function* extra(): Generator<[string, NdArray]> {
-    yield metaArray({ model: state.model, headSize: state.headSize, data: state.data, norm: state.norm });
+    yield metaArray({ model: state.model, headSize: state.headSize, data: state.data, ...state.overrides });
     yield* momentumArrays(model, opt);
     yield [STATE_KEY, jsonArray(state)];
   }
@@ -55,10 +54,15 @@ export async function readRunState(source: string | NpzReader): Promise<RunState
   });
 }
 
-/** Restores model, momentum buffers and run state from a checkpoint (one open of the file). */
-export async function loadCheckpoint(file: string, model: ImageClassifier, opt: SGD): Promise<RunState> {
+/**
+ * Restores model, momentum buffers and run state from a checkpoint (one open
+ * of the file). `accept` sees the saved run state first and may refuse it by
+ * throwing, before anything is loaded.
+ */
+export async function loadCheckpoint(file: string, model: ImageClassifier, opt: SGD, accept?: (saved: RunState) => void): Promise<RunState> {
   return withNpz(file, async (reader) => {
     const state = await readRunState(reader);
+    accept?.(state);
     await loadWeights(model, reader);
     const trainable = model.store.entries().filter((e) => e.trainable);
     for (let i = 0; i < trainable.length; i++) {

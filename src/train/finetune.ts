@@ -2,7 +2,7 @@
 // from its size and image resolution, build the model with a new zero head,
 // load upstream weights, train, evaluate.
 import { formatDataSpec, openDataset, parseDataSpec, type Dataset, type DatasetSpec } from '../data/index.js';
-import { getModel, loadWeights, readMeta } from '../models/index.js';
+import { getModel, loadWeights, overridesOf, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { applyOverrides, bitHyperRule, type FinetuneRecipe, type RecipeOverrides, type ResolutionRule } from './recipes.js';
@@ -69,15 +69,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   if (meta && meta.model.toLowerCase() !== entry.name.toLowerCase()) {
     throw new UsageError(`${o.weights} holds a ${meta.model}, not a ${entry.name}: pass --model ${meta.model}`);
   }
-  // Upstream weights trained with other norm layers (bit pretrain --norm batch) say so in their metadata.
-  const norm = meta?.norm;
-  const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead, norm });
+  // Upstream weights built otherwise than their entry (bit pretrain --norm batch) say so in their metadata.
+  const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead, ...overridesOf(meta ?? {}) });
   try {
     if (o.weights) await loadWeights(model, o.weights, { head: 'new' });
     return await train({
       model,
       modelName: entry.name,
-      norm,
       train: trainSet,
       evalSet,
       dataSpec: formatDataSpec(spec),

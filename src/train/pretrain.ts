@@ -7,7 +7,6 @@
 // `bit finetune --weights` loads.
 import { DataError, formatDataSpec, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
 import { getModel } from '../models/index.js';
-import type { NormSpec } from '../nn/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
@@ -108,13 +107,11 @@ export async function pretrain(o: PretrainOptions): Promise<FinalMetrics> {
   const entry = getModel(o.model);
   // the same initial weights for the same seed, whatever the number of workers (rank 0's are broadcast)
   T.manualSeed(o.seed ?? 0);
-  const norm: NormSpec | undefined = o.norm === 'batch' ? { kind: 'batch' } : undefined;
-  const model = entry.build({ headSize: trainSet.numClasses, norm });
+  const model = entry.build({ headSize: trainSet.numClasses, norm: o.norm === 'batch' ? { kind: 'batch' } : undefined });
   try {
     return await train({
       model,
       modelName: entry.name,
-      norm,
       train: trainSet,
       evalSet,
       dataSpec: formatDataSpec(spec),

@@ -8,7 +8,6 @@ import { trainLoader, type Dataset } from '../data/index.js';
 import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import * as T from '../tensor/index.js';
-import type { NormSpec } from '../nn/index.js';
 import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
 import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
@@ -25,8 +24,6 @@ export type { TrainRecipe };
 export interface TrainConfig {
   model: ImageClassifier;
   modelName: string;
-  /** Norm override the model was built with: recorded in the weights' metadata so loaders rebuild it. */
-  norm?: NormSpec;
   train: Dataset;
   /** Evaluated every `evalEvery` steps and at the end; null: no evaluation. */
   evalSet: Dataset | null;
@@ -200,7 +197,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     totalSteps: total,
     model: cfg.modelName,
     headSize: model.headSize,
-    norm: cfg.norm,
+    overrides: model.overrides,
     data: cfg.dataSpec,
     seed: cfg.seed,
     worldSize: world,
@@ -210,12 +207,14 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   };
   const ckpt = findCheckpoint(cfg.outDir);
   if (lead && ckpt && cfg.resume !== false) {
-    const saved = await loadCheckpoint(ckpt, model, opt);
-    if (saved.model !== cfg.modelName || saved.totalSteps !== total || saved.data !== cfg.dataSpec || JSON.stringify(saved.norm) !== JSON.stringify(cfg.norm)) {
-      throw new Error(
-        `${ckpt} belongs to another run (model ${saved.model}, data ${saved.data}, ${saved.totalSteps} steps; this run: ${cfg.modelName}, ${cfg.dataSpec}, ${total} steps): use another --out, or --no-resume to start over`,
-      );
-    }
+    const saved = await loadCheckpoint(ckpt, model, opt, (found) => {
+      const describe = (r: Pick<RunState, 'model' | 'overrides' | 'data' | 'totalSteps'>) =>
+        `model ${r.model}${Object.keys(r.overrides ?? {}).length ? ` ${JSON.stringify(r.overrides)}` : ''}, data ${r.data}, ${r.totalSteps} steps`;
+      const mine = { model: cfg.modelName, overrides: model.overrides, data: cfg.dataSpec, totalSteps: total };
+      if (describe(found) !== describe(mine)) {
+        throw new Error(`${ckpt} belongs to another run (${describe(found)}; this run: ${describe(mine)}): use another --out, or --no-resume to start over`);
+      }
+    });
     state = { ...saved, worldSize: world, recipe };
     say(`resuming from ${ckpt} at step ${state.step}/${total}`);
   } else if (lead && cfg.resume !== false) {
@@ -368,7 +367,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     ...cfg.info,
   };
   if (lead) {
-    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec, norm: cfg.norm });
+    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec, ...model.overrides });
     await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
     await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { readNpz, writeNpz } from '../../src/io/npz.js';
-import { buildModel, loadModel, loadWeights, META_KEY, normalizeKey, readMeta, saveWeights } from '../../src/models/index.js';
+import { buildModel, loadModel, loadWeights, META_KEY, metaArray, normalizeKey, readMeta, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-weights-'));
@@ -88,6 +88,32 @@ test('corrupt and truncated files are clear errors, never crashes', async () => 
     await assert.rejects(loadWeights(m, path.join(dir, 'absent.npz')), /ENOENT|absent\.npz/);
   } finally {
     m.dispose();
+  }
+});
+
+test('a model built otherwise than its entry (plain convs) records it, and loadModel rebuilds the same function', async () => {
+  T.manualSeed(3);
+  const plain = buildModel('BiT-Tiny', { standardize: false, zeroHead: false });
+  const file = path.join(dir, 'tiny-plain.npz');
+  try {
+    assert.deepEqual(plain.overrides, { standardize: false });
+    await saveWeights(plain, file, [metaArray({ model: 'BiT-Tiny', headSize: plain.headSize, ...plain.overrides })]);
+    assert.deepEqual((await readMeta(file))?.standardize, false);
+    const x = T.tidy(() => T.keep(T.randn([2, 3, 32, 32])));
+    const { model } = await loadModel(file);
+    const entryDefault = buildModel('BiT-Tiny');
+    try {
+      plain.eval();
+      const [want, got] = T.tidy(() => T.noGrad(() => [plain, model].map((m) => m.forward(x).toArray())));
+      assert.deepEqual(got, want, 'the rebuilt model computes what the saved one did');
+      await assert.rejects(loadWeights(entryDefault, file), /tiny-plain\.npz: 17 model key\(s\) missing: resnet\/root_block\/standardized_conv2d\/kernel/);
+    } finally {
+      model.dispose();
+      entryDefault.dispose();
+      x.dispose();
+    }
+  } finally {
+    plain.dispose();
   }
 });
 

@@ -93,6 +93,11 @@ test('a BatchNorm pre-training run (--norm batch) records its norm: eval rebuild
   } finally {
     model.dispose();
   }
+  // The same folder with the model's own norm: refused by the run check, before any weight is loaded.
+  await assert.rejects(
+    pretrain({ ...SMALL, data: 'mnist?val=100&fraction=0.005', out, batch: 16, steps: 6, warmupSteps: 0, lr: 0.02, evalSplit: 'val' }),
+    /checkpoint\.npz belongs to another run \(model BiT-Tiny \{"norm":\{"kind":"batch"\}\}, .*; this run: model BiT-Tiny, /,
+  );
   const ft = await finetune({ ...SMALL, model: 'BiT-Tiny', weights: file, data: 'digits', out: path.join(dir, 'bn-ft'), overrides: { steps: 2, batch: 16, crop: 32, precrop: 36 } });
   assert.equal(ft.steps, 2);
   assert.deepEqual((await readMeta(path.join(dir, 'bn-ft', 'model.npz')))?.norm, { kind: 'batch' }, 'the fine-tuned model keeps its BatchNorm layers');
