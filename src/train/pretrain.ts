@@ -10,6 +10,7 @@ import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
+import { rescaleSchedule } from './schedule.js';
 import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
 
 /** What the command line may change in the upstream recipe. */
@@ -62,9 +63,8 @@ export function resolvePretrainRecipe(train: Dataset, f: PretrainRecipeFlags): U
   if (r.precrop < r.crop) throw new UsageError(`--precrop ${r.precrop} is smaller than the crop ${r.crop}`);
   if (f.steps !== undefined && f.steps !== r.schedule.totalSteps) {
     const k = f.steps / r.schedule.totalSteps;
-    r.schedule.totalSteps = f.steps;
-    r.schedule.decaySteps = base.schedule.decaySteps.map((d) => Math.round(d * k));
-    if (f.warmupSteps === undefined) r.schedule.warmupSteps = Math.round(base.schedule.warmupSteps * k);
+    // an explicit --warmup-steps stays as given
+    r.schedule = rescaleSchedule(base.schedule, f.steps, f.warmupSteps !== undefined);
     r.epochs = f.steps / r.stepsPerEpoch;
     r.notes.push(`--steps ${f.steps}: ${r.epochs.toPrecision(3)} epochs; warm-up and decays scaled by ${k.toPrecision(3)}`);
   }

@@ -1,6 +1,6 @@
 // Recipes are data: the BiT-HyperRule for fine-tuning and the upstream
 // pre-training recipe, with the paper's and the original code's numbers.
-import { learningRate, type StepSchedule } from './schedule.js';
+import { rescaleSchedule, type StepSchedule } from './schedule.js';
 
 // ---- BiT-HyperRule (Kolesnikov et al. 2020, Sec. 3.3; big_transfer/bit_hyperrule.py)
 
@@ -122,14 +122,8 @@ export interface RecipeOverrides {
 export function applyOverrides(r: FinetuneRecipe, o: RecipeOverrides): FinetuneRecipe {
   const out: FinetuneRecipe = { ...r, schedule: { ...r.schedule }, notes: [...r.notes] };
   if (o.steps !== undefined && o.steps !== r.schedule.totalSteps) {
-    const f = o.steps / r.schedule.totalSteps;
-    out.schedule = {
-      ...r.schedule,
-      totalSteps: o.steps,
-      warmupSteps: Math.round(r.schedule.warmupSteps * f),
-      decaySteps: r.schedule.decaySteps.map((d) => Math.round(d * f)),
-    };
-    out.notes.push(`--steps ${o.steps}: warm-up and decays scaled by ${f.toPrecision(3)}`);
+    out.schedule = rescaleSchedule(r.schedule, o.steps);
+    out.notes.push(`--steps ${o.steps}: warm-up and decays scaled by ${(o.steps / r.schedule.totalSteps).toPrecision(3)}`);
   }
   if (o.batch !== undefined) out.batch = o.batch;
   if (o.batchSplit !== undefined) out.batchSplit = o.batchSplit;
@@ -228,13 +222,9 @@ export function upstreamRecipe(input: UpstreamInput): UpstreamRecipe {
     loss: input.multiLabel ? 'sigmoid' : 'softmax',
     notes: [
       `BiT-${variant} recipe: ${ref.epochs} epochs, /10 at epochs ${ref.decays.join(', ')}${scale !== 1 ? `, scaled to ${epochs} epochs (decays at ${ref.decays.map((e) => (e * scale).toFixed(1)).join(', ')})` : ''}`,
-      `lr 0.03 x ${batch}/256 = ${lr.toPrecision(3)}, warm-up ${warmupSteps} steps, weight decay ${input.weightDecay ?? UPSTREAM_WEIGHT_DECAY}`,
+      `lr ${input.lrPer256 ?? UPSTREAM_LR_PER_256} x ${batch}/256 = ${lr.toPrecision(3)}, warm-up ${warmupSteps} steps, weight decay ${input.weightDecay ?? UPSTREAM_WEIGHT_DECAY}`,
       `${input.multiLabel ? 'sigmoid' : 'softmax'} cross-entropy (${input.multiLabel ? 'multi' : 'single'}-label data)`,
     ],
   };
 }
 
-/** The learning rate of a recipe at a step. */
-export function recipeLr(r: { schedule: StepSchedule }, step: number): number {
-  return learningRate(r.schedule, step);
-}

@@ -21,3 +21,17 @@ export function learningRate(s: StepSchedule, step: number): number {
   for (const d of s.decaySteps) if (d < step) lr /= s.decayFactor;
   return lr;
 }
+
+/**
+ * The schedule stretched or shrunk to `totalSteps`: decays (and the warm-up,
+ * unless `keepWarmup`) move proportionally, rounded to whole steps.
+ */
+export function rescaleSchedule(s: StepSchedule, totalSteps: number, keepWarmup = false): StepSchedule {
+  const f = totalSteps / s.totalSteps;
+  return {
+    ...s,
+    totalSteps,
+    warmupSteps: keepWarmup ? s.warmupSteps : Math.round(s.warmupSteps * f),
+    decaySteps: s.decaySteps.map((d) => Math.round(d * f)),
+  };
+}

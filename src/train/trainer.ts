@@ -217,8 +217,6 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     });
     state = { ...saved, worldSize: world, recipe };
     say(`resuming from ${ckpt} at step ${state.step}/${total}`);
-  } else if (lead && cfg.resume !== false) {
-    truncateLog(logFile, -1);
   }
   if (col) {
     // Every rank starts from rank 0's parameters, buffers, momentum and step
@@ -306,10 +304,11 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       }
       if (!Number.isFinite(lossSum)) {
         opt.zeroGrad();
-        const last = findCheckpoint(cfg.outDir);
+        // a checkpoint of this run (written, or resumed from) is the last good one
+        const last = where.lastCheckpointStep > 0 ? path.join(cfg.outDir, CHECKPOINT_FILE) : null;
         throw new DivergedError(
           `the loss became ${lossSum} at step ${step + 1} (lr ${lr.toPrecision(3)}): training stopped. ` +
-            (last ? `The last good checkpoint (step ${state.step}) is kept in ${last}. ` : 'No checkpoint was written. ') +
+            (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
             'Try a lower learning rate (--lr) or a longer warm-up.',
         );
       }

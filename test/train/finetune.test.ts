@@ -113,6 +113,19 @@ test('SIGKILL during a checkpoint write leaves the previous checkpoint readable'
   assert.match(r.stderr, /belongs to another run/);
 });
 
+test('a diverging run (NaN loss) stops with a clear message and keeps the last good checkpoint', async () => {
+  const out = path.join(root, 'diverge');
+  const r = run([...BASE, '--lr', '1e30', '--steps', '20', '--checkpoint-every', '2', '--out', out]);
+  assert.notEqual(r.status, 0);
+  const m = /the loss became (NaN|-?Infinity) at step (\d+) \(lr [^)]+\): training stopped\. The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\. Try a lower learning rate/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  const [failedAt, keptStep] = [Number(m[2]), Number(m[3])];
+  assert.ok(keptStep > 0 && keptStep < failedAt, `kept step ${keptStep}, failed at ${failedAt}`);
+  assert.equal(m[4], path.join(out, 'checkpoint.npz'));
+  assert.equal((await readRunState(m[4])).step, keptStep);
+  assert.ok(!existsSync(path.join(out, 'model.npz')) && !existsSync(path.join(out, 'metrics.json')), 'no final model from a diverged run');
+});
+
 test('bad input: one clear message, a non-zero exit, no output files', () => {
   const cases: [string[], RegExp][] = [
     [['--data', path.join(root, 'no-such-folder')], /no-such-folder/],

@@ -1,7 +1,8 @@
 // The BiT-HyperRule and the upstream recipe against the paper and big_transfer's bit_hyperrule.py, by hand.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applyOverrides, bitHyperRule, recipeLr, upstreamRecipe } from '../../src/train/recipes.js';
+import { applyOverrides, bitHyperRule, upstreamRecipe } from '../../src/train/recipes.js';
+import { learningRate } from '../../src/train/schedule.js';
 
 const approx = (a: number, b: number) => assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
@@ -22,13 +23,13 @@ test('HyperRule schedules by dataset size, MixUp from 20k examples', () => {
 
 test('HyperRule learning rate follows bit_hyperrule.get_lr step by step', () => {
   const r = bitHyperRule({ datasetSize: 1000, imageHeight: 28, imageWidth: 28 });
-  approx(recipeLr(r, 0), 0);
-  approx(recipeLr(r, 50), 0.0015);
-  approx(recipeLr(r, 100), 0.003);
-  approx(recipeLr(r, 200), 0.003); // decays strictly after the support
-  approx(recipeLr(r, 201), 0.0003);
-  approx(recipeLr(r, 301), 0.00003);
-  approx(recipeLr(r, 401), 0.000003);
+  approx(learningRate(r.schedule, 0), 0);
+  approx(learningRate(r.schedule, 50), 0.0015);
+  approx(learningRate(r.schedule, 100), 0.003);
+  approx(learningRate(r.schedule, 200), 0.003); // decays strictly after the support
+  approx(learningRate(r.schedule, 201), 0.0003);
+  approx(learningRate(r.schedule, 301), 0.00003);
+  approx(learningRate(r.schedule, 401), 0.000003);
 });
 
 test('HyperRule resolution: below 96x96 area 160->128, else 512->480 (code) or 448->384 (paper)', () => {
@@ -46,7 +47,7 @@ test('overrides: smaller batch scales lr by batch/512, steps scale the schedule,
   const o = applyOverrides(r, { batch: 64, steps: 100, batchSplit: 2 });
   approx(o.lr, 0.003 * 64 / 512);
   assert.deepEqual([o.schedule.warmupSteps, ...o.schedule.decaySteps, o.schedule.totalSteps], [20, 40, 60, 80, 100]);
-  approx(recipeLr(o, 20), o.lr);
+  approx(learningRate(o.schedule, 20), o.lr);
   const c = applyOverrides(r, { crop: 64 });
   assert.deepEqual([c.precrop, c.crop], [80, 64]);
   assert.throws(() => applyOverrides(r, { batch: 10, batchSplit: 3 }), /--batch 10 is not divisible by --batch-split 3/);
