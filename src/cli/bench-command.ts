@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { compare, formatReport, measureLoaders, measureScaling, parseSizes, reportJson, type BenchReport } from '../bench/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import { UsageError } from '../util/errors.js';
+import { UsageError, messageOf } from '../util/errors.js';
 import { parseIntOption } from './options.js';
 
 interface BenchFlags {
@@ -61,7 +61,7 @@ export function registerBenchCommand(program: Command): void {
         try {
           return fn();
         } catch (err) {
-          throw new UsageError(`${what}${err instanceof Error ? err.message : String(err)}`);
+          throw new UsageError(`${what}${messageOf(err)}`);
         }
       };
       usage('--model: ', () => getModel(o.model));

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as T from '../tensor/index.js';
 import { addonPath } from '../native/index.js';
+import { messageOf } from '../util/errors.js';
 
 export interface DoctorReport {
   addon: { loaded: boolean; path: string; error?: string };
@@ -45,7 +46,7 @@ export function doctor(): DoctorReport {
     info = T.buildInfo();
     report.addon.loaded = true;
   } catch (err) {
-    report.addon.error = err instanceof Error ? err.message : String(err);
+    report.addon.error = messageOf(err);
     return report;
   }
   T.configureThreads();

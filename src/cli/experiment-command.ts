@@ -2,7 +2,6 @@
 import { Argument, type Command } from 'commander';
 import * as path from 'node:path';
 import { EXPERIMENTS, EXPERIMENT_NAMES, getExperiment } from '../experiments/index.js';
-import { InterruptedError } from '../experiments/common.js';
 import * as T from '../tensor/index.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseIntOption } from './options.js';
@@ -39,15 +38,9 @@ export function registerExperimentCommand(program: Command): void {
       const exp = getExperiment(name);
       const quick = o.quick === true;
       const out = path.resolve(o.out ?? defaultExperimentOut(name, quick));
-      try {
-        const outcome = await withStopSignals((signal) =>
-          exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
-        );
-        process.stdout.write(`${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`);
-      } catch (err) {
-        if (!(err instanceof InterruptedError)) throw err;
-        process.stderr.write(`bit experiment ${name}: ${err.message}; no report was written\n`);
-        process.exitCode = 130;
-      }
+      const outcome = await withStopSignals((signal) =>
+        exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
+      );
+      process.stdout.write(`${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`);
     });
 }

@@ -2,7 +2,7 @@
 // The `bit` command line.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { describeError, UsageError } from '../util/errors.js';
+import { describeError, InterruptedError, UsageError } from '../util/errors.js';
 import { registerCommands } from './commands.js';
 
 function packageVersion(): string {
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
     }
     process.stderr.write(`bit: ${describeError(err)}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError ? 2 : err instanceof InterruptedError ? 130 : 1;
   }
 }
 

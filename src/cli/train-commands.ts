@@ -1,4 +1,4 @@
-// `bit finetune`, `bit eval`, `bit predict`.
+// `bit finetune` and `bit eval`.
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { openDataset, parseDataSpec } from '../data/index.js';
@@ -8,7 +8,7 @@ import { evaluate } from '../train/evaluate.js';
 import { describeRecipe, finetune } from '../train/finetune.js';
 import { UsageError } from '../util/errors.js';
 import { parseFloatOption, parseIntOption } from './options.js';
-import { addRunFlags, pct, runTrainingCommand, type RunFlagValues } from './pretrain-command.js';
+import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
 export interface RecipeFlags {
   steps?: number;
@@ -23,7 +23,7 @@ export interface RecipeFlags {
   weightDecay?: number;
 }
 
-/** Flags every training command shares. */
+/** The HyperRule recipe flags of `bit finetune` (`bit pretrain` has the upstream recipe's own). */
 export function addRecipeFlags(cmd: Command): Command {
   return cmd
     .option('--steps <n>', 'optimizer steps (warm-up and decays scale along)', parseIntOption(1))
@@ -38,7 +38,7 @@ export function addRecipeFlags(cmd: Command): Command {
     .option('--weight-decay <x>', 'weight decay', parseFloatOption(0));
 }
 
-export function recipeOverrides(o: RecipeFlags & { flipSet?: boolean }) {
+export function recipeOverrides(o: RecipeFlags) {
   return {
     steps: o.steps,
     batch: o.batch,
@@ -65,9 +65,9 @@ interface FinetuneFlags extends RecipeFlags, RunFlagValues {
 
 
 /** What every worker of a data-parallel fine-tuning run must agree on. */
-function finetuneFingerprint(o: FinetuneFlags): string {
+function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
   const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } = o;
-  return JSON.stringify({ command: 'finetune', model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit });
+  return { command: 'finetune', model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit };
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -88,7 +88,7 @@ export function registerTrainCommands(program: Command): void {
     await runTrainingCommand(
       o,
       finetuneFingerprint(o),
-      (run, { lead, world }) =>
+      (run, { announce }) =>
         finetune({
           ...run,
           model: o.model,
@@ -98,12 +98,10 @@ export function registerTrainCommands(program: Command): void {
           overrides: recipeOverrides(o),
           resolutionRule: o.resolutionRule,
           evalSplit: o.evalSplit,
-          onRecipe: (r, train) => {
-            if (lead) process.stderr.write(`${train.name}: ${train.length} training images, ${train.numClasses} classes${world > 1 ? `; ${world} workers` : ''}\n${describeRecipe(r)}\n`);
-          },
+          onRecipe: (r, train) => announce(train, describeRecipe(r)),
         }),
       (m) =>
-        `top-1 ${pct(m.top1)}  top-5 ${pct(m.top5)}  (${m.eval_images} test images)  ${m.steps} steps  ${m.images_per_s.toFixed(1)} img/s\n` +
+        `${evaluationSummary(m, o.evalSplit)}${m.steps} steps  ${m.images_per_s.toFixed(1)} img/s\n` +
         `wrote ${path.join(o.out, 'model.npz')} and ${path.join(o.out, 'metrics.json')}\n`,
     );
   });

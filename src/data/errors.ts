@@ -12,7 +12,4 @@ export class DataError extends Error {
   }
 }
 
-/** The message of an unknown thrown value. */
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { messageOf } from '../util/errors.js';

@@ -25,6 +25,7 @@ import * as T from '../tensor/index.js';
 import { pretrain } from '../train/pretrain.js';
 import type { RecipeOverrides } from '../train/recipes.js';
 import { MODEL_FILE } from '../train/trainer.js';
+import { InterruptedError } from '../util/errors.js';
 
 export interface DemoConfig {
   model: string;
@@ -137,7 +138,7 @@ export async function runDemo(cfg: DemoConfig, out: string, opts: { workers?: nu
       workers: opts.workers,
       signal: opts.signal,
     });
-    if (m.stopped_early) throw new Error(`interrupted during upstream pre-training; rerun the same command to continue (${dir} keeps the checkpoint)`);
+    if (m.stopped_early) throw new InterruptedError(`interrupted during upstream pre-training; rerun the same command to continue (${dir} keeps the checkpoint)`);
     log(`upstream ${label(fraction, cfg.upstreamData)}: test top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}% after ${m.steps} steps (${m.images_per_s.toFixed(0)} img/s)`);
     upstream.push({ label: label(fraction, cfg.upstreamData), fraction, top1: m.top1, weights: path.join(dir, MODEL_FILE) });
   }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { RecipeOverrides, ResolutionRule } from '../train/recipes.js';
 import { finetuneOnce } from './runs.js';
 import { DEFAULT_SEEDS, DEFAULT_SHOTS, summarizeSeeds, type FewShotRow } from './fewshot.js';
+import { InterruptedError } from '../util/errors.js';
 
 export interface FinetuneFewShotOptions {
   model: string;
@@ -28,7 +29,7 @@ export async function finetuneFewShot(o: FinetuneFewShotOptions): Promise<FewSho
   for (const k of o.shots ?? DEFAULT_SHOTS) {
     const acc: number[] = [];
     for (let s = 0; s < (o.seeds ?? DEFAULT_SEEDS); s++) {
-      if (o.signal?.aborted) throw new Error('few-shot fine-tuning interrupted; rerun the same command to continue');
+      if (o.signal?.aborted) throw new InterruptedError('few-shot fine-tuning interrupted; rerun the same command to continue');
       const { metrics, reused } = await finetuneOnce({
         model: o.model,
         weights: o.weights ?? undefined,

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { finetune, type FinetuneOptions } from '../train/finetune.js';
 import { METRICS_FILE, type FinalMetrics } from '../train/trainer.js';
+import { InterruptedError } from '../util/errors.js';
 
 /** The metrics of a run folder whose run completed, else null. */
 export function finishedRun(dir: string): FinalMetrics | null {
@@ -18,6 +19,6 @@ export async function finetuneOnce(o: FinetuneOptions): Promise<{ metrics: Final
   const done = finishedRun(o.out);
   if (done) return { metrics: done, reused: true };
   const metrics = await finetune(o);
-  if (metrics.stopped_early) throw new Error(`interrupted; rerun the same command to continue (${o.out} keeps the checkpoint)`);
+  if (metrics.stopped_early) throw new InterruptedError(`interrupted; rerun the same command to continue (${o.out} keeps the checkpoint)`);
   return { metrics, reused: false };
 }

@@ -20,6 +20,7 @@ import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { upstreamRecipe } from '../train/recipes.js';
 import type { StepSchedule } from '../train/schedule.js';
 import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/trainer.js';
+import { InterruptedError } from '../util/errors.js';
 
 /** 'full': the documented run (minutes); 'quick': the same pipeline in seconds, for tests. */
 export type Form = 'full' | 'quick';
@@ -328,9 +329,6 @@ async function readEvals(file: string): Promise<EvalPoint[]> {
   return out;
 }
 
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
 
 /**
  * Trains `run.model` with the project's trainer (micro-batches, MixUp,
@@ -366,7 +364,7 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       quiet: true,
       onStep: (_step, loss) => losses.push(loss),
     });
-    if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}`);
+    if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}; no report was written`);
     top1 = m.top1;
     testLoss = m.eval_loss;
   } catch (err) {
@@ -415,7 +413,7 @@ export async function withModel<M extends ImageClassifier, X>(build: () => M, fn
 }
 
 export function checkStop(ctx: RunContext): void {
-  if (ctx.signal?.aborted) throw new InterruptedError('interrupted');
+  if (ctx.signal?.aborted) throw new InterruptedError('interrupted; no report was written');
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 import { NpyFormatError, type NdArray, type NdDtype } from './ndarray.js';
 import { NpyDecoder, assertNdArray, checkNpyDataBytes, npyByteLength, npyChunks, npyHeaderLength, parseNpyHeader } from './npy.js';
 import { ZipReader, writeZip, type ZipEntry, type ZipReaderOptions } from './zip.js';
+import { messageOf } from '../util/errors.js';
 
 export { NpyFormatError } from './ndarray.js';
 export type { NdArray, NdDtype } from './ndarray.js';
@@ -104,7 +105,7 @@ export class NpzReader {
     try {
       return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as T;
     } catch (err) {
-      throw new NpyFormatError(`not a JSON document: ${err instanceof Error ? err.message : String(err)}`, { file: this.path, key }, { cause: err });
+      throw new NpyFormatError(`not a JSON document: ${messageOf(err)}`, { file: this.path, key }, { cause: err });
     }
   }
 

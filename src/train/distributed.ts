@@ -21,6 +21,7 @@ import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as T from '../tensor/index.js';
 import type { Collective } from './collective.js';
+import { messageOf } from '../util/errors.js';
 
 /** Gradient bucket size: PyTorch DistributedDataParallel's default bucket_cap_mb (25 MB). */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
@@ -101,9 +102,6 @@ const KEY = {
   sync: (label: string, n: number) => `bit/sync/${label}/${n}`,
 };
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Blocks the thread for `ms` (the loop is blocked in collectives anyway). */
 function sleepSync(ms: number): void {

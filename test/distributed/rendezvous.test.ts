@@ -60,14 +60,21 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
 });
 
 test('a different command on one machine: the differing flags are named', async () => {
-  const port = String(await freePort());
-  const common = ['--master-port', port, '--nnodes', '2', '--join-timeout', '20', '--steps', '2'];
-  const [node0, node1] = await Promise.all([
-    runBit(tinyPretrain(path.join(dir, 'differ'), [...common, '--node-rank', '0', '--batch', '16'])),
-    runBit(tinyPretrain(path.join(dir, 'differ'), [...common, '--node-rank', '1', '--batch', '32'])),
-  ]);
-  for (const r of [node0, node1]) {
-    assert.equal(r.code, 1, r.output);
-    assert.match(r.output, /rank 1 \(on [^)]+\) was started with a different command than rank 0 \(on [^)]+\): batch 16 vs 32. Run the same command/);
+  // a recipe flag, and a run flag that changes which collectives run (evaluations)
+  const cases: [string[], string[], RegExp][] = [
+    [['--batch', '16'], ['--batch', '32'], /batch 16 vs 32/],
+    [['--eval-every', '1'], [], /evalEvery 1 vs undefined/],
+  ];
+  for (const [i, [flags0, flags1, difference]] of cases.entries()) {
+    const port = String(await freePort());
+    const common = ['--master-port', port, '--nnodes', '2', '--join-timeout', '20', '--steps', '2'];
+    const [node0, node1] = await Promise.all([
+      runBit(tinyPretrain(path.join(dir, `differ-${i}`), [...common, '--node-rank', '0', ...flags0])),
+      runBit(tinyPretrain(path.join(dir, `differ-${i}`), [...common, '--node-rank', '1', ...flags1])),
+    ]);
+    for (const r of [node0, node1]) {
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.output, new RegExp(`rank 1 \\(on [^)]+\\) was started with a different command than rank 0 \\(on [^)]+\\): ${difference.source}\\. Run the same command`));
+    }
   }
 });
