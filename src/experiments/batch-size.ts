@@ -12,8 +12,7 @@
 import { markdownTable, lineChart, pointFromSeeds, summarize, type Cell, type Series } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, studyRecipe, trainRun, withModel,
-  type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
 } from './common.js';
 
 export interface BatchSizeConfig {
@@ -108,7 +107,8 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 40,
   async run(cfg, ctx) {
-    const { train, test } = await openData(cfg.data);
+    const data = await openData(cfg.data);
+    const { train, test } = data;
     for (const b of cfg.perDevice) {
       if (cfg.optim.batch % b !== 0) throw new Error(`batch-size: ${b} images per device do not divide the batch of ${cfg.optim.batch}`);
     }
@@ -116,22 +116,7 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
     for (const seed of cfg.seeds) {
       for (const v of cfg.variants) {
         for (const b of cfg.perDevice) {
-          checkStop(ctx);
-          const name = `${slug(v.label)}-per-device-${b}-seed-${seed}`;
-          const outcome = await withModel(
-            () => buildVariant(cfg.model, v, seed, train.numClasses),
-            (model) =>
-              trainRun(ctx, {
-                name,
-                model,
-                modelName: cfg.model,
-                train,
-                test,
-                dataSpec: cfg.data.spec,
-                recipe: studyRecipe(cfg.optim, { batchSplit: cfg.optim.batch / b }),
-                seed,
-              }),
-          );
+          const outcome = await trainVariant(ctx, cfg, data, v, seed, `${slug(v.label)}-per-device-${b}-seed-${seed}`, { batchSplit: cfg.optim.batch / b });
           runs.push({ variant: v.label, perDevice: b, seed, error: outcome.top1 === null ? null : 1 - outcome.top1, diverged: outcome.diverged, seconds: outcome.seconds });
         }
       }

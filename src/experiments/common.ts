@@ -257,9 +257,12 @@ export interface OptimConfig {
   weightDecay: number;
 }
 
+/** Images per evaluation batch in the studies. */
+export const STUDY_EVAL_BATCH = 250;
+
 /** A TrainRecipe for 28x28 inputs at native resolution (no resize, no crop, no flip), BiT's upstream schedule shape. */
-export function studyRecipe(o: OptimConfig, extra: { batchSplit?: number; mixupAlpha?: number; crop?: number } = {}): TrainRecipe {
-  const crop = extra.crop ?? 28;
+export function studyRecipe(o: OptimConfig, extra: { batchSplit?: number; mixupAlpha?: number } = {}): TrainRecipe {
+  const crop = 28;
   return {
     batch: o.batch,
     batchSplit: extra.batchSplit ?? 1,
@@ -359,7 +362,7 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       checkpointEvery: 0,
       resume: false,
       workers: ctx.workers,
-      evalBatch: 250,
+      evalBatch: STUDY_EVAL_BATCH,
       signal: ctx.signal,
       quiet: true,
       onStep: (_step, loss) => losses.push(loss),
@@ -389,6 +392,44 @@ export interface NormVariant {
 /** A registry model with the variant's norm and conv type, initialized from `seed`. */
 export function buildVariant(modelName: string, v: NormVariant, seed: number, headSize: number): ImageClassifier {
   return seeded(seed, () => getModel(modelName).build({ headSize, norm: v.norm, standardize: v.standardize }));
+}
+
+/** What a norm study trains its variants with: the registry model, the data, the optimizer settings. */
+export interface StudySetup {
+  model: string;
+  data: DataConfig;
+  optim: OptimConfig;
+}
+
+/**
+ * One run of a norm study: the variant of `setup.model` built from `seed`,
+ * trained by `trainRun` into OUT/runs/<name> on the opened data, disposed.
+ */
+export async function trainVariant(
+  ctx: RunContext,
+  setup: StudySetup,
+  data: { train: Dataset; test: Dataset },
+  v: NormVariant,
+  seed: number,
+  name: string,
+  extra: { batchSplit?: number; evalEvery?: number } = {},
+): Promise<TrainingOutcome> {
+  checkStop(ctx);
+  return withModel(
+    () => buildVariant(setup.model, v, seed, data.train.numClasses),
+    (model) =>
+      trainRun(ctx, {
+        name,
+        model,
+        modelName: setup.model,
+        train: data.train,
+        test: data.test,
+        dataSpec: setup.data.spec,
+        recipe: studyRecipe(setup.optim, { batchSplit: extra.batchSplit }),
+        seed,
+        evalEvery: extra.evalEvery,
+      }),
+  );
 }
 
 /** A file-name-safe form of a label ('GN+WS' -> 'gn-ws'). */

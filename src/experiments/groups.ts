@@ -10,8 +10,7 @@
 import { hconcatFigures, lineChart, markdownTable, pointFromSeeds, summarize, type Cell } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, openData, pct, studyRecipe, trainRun, withModel,
-  type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment, describeData, describeOptim, openData, pct, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
 } from './common.js';
 
 export interface GroupsConfig {
@@ -110,7 +109,8 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 15,
   async run(cfg, ctx) {
-    const { train, test } = await openData(cfg.data);
+    const data = await openData(cfg.data);
+    const { train, test } = data;
     const plan: { row: 'groups' | 'channelsPerGroup'; setting: number; variant: NormVariant }[] = [
       ...cfg.groups.map((g) => ({ row: 'groups' as const, setting: g, variant: { label: `G=${g}`, norm: { kind: 'group' as const, groups: g }, standardize: false } })),
       ...cfg.channelsPerGroup.map((c) => ({ row: 'channelsPerGroup' as const, setting: c, variant: { label: `${c} ch/group`, norm: { kind: 'group' as const, channelsPerGroup: c }, standardize: false } })),
@@ -118,21 +118,7 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     const runs: GroupsRun[] = [];
     for (const seed of cfg.seeds) {
       for (const p of plan) {
-        checkStop(ctx);
-        const o = await withModel(
-          () => buildVariant(cfg.model, p.variant, seed, train.numClasses),
-          (model) =>
-            trainRun(ctx, {
-              name: `${p.row === 'groups' ? 'groups' : 'channels-per-group'}-${p.setting}-seed-${seed}`,
-              model,
-              modelName: cfg.model,
-              train,
-              test,
-              dataSpec: cfg.data.spec,
-              recipe: studyRecipe(cfg.optim),
-              seed,
-            }),
-        );
+        const o = await trainVariant(ctx, cfg, data, p.variant, seed, `${p.row === 'groups' ? 'groups' : 'channels-per-group'}-${p.setting}-seed-${seed}`);
         runs.push({ row: p.row, setting: p.setting, seed, error: o.top1 === null ? null : 1 - o.top1, diverged: o.diverged, seconds: o.seconds });
       }
     }

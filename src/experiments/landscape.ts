@@ -20,7 +20,7 @@ import { SGD } from '../train/optim.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import { learningRate } from '../train/schedule.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, formatDuration, openData, pct, upstreamShape, withModel,
+  buildVariant, checkStop, defineExperiment, describeData, describeOptim, formatDuration, openData, pct, STUDY_EVAL_BATCH, studyRecipe, withModel,
   type DataConfig, type NormVariant, type OptimConfig, type RunContext,
 } from './common.js';
 
@@ -131,9 +131,11 @@ async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVaria
       const paramIndex = entries.map((e, i) => (e.trainable ? i : -1)).filter((i) => i >= 0);
       const params = paramIndex.map((i) => entries[i].tensor);
       const all = entries.map((e) => e.tensor);
-      const opt = new SGD(params, { momentum: cfg.optim.momentum, weightDecay: cfg.optim.weightDecay });
-      const schedule = upstreamShape(cfg.optim.steps, cfg.optim.lr);
-      const loader = trainLoader(train, { batchSize: cfg.optim.batch, precrop: 28, crop: 28, flip: false, seed: cfg.seed, workers: ctx.workers });
+      // the studies' recipe; the loop is landscape's own, since the probes run between steps
+      const r = studyRecipe(cfg.optim);
+      const opt = new SGD(params, { momentum: r.momentum, weightDecay: r.weightDecay });
+      const schedule = r.schedule;
+      const loader = trainLoader(train, { batchSize: r.batch, precrop: r.precrop, crop: r.crop, flip: r.flip, seed: cfg.seed, workers: ctx.workers });
       const probes: Probe[] = [];
       let diverged = false;
       const it = loader[Symbol.asyncIterator]();
@@ -191,7 +193,7 @@ async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVaria
         opt.dispose();
         await loader.close();
       }
-      const top1 = diverged ? null : (await evaluate(model, test, { crop: 28, batchSize: 250, workers: ctx.workers })).top1;
+      const top1 = diverged ? null : (await evaluate(model, test, { crop: r.crop, batchSize: STUDY_EVAL_BATCH, workers: ctx.workers })).top1;
       const seconds = (Date.now() - t0) / 1000;
       ctx.log(`  ${v.label}: ${diverged ? 'diverged' : `test top-1 ${pct(top1 ?? NaN)}%`}, ${probes.length} probes (${formatDuration(seconds)})`);
       return { variant: v.label, top1, diverged, seconds, probes };

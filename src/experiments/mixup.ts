@@ -14,7 +14,7 @@ import {
 } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { rawImages, toModelInput } from '../train/batch.js';
-import { mixupLambda } from '../train/mixup.js';
+import { mixImages, mixupLambda } from '../train/mixup.js';
 import { SGD } from '../train/optim.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
@@ -243,8 +243,8 @@ function trainToy(cfg: ToyConfig, alpha: number, pts: { x: number[]; y: number[]
         if (alpha > 0) {
           const lam = mixupLambda(alpha, cfg.seed, step);
           const perm = T.randperm(n);
-          x = X.mul(lam).add(X.indexSelect(0, perm).mul(1 - lam));
-          y = Y.mul(lam).add(Y.indexSelect(0, perm).mul(1 - lam));
+          x = mixImages(X, perm, lam);
+          y = mixImages(Y, perm, lam);
         }
         T.crossEntropy(mlp.forward(x), y).backward();
       });

@@ -12,8 +12,7 @@ import { SANTURKAR_NOISE, type NoiseSpec } from '../nn/index.js';
 import { hconcatFigures, lineChart, markdownTable, meanStd, pointFromSeeds, summarize, type Cell, type Series, type SeriesPoint } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, openData, pct, slug, smoothCurve, studyRecipe, trainRun, withModel,
-  type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment, describeData, describeOptim, openData, pct, slug, smoothCurve, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
 } from './common.js';
 
 export interface NoisyBnConfig {
@@ -95,7 +94,8 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 25,
   async run(cfg, ctx) {
-    const { train, test } = await openData(cfg.data);
+    const data = await openData(cfg.data);
+    const { train, test } = data;
     const variants: NormVariant[] = [
       { label: 'Standard', norm: { kind: 'none' }, standardize: false },
       { label: 'Standard + BatchNorm', norm: { kind: 'batch' }, standardize: false },
@@ -104,22 +104,7 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
     const runs: NoisyBnRun[] = [];
     for (const seed of cfg.seeds) {
       for (const v of variants) {
-        checkStop(ctx);
-        const o = await withModel(
-          () => buildVariant(cfg.model, v, seed, train.numClasses),
-          (model) =>
-            trainRun(ctx, {
-              name: `${slug(v.label.replace(/"/g, ''))}-seed-${seed}`,
-              model,
-              modelName: cfg.model,
-              train,
-              test,
-              dataSpec: cfg.data.spec,
-              recipe: studyRecipe(cfg.optim),
-              seed,
-              evalEvery: cfg.evalEvery,
-            }),
-        );
+        const o = await trainVariant(ctx, cfg, data, v, seed, `${slug(v.label)}-seed-${seed}`, { evalEvery: cfg.evalEvery });
         const testCurve = o.evals.map((e): [number, number] => [e.step, e.top1]);
         runs.push({
           variant: v.label,

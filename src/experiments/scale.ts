@@ -17,7 +17,7 @@ import { getModel, type ImageClassifier } from '../models/index.js';
 import { hconcatFigures, lineChart, markdownTable, type Cell, type Series } from '../report/index.js';
 import { upstreamRecipe } from '../train/recipes.js';
 import type { TrainRecipe } from '../train/trainer.js';
-import { checkStop, defineExperiment, formatDuration, fractionLabel, openCached, pct, seeded, signedPts, trainRun, withModel, type RunContext } from './common.js';
+import { checkStop, defineExperiment, formatDuration, fractionLabel, openData, pct, seeded, signedPts, trainRun, withModel, type RunContext } from './common.js';
 
 export interface ScaleConfig {
   upstream: {
@@ -114,11 +114,9 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
   expectedMinutes: 20,
   async run(cfg, ctx) {
     const u = cfg.upstream;
-    const upTestFull = await openCached(u.spec, 'test');
-    const upTest = u.testFraction !== undefined ? fractionSubset(upTestFull, u.testFraction, 0) : upTestFull;
-    const downTrain = await openCached(cfg.downstream.spec, 'train');
-    const downTestFull = await openCached(cfg.downstream.spec, 'test');
-    const down = { train: downTrain, test: cfg.downstream.testFraction !== undefined ? fractionSubset(downTestFull, cfg.downstream.testFraction, 0) : downTestFull };
+    // the upstream training set is read once; each fraction is a subset of it (as `${u.spec}?fraction=f` would give)
+    const { train: upTrain, test: upTest } = await openData({ spec: u.spec, testFraction: u.testFraction });
+    const down = await openData({ spec: cfg.downstream.spec, testFraction: cfg.downstream.testFraction });
     const rows: ScaleRow[] = [];
     for (const name of cfg.models) {
       checkStop(ctx);
@@ -132,7 +130,7 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
       for (const fraction of u.fractions) {
         checkStop(ctx);
         const spec = fraction < 1 ? `${u.spec}?fraction=${fraction}` : u.spec;
-        const train = await openCached(spec, 'train');
+        const train = fractionSubset(upTrain, fraction, 0);
         const recipe = recipeFor(cfg, train.length);
         const t1 = Date.now();
         const row = await withModel(

@@ -13,8 +13,7 @@ import { groupedBarChart, hconcatFigures, lineChart, markdownTable, meanStd, sum
 import type { TopLevelSpec } from 'vega-lite';
 import { UPSTREAM_LR_PER_256, UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, smoothCurve, studyRecipe, trainRun, withModel,
-  type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, smoothCurve, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
 } from './common.js';
 
 export interface WsTableConfig {
@@ -125,7 +124,8 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 25,
   async run(cfg, ctx) {
-    const { train, test } = await openData(cfg.data);
+    const data = await openData(cfg.data);
+    const { train, test } = data;
     if (cfg.optim.batch % cfg.perDevice !== 0) throw new Error(`ws-table: ${cfg.perDevice} images per device do not divide the batch of ${cfg.optim.batch}`);
     const cells: { norm: 'BN' | 'GN'; ws: boolean; variant: NormVariant }[] = [];
     for (const norm of ['BN', 'GN'] as const) {
@@ -136,21 +136,7 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
     const runs: WsTableRun[] = [];
     for (const seed of cfg.seeds) {
       for (const c of cells) {
-        checkStop(ctx);
-        const o = await withModel(
-          () => buildVariant(cfg.model, c.variant, seed, train.numClasses),
-          (model) =>
-            trainRun(ctx, {
-              name: `${slug(c.variant.label)}-seed-${seed}`,
-              model,
-              modelName: cfg.model,
-              train,
-              test,
-              dataSpec: cfg.data.spec,
-              recipe: studyRecipe(cfg.optim, { batchSplit: cfg.optim.batch / cfg.perDevice }),
-              seed,
-            }),
-        );
+        const o = await trainVariant(ctx, cfg, data, c.variant, seed, `${slug(c.variant.label)}-seed-${seed}`, { batchSplit: cfg.optim.batch / cfg.perDevice });
         runs.push({ norm: c.norm, ws: c.ws, seed, top1: o.top1, diverged: o.diverged, seconds: o.seconds, lossCurve: smoothCurve(o.losses, Math.max(1, Math.floor(o.losses.length / 60)), 0.9) });
       }
     }
