@@ -121,10 +121,11 @@ export function summarizeSeeds(shots: number, accuracies: number[]): FewShotRow 
 }
 
 /**
- * The linear few-shot evaluator over shots and seeds: features of the train
- * and test splits are computed once, then every (shots, seed) subset is
- * solved in closed form. For one seed, the draws are nested (5-shot inside
- * 10-shot), as in big_vision.
+ * The linear few-shot evaluator over shots and seeds: every (shots, seed)
+ * subset is drawn first, features are computed once for the training images
+ * those subsets use (not the whole split) and once for the test split, then
+ * each subset is solved in closed form. For one seed, the draws are nested
+ * (5-shot inside 10-shot), as in big_vision.
  */
 export async function linearFewShot(
   model: ImageClassifier,
@@ -134,20 +135,20 @@ export async function linearFewShot(
 ): Promise<FewShotRow[]> {
   const shots = opts.shots ?? DEFAULT_SHOTS;
   const seeds = opts.seeds ?? DEFAULT_SEEDS;
-  const tr = await extractFeatures(model, train, opts);
+  const draws = shots.map((k) => Array.from({ length: seeds }, (_, s) => kShotIndices(train, k, s)));
+  const used = Int32Array.from(new Set(draws.flat().flatMap((d) => Array.from(d)))).sort();
+  const row = new Map(Array.from(used, (i, r) => [i, r]));
+  const tr = await extractFeatures(model, train.subset(used, train.name), opts);
   const te = await extractFeatures(model, test, opts);
   try {
-    return shots.map((k) => {
-      const acc: number[] = [];
-      for (let s = 0; s < seeds; s++) {
-        const idx = kShotIndices(train, k, s);
-        acc.push(
-          T.tidy(() => {
-            const x = tr.x.indexSelect(0, T.tensor(idx, [idx.length]).to('int64'));
-            return linearFewShotAccuracy(x, Int32Array.from(idx, (i) => tr.labels[i]), te.x, te.labels, train.numClasses, opts.l2);
-          }),
-        );
-      }
+    return shots.map((k, ki) => {
+      const acc = draws[ki].map((idx) =>
+        T.tidy(() => {
+          const rows = Int32Array.from(idx, (i) => row.get(i)!);
+          const x = tr.x.indexSelect(0, T.tensor(rows, [rows.length]).to('int64'));
+          return linearFewShotAccuracy(x, Int32Array.from(rows, (r) => tr.labels[r]), te.x, te.labels, train.numClasses, opts.l2);
+        }),
+      );
       return summarizeSeeds(k, acc);
     });
   } finally {
