@@ -7,12 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { cliPath } from '../helpers.js';
 import {
-  compare, formatReport, measureScaling, memoryDataset, openmpWaitPolicy, peerArgsFor, peerEnvironment, peerPython, precropFor, reportJson,
+  compare, formatReport, measureLoaders, measureScaling, openmpWaitPolicy, peerArgsFor, peerEnvironment, peerPython, precropFor, reportJson,
   runOurs, runPeer, scalingTable, writeBenchFiles, type BenchSetup,
 } from '../../src/bench/index.js';
-import { measureLoader } from '../../src/data/index.js';
 import { getModel } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 
@@ -135,16 +134,20 @@ test('the scaling table varies batch, resolution and micro-batches', () => {
   assert.throws(() => measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [], resolutions: [], microBatches: [3], warmup: 0, reps: 1, log: () => {} }), /does not divide/);
 });
 
-test('the loader measurement runs on the synthetic in-memory source at the HyperRule precrop', async () => {
+test('the loader measurement runs on both synthetic sources (in memory, JPEG files) at the HyperRule precrop', async () => {
   assert.equal(precropFor(128), 160);
-  const r = await measureLoader(memoryDataset(32), { batchSize: 4, precrop: precropFor(32), crop: 32, batches: 2, warmupBatches: 1, workers: 1 });
-  assert.equal(r.images, 8);
-  assert.ok(r.imagesPerSecond > 0);
+  const lines: string[] = [];
+  const rows = await measureLoaders({ resolution: 32, batch: 4, workers: 1, batches: 2, log: (l) => lines.push(l) });
+  assert.deepEqual(rows.map((r) => r.source), ['in-memory 32x32 RGB (CIFAR-sized)', 'JPEG files 500x375 (ImageNet-sized)']);
+  for (const r of rows) {
+    assert.deepEqual([r.images, r.precrop, r.crop, r.workers], [8, precropFor(32), 32, 1], r.source);
+    assert.ok(r.imagesPerSecond > 0, r.source);
+  }
+  assert.equal(lines.length, 2);
 });
 
 test('`bit bench --json` prints one object with the required keys', () => {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const out = execFileSync(process.execPath, [main, 'bench', '--model', MODEL, '--resolution', String(RES), '--batch', String(BATCH), '--threads', '1', '--reps', '1', '--warmup', '0', '--no-loader', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(process.execPath, [cliPath(), 'bench', '--model', MODEL, '--resolution', String(RES), '--batch', String(BATCH), '--threads', '1', '--reps', '1', '--warmup', '0', '--no-loader', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const j = JSON.parse(out) as Record<string, unknown>;
   for (const key of ['forward_images_per_s', 'train_images_per_s', 'peak_rss_mb']) assert.equal(typeof j[key], 'number', key);
   assert.equal(j.model, MODEL);

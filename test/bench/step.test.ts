@@ -98,10 +98,13 @@ test('profileOps records libtorch ops, the backward pass included', () => {
   assert.ok(rows.every((r) => r.calls >= 1 && r.selfMs >= 0 && r.totalMs >= r.selfMs - 1e-9));
 });
 
-test('the caching allocator reuses a freed block for the next tensor of the same size', () => {
+test('the caching allocator reuses a freed block for the next tensor of the same size', (t) => {
   const s0 = T.allocatorStats();
   assert.equal(s0.enabled, process.env.BIT_CACHING_ALLOCATOR !== '0');
-  if (!s0.enabled) return;
+  if (!s0.enabled) {
+    t.skip('BIT_CACHING_ALLOCATOR=0: the caching allocator is off');
+    return;
+  }
   T.tidy(() => void T.ones([1 << 19]).mul(2)); // two blocks of 2 MiB: mapped (or reused)
   const s1 = T.allocatorStats();
   for (let i = 0; i < 5; i++) T.tidy(() => void T.ones([1 << 19]).mul(2));
@@ -147,8 +150,11 @@ test('toModelInput: uint8 NHWC to float NCHW in [-1, 1] in one copy, as x / 127.
   });
 });
 
-test('conv2dPacked with a packed kernel equals conv2d (stride, padding, bias)', () => {
-  if (!T.buildInfo().mkldnn) return;
+test('conv2dPacked with a packed kernel equals conv2d (stride, padding, bias)', (t) => {
+  if (!T.buildInfo().mkldnn) {
+    t.skip('this libtorch has no oneDNN (mkldnn): no packed kernels');
+    return;
+  }
   T.tidy(() => {
     T.manualSeed(5);
     const x = T.randn([2, 6, 9, 9]);

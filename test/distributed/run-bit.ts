@@ -6,11 +6,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliPath } from '../helpers.js';
 import { NpzReader } from '../../src/io/npz.js';
 
 /** The compiled CLI of the same output folder as this compiled test. */
-export const BIT_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const BIT_MAIN = cliPath();
 
 /** A small, fast pre-training command: BiT-Tiny at 32 px on 120 MNIST images. */
 export function tinyPretrain(out: string, extra: readonly string[] = []): string[] {
@@ -45,12 +45,12 @@ export function runBit(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
   return startBit(args, env).done;
 }
 
-/** Polls `test` every 50 ms until it holds; fails after `timeoutMs`. */
-export async function waitFor(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
+/** Polls `test` every `intervalMs` until it holds; fails after `timeoutMs`. */
+export async function waitFor(what: string, test: () => boolean, timeoutMs: number, intervalMs = 50): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!test()) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

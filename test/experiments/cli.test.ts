@@ -6,13 +6,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { cliPath } from '../helpers.js';
 import { EXPERIMENT_NAMES } from '../../src/experiments/index.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function bit(...args: string[]) {
-  return spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, BIT_THREADS: '1' } });
+  return spawnSync(process.execPath, [cliPath(), ...args], { encoding: 'utf8', env: { ...process.env, BIT_THREADS: '1' } });
 }
 
 test('the seven experiments of the issue are registered, in the lecture\'s order', () => {

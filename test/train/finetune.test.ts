@@ -2,13 +2,14 @@
 // chance on digits, resume after an interrupt, atomic checkpoints under SIGKILL,
 // and clear errors for bad input.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { buildModel, loadWeights } from '../../src/models/index.js';
 import { readRunState } from '../../src/train/checkpoint.js';
+import { startBit, waitFor } from '../distributed/run-bit.js';
 import { cliPath } from '../helpers.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'bit-finetune-'));
@@ -44,24 +45,21 @@ test('fine-tuning BiT-Tiny on digits from scratch reaches an accuracy far above 
 
 test('an interrupted run (SIGINT) saves, evaluates, and the rerun resumes to the same number of steps', async () => {
   const out = path.join(root, 'resume');
-  const child = spawn(process.execPath, [cliPath(), ...BASE, '--steps', '60', '--checkpoint-every', '1000', '--out', out], { env });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const bit = startBit([...BASE, '--steps', '60', '--checkpoint-every', '1000', '--out', out]);
   // interrupt once step 10 is logged
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const log = path.join(out, 'metrics.jsonl');
-      if (existsSync(log) && readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 10) {
-        clearInterval(timer);
-        child.kill('SIGINT');
-        resolve();
-      }
-    }, 20);
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.equal(code, 130, stderr);
+  const log = path.join(out, 'metrics.jsonl');
+  await waitFor(
+    'step 10 in metrics.jsonl',
+    () => {
+      if (bit.child.exitCode !== null) throw new Error(`bit exited (${bit.child.exitCode}) before step 10: ${bit.output()}`);
+      return existsSync(log) && readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 10;
+    },
+    120_000,
+    20,
+  );
+  bit.child.kill('SIGINT');
+  const { code, output } = await bit.done;
+  assert.equal(code, 130, output);
   const first = metrics(out);
   assert.equal(first.stopped_early, true);
   const stoppedAt = first.steps as number;
@@ -79,26 +77,22 @@ test('an interrupted run (SIGINT) saves, evaluates, and the rerun resumes to the
 
 test('SIGKILL during a checkpoint write leaves the previous checkpoint readable', async () => {
   const out = path.join(root, 'kill');
-  const child = spawn(process.execPath, [cliPath(), ...BASE, '--steps', '400', '--checkpoint-every', '1', '--out', out], { env, stdio: 'ignore' });
+  const bit = startBit([...BASE, '--steps', '400', '--checkpoint-every', '1', '--out', out]);
   // kill the process while a temporary checkpoint file exists, after a first checkpoint is complete
-  const killedMidWrite = await new Promise<boolean>((resolve) => {
-    const deadline = Date.now() + 120_000;
-    const timer = setInterval(() => {
-      const files = existsSync(out) ? readdirSync(out) : [];
-      const writing = files.some((f) => f.startsWith('.checkpoint.npz.') && f.endsWith('.tmp'));
-      if (writing && files.includes('checkpoint.npz')) {
-        clearInterval(timer);
-        child.kill('SIGKILL');
-        resolve(true);
-      } else if (Date.now() > deadline) {
-        clearInterval(timer);
-        child.kill('SIGKILL');
-        resolve(false);
-      }
-    }, 1);
-  });
-  await new Promise((resolve) => child.on('exit', resolve));
-  assert.ok(killedMidWrite, 'never caught a checkpoint being written');
+  try {
+    await waitFor(
+      'a checkpoint being written over a complete one',
+      () => {
+        const files = existsSync(out) ? readdirSync(out) : [];
+        return files.includes('checkpoint.npz') && files.some((f) => f.startsWith('.checkpoint.npz.') && f.endsWith('.tmp'));
+      },
+      120_000,
+      1,
+    );
+  } finally {
+    bit.child.kill('SIGKILL');
+    await bit.done;
+  }
   const state = await readRunState(path.join(out, 'checkpoint.npz'));
   assert.ok(state.step >= 1);
   const model = buildModel('BiT-Tiny', { headSize: 10 });

@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { openDataset, openMnist, parseDataSpec } from '../../src/data/index.js';
 import { loadModel, readMeta } from '../../src/models/index.js';
@@ -16,8 +15,8 @@ import { evaluate } from '../../src/train/evaluate.js';
 import { finetune } from '../../src/train/finetune.js';
 import { pretrain, resolvePretrainRecipe } from '../../src/train/pretrain.js';
 import { maxWeightDiff, removeDir, tempDir } from '../distributed/run-bit.js';
+import { cliPath } from '../helpers.js';
 
-const BIT_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const dir = tempDir('pretrain');
 after(() => removeDir(dir));
 
@@ -67,7 +66,7 @@ test('a small pre-training run on MNIST: the loss falls, and bit finetune --weig
   const ft = path.join(dir, 'finetuned');
   const r = spawnSync(
     process.execPath,
-    [BIT_MAIN, 'finetune', '--model', 'BiT-Tiny', '--weights', path.join(out, 'model.npz'), '--data', 'digits', '--out', ft, '--steps', '3', '--batch', '16', '--resolution', '32', '--precrop', '36', '--threads', '1', '--workers', '1'],
+    [cliPath(), 'finetune', '--model', 'BiT-Tiny', '--weights', path.join(out, 'model.npz'), '--data', 'digits', '--out', ft, '--steps', '3', '--batch', '16', '--resolution', '32', '--precrop', '36', '--threads', '1', '--workers', '1'],
     { encoding: 'utf8', env: { ...process.env, BIT_NO_TTY: '1' }, timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
