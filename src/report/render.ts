@@ -5,8 +5,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import sharp from 'sharp';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 
 import { writeFileAtomic } from '../io/atomic.js';
 
@@ -76,7 +76,7 @@ function collectingLogger(): CollectingLogger {
 }
 
 /** A loader that refuses every URL: figures carry their data inline and rendering never touches the network or disk. */
-function inlineOnlyLoader(): vega.Loader {
+function inlineOnlyLoader(): Vega.Loader {
   const refuse = (uri: string): Promise<never> =>
     Promise.reject(new Error(`renderFigure: spec asks to load '${uri}'; figures must carry their data inline (data.values)`));
   return {
@@ -99,6 +99,8 @@ export async function renderFigure(spec: TopLevelSpec, options: RenderOptions = 
   const strict = options.strict ?? true;
   const logger = collectingLogger();
 
+  // loaded on first use: vega and vega-lite take a quarter of a second to import, which every `bit` command would pay
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const vgSpec = compile(spec, { logger }).spec;
   const view = new vega.View(vega.parse(vgSpec), {
     renderer: 'none',
