@@ -30,7 +30,8 @@ export function scoreBatch(logits: T.Tensor, labels: T.Tensor, multiLabel: boole
     if (multiLabel) {
       const hit1 = labels.gather(1, top.narrow(1, 0, 1)).sum().item();
       const hit5 = labels.gather(1, top).amax(1).sum().item();
-      return [hit1, hit5, T.bceWithLogits(logits, labels, 'sum').item() / logits.shape[1]];
+      // summed over classes, as the training loss (trainer's lossOf), so the two compare
+      return [hit1, hit5, T.bceWithLogits(logits, labels, 'sum').item()];
     }
     // top-k indices are distinct, so each row matches its label at most once
     const eq = top.eq(labels.reshape([n, 1]));
