@@ -1,8 +1,7 @@
 // `bit predict`: logits of a preprocessed batch (.npy in, .npy out), or the
 // top-k classes of image files.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { decodeFile } from '../data/index.js';
+import { decodeFile, readClassNames } from '../data/index.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
@@ -23,8 +22,8 @@ interface PredictFlags {
   json?: boolean;
 }
 
-function readLabels(file: string, n: number): string[] {
-  const names = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+async function readLabels(file: string, n: number): Promise<string[]> {
+  const names = await readClassNames(file);
   if (names.length !== n) throw new UsageError(`${file} has ${names.length} label names but the model has ${n} outputs`);
   return names;
 }
@@ -68,7 +67,7 @@ export function registerPredictCommand(program: Command): void {
           process.stdout.write(`wrote logits [${shape.join(', ')}] to ${o.output}\n`);
         }
         if (images.length === 0) return;
-        const names = o.labels ? readLabels(o.labels, model.headSize) : meta?.classNames ?? null;
+        const names = o.labels ? await readLabels(o.labels, model.headSize) : meta?.classNames ?? null;
         const crop = o.resolution ?? meta?.crop ?? 224;
         const k = Math.min(o.top, model.headSize);
         const results: { image: string; top: { label: string; index: number; probability: number }[] }[] = [];

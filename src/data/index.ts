@@ -10,7 +10,7 @@ export {
   findDigitsFile, openDigits, openFashionMnist, openIdxFolder, openMnist, type FixedSplit,
 } from './builtin.js';
 export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
-export { openMultiLabel, type OpenMultiLabelOptions } from './multilabel.js';
+export { openMultiLabel, readClassNames, type OpenMultiLabelOptions } from './multilabel.js';
 export { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
 export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
 export {

@@ -62,14 +62,19 @@ export class VarStore {
     return [...this.#entries.values()];
   }
 
+  /** The trainable entries, in registration order (the order of `trainable()`, which optimizer state follows). */
+  trainableEntries(): ParamEntry[] {
+    return this.entries().filter((e) => e.trainable);
+  }
+
   /** The tensors the optimizer updates, in registration order. */
   trainable(): T.Tensor[] {
-    return this.entries().filter((e) => e.trainable).map((e) => e.tensor);
+    return this.trainableEntries().map((e) => e.tensor);
   }
 
   /** Number of trainable parameter values. */
   numParams(): number {
-    return this.entries().filter((e) => e.trainable).reduce((s, e) => s + e.tensor.shape.reduce((a, b) => a * b, 1), 0);
+    return this.trainableEntries().reduce((s, e) => s + e.tensor.size, 0);
   }
 
   dispose(): void {

@@ -32,7 +32,7 @@ export interface RunState {
 }
 
 function* momentumArrays(model: ImageClassifier, opt: SGD): Generator<[string, NdArray]> {
-  const trainable = model.store.entries().filter((e) => e.trainable);
+  const trainable = model.store.trainableEntries();
   for (let i = 0; i < trainable.length; i++) yield [MOMENTUM_PREFIX + trainable[i].key, toDiskArray(opt.momentumBuffers[i], trainable[i].kind)];
 }
 
@@ -64,7 +64,7 @@ export async function loadCheckpoint(file: string, model: ImageClassifier, opt: 
     const state = await readRunState(reader);
     accept?.(state);
     await loadWeights(model, reader);
-    const trainable = model.store.entries().filter((e) => e.trainable);
+    const trainable = model.store.trainableEntries();
     for (let i = 0; i < trainable.length; i++) {
       const key = MOMENTUM_PREFIX + trainable[i].key;
       if (!reader.has(key)) throw new Error(`${file}: the optimizer state '${key}' is missing`);
