@@ -23,10 +23,11 @@ async function main(): Promise<void> {
     const peak = peakRssMb(); // before profiling, which keeps its own records
     let profile: T.OpTiming[] | null = null;
     if (req.profile) {
-      const step = new TrainStep(model);
-      const once = req.phase === 'forward' ? () => void timeForward(model, x, { warmup: 0, reps: 1 }) : () => step.run(x, labels);
+      // a training step (and its optimizer state) only for the training phase
+      const step = req.phase === 'train' ? new TrainStep(model) : null;
+      const once = step ? () => step.run(x, labels) : () => void timeForward(model, x, { warmup: 0, reps: 1 });
       profile = fastestOps(Array.from({ length: PROFILE_REPS }, () => T.profileOps(once))).slice(0, 40);
-      step.dispose();
+      step?.dispose();
     }
     const run: SideRun = { side: 'ours', phase: req.phase, seconds: t.seconds, cpuSeconds: t.cpuSeconds, peakRssMb: peak, threads: T.getNumThreads(), version: T.buildInfo().torchVersion, profile };
     process.stdout.write(JSON.stringify(run) + '\n');

@@ -3,10 +3,10 @@
 // nothing one side leaves behind (allocator state, caches, threads) slows the
 // other. Both sides read the same weights (.npz) and the same input (.npy).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as T from '../tensor/index.js';
+import { packageRoot } from '../util/package-root.js';
 import type { Phase } from './workload.js';
 
 export type Side = 'ours' | 'pytorch';
@@ -60,16 +60,6 @@ export const PROFILE_REPS = 3;
 /** The Python with PyTorch that runs the peer: $BIT_PYTHON, else Debian's /usr/bin/python3 (python3-torch). */
 export function peerPython(): string {
   return process.env.BIT_PYTHON ?? '/usr/bin/python3';
-}
-
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'bench'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`bit bench: cannot find the package root (package.json beside bench/) above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
 }
 
 /** The PyTorch peer script, kept in the package's bench folder. */

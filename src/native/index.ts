@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../util/package-root.js';
 
 /** An opaque reference to a libtorch tensor owned by the addon. */
 export type Handle = { readonly __brand: 'TorchHandle' };
@@ -245,16 +245,6 @@ export interface NativeBinding {
   distHeartbeat(key: string, intervalMs: number): void;
   distHeartbeatStatus(): { running: boolean; beats: number; error: string | null };
   distDestroy(): void;
-}
-
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'binding.gyp'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('bit: cannot find the package root (package.json beside binding.gyp) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
 }
 
 /** Where the compiled addon is expected. */
