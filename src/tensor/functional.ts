@@ -14,20 +14,29 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
+/** The native arguments of a convolution's options: [stride, padding, dilation] pairs and a checked group count. */
+function convArgs(opts: Omit<Conv2dOptions, 'bias'>, op: string): [[number, number], [number, number], [number, number], number] {
+  const groups = opts.groups ?? 1;
+  assertInt(groups, 'groups', op, 1);
+  return [pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.dilation ?? 1), groups];
+}
+
+/** An input with the kernel's input channels times the groups, or an error naming both. */
+function checkInChannels(x: Tensor, weight: Tensor, groups: number, op: string): void {
+  if (x.shape[1] !== weight.shape[1] * groups) {
+    throw new ArgumentError(
+      `Argument 'x' passed to '${op}' must have ${weight.shape[1] * groups} input channels (weight [${weight.shape.join(', ')}], groups ${groups}), but got ${x.shape[1]} (shape [${x.shape.join(', ')}])`,
+    );
+  }
+}
+
 /** 2-D convolution, NCHW input and OIHW weight. */
 export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Tensor {
   assertRank(x, 4, 'x', 'conv2d');
   assertRank(weight, 4, 'weight', 'conv2d');
-  const groups = opts.groups ?? 1;
-  assertInt(groups, 'groups', 'conv2d', 1);
-  if (x.shape[1] !== weight.shape[1] * groups) {
-    throw new ArgumentError(
-      `Argument 'x' passed to 'conv2d' must have ${weight.shape[1] * groups} input channels (weight [${weight.shape.join(', ')}], groups ${groups}), but got ${x.shape[1]} (shape [${x.shape.join(', ')}])`,
-    );
-  }
-  return wrap(
-    native().conv2d(x.handle, weight.handle, opts.bias ? opts.bias.handle : null, pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.dilation ?? 1), groups),
-  );
+  const args = convArgs(opts, 'conv2d');
+  checkInChannels(x, weight, args[3], 'conv2d');
+  return wrap(native().conv2d(x.handle, weight.handle, opts.bias ? opts.bias.handle : null, ...args));
 }
 
 /**
@@ -39,24 +48,16 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
 export function packConv2dWeight(weight: Tensor, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
   assertRank(weight, 4, 'weight', 'packConv2dWeight');
   assertDtype(weight, ['float32'], 'weight', 'packConv2dWeight');
-  const groups = opts.groups ?? 1;
-  assertInt(groups, 'groups', 'packConv2dWeight', 1);
-  return wrap(native().packConv2dWeight(weight.handle, pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.dilation ?? 1), groups));
+  return wrap(native().packConv2dWeight(weight.handle, ...convArgs(opts, 'packConv2dWeight')));
 }
 
 /** 2-D convolution of an NCHW float32 input with a kernel from `packConv2dWeight` (same options); not differentiable. */
 export function conv2dPacked(x: Tensor, packed: Tensor, opts: Conv2dOptions = {}): Tensor {
   assertRank(x, 4, 'x', 'conv2dPacked');
   assertDtype(x, ['float32'], 'x', 'conv2dPacked');
-  const groups = opts.groups ?? 1;
-  if (x.shape[1] !== packed.shape[1] * groups) {
-    throw new ArgumentError(
-      `Argument 'x' passed to 'conv2dPacked' must have ${packed.shape[1] * groups} input channels (weight [${packed.shape.join(', ')}], groups ${groups}), but got ${x.shape[1]} (shape [${x.shape.join(', ')}])`,
-    );
-  }
-  return wrap(
-    native().conv2dPacked(x.handle, packed.handle, opts.bias ? opts.bias.handle : null, pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.dilation ?? 1), groups),
-  );
+  const args = convArgs(opts, 'conv2dPacked');
+  checkInChannels(x, packed, args[3], 'conv2dPacked');
+  return wrap(native().conv2dPacked(x.handle, packed.handle, opts.bias ? opts.bias.handle : null, ...args));
 }
 
 /**

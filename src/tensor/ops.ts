@@ -1,6 +1,6 @@
 // Tensor creation and ops over several tensors.
 import { native, type DType } from '../native/index.js';
-import { Tensor, wrap, type AnyTypedArray } from './tensor.js';
+import { Tensor, operand, wrap, type AnyTypedArray } from './tensor.js';
 import { ArgumentError, assertShape } from './validate.js';
 
 function dtypeOfArray(data: AnyTypedArray): DType {
@@ -40,9 +40,9 @@ export function typedArrayFrom(values: ArrayLike<number>, dtype: DType): AnyType
  * (`dtype: 'bool'` reads a Uint8Array as booleans). `shape` defaults to 1-D.
  */
 export function tensor(data: AnyTypedArray | ArrayLike<number>, shape?: readonly number[], dtype?: DType): Tensor {
-  const isTyped = ArrayBuffer.isView(data);
-  const dt: DType = dtype ?? (isTyped ? dtypeOfArray(data as AnyTypedArray) : 'float32');
-  const arr = isTyped && (dtype === undefined || dtype === dtypeOfArray(data as AnyTypedArray) || (dtype === 'bool' && data instanceof Uint8Array))
+  const own = ArrayBuffer.isView(data) ? dtypeOfArray(data as AnyTypedArray) : undefined;
+  const dt: DType = dtype ?? own ?? 'float32';
+  const arr = own !== undefined && (dtype === undefined || dtype === own || (dtype === 'bool' && data instanceof Uint8Array))
     ? (data as AnyTypedArray)
     : typedArrayFrom(data as ArrayLike<number>, dt);
   const s = shape ? [...shape] : [arr.length];
@@ -105,7 +105,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 }
 /** Elementwise choice: `a` where `cond` is true, else `b` (numbers broadcast). */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  return wrap(native().where(cond.handle, typeof a === 'number' ? a : a.handle, typeof b === 'number' ? b : b.handle));
+  return wrap(native().where(cond.handle, operand(a), operand(b)));
 }
 export function matmul(a: Tensor, b: Tensor): Tensor {
   return wrap(native().matmul(a.handle, b.handle));

@@ -430,7 +430,8 @@ export function wrap(h: Handle): Tensor {
   return new Tensor(h);
 }
 
-function operand(x: Tensor | number): Handle | number {
+/** A tensor's handle, or the number itself (native ops take both). */
+export function operand(x: Tensor | number): Handle | number {
   return typeof x === 'number' ? x : x.handle;
 }
 

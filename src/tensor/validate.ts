@@ -31,13 +31,6 @@ export function assertDtype(t: Tensor, dtypes: readonly DType[], arg: string, op
   }
 }
 
-export function assertDim(t: Tensor, axis: number, size: number, arg: string, op: string, what = `dimension ${axis}`): void {
-  const d = t.shape[axis < 0 ? t.rank + axis : axis];
-  if (d !== size) {
-    throw new ArgumentError(`Argument '${arg}' passed to '${op}' must have ${what} = ${size}, but got ${d} (${describe(t)})`);
-  }
-}
-
 export function assertInt(v: number, arg: string, op: string, min = -Infinity): void {
   if (!Number.isInteger(v) || v < min) {
     throw new ArgumentError(`Argument '${arg}' passed to '${op}' must be an integer${min > -Infinity ? ` >= ${min}` : ''}, but got ${v}`);
