@@ -5,7 +5,7 @@
 // normalization studies compare BN / GN / GN+WS on one implementation.
 import * as T from '../tensor/index.js';
 import { Conv2d, Dense, Module, VarStore, makeNorm, type NormSpec, type Path } from '../nn/index.js';
-import { ImageClassifier } from './classifier.js';
+import { ImageClassifier, stageUnits } from './classifier.js';
 
 export interface ResNetConfig {
   /** Units per stage: [2,2,2,2] (18), [3,4,6,3] (34 and 50), [3,4,23,3] (101), [3,8,36,3] (152). */
@@ -119,20 +119,11 @@ export class ResNet extends ImageClassifier {
     const r = this.store.root().sub('resnet');
     this.#stem = this.child(new Conv2d(r.sub('conv1'), { cin: 3, cout: base, kernel: 7, stride: 2, padding: 3, standardize: ws }));
     this.#stemNorm = this.child(makeNorm(norm, r.sub('conv1'), base));
-    let cin = base;
-    cfg.blockUnits.forEach((units, s) => {
-      const width = base * 2 ** s;
-      const cout = width * expansion;
-      for (let u = 1; u <= units; u++) {
-        const p = r.sub(`block${s + 1}`).sub(`unit${String(u).padStart(2, '0')}`);
-        const shape = { cin, width, cout, stride: u === 1 && s > 0 ? 2 : 1 };
-        this.#units.push(this.child(cfg.block === 'basic' ? new BasicBlock(p, shape, norm, ws) : new Bottleneck(p, shape, norm, ws)));
-        cin = cout;
-      }
-    });
-    this.featureDim = cin;
+    const plan = stageUnits(r, cfg.blockUnits, base, expansion, 'ResNet');
+    for (const u of plan) this.#units.push(this.child(cfg.block === 'basic' ? new BasicBlock(u.path, u, norm, ws) : new Bottleneck(u.path, u, norm, ws)));
+    this.featureDim = plan[plan.length - 1].cout;
     this.headSize = cfg.headSize;
-    this.#fc = this.child(new Dense(r.sub('fc'), cin, cfg.headSize));
+    this.#fc = this.child(new Dense(r.sub('fc'), this.featureDim, cfg.headSize));
   }
 
   features(x: T.Tensor): T.Tensor {

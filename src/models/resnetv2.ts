@@ -5,7 +5,7 @@
 // normalization studies reuse this one implementation.
 import * as T from '../tensor/index.js';
 import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, type NormSpec, type Path } from '../nn/index.js';
-import { ImageClassifier } from './classifier.js';
+import { ImageClassifier, stageUnits } from './classifier.js';
 
 export interface ResNetV2Config {
   /** Units per stage, e.g. [3, 4, 6, 3] for R50. */
@@ -71,9 +71,7 @@ export class ResNetV2 extends ImageClassifier {
 
   constructor(cfg: ResNetV2Config) {
     super();
-    if (cfg.blockUnits.length !== 4 || cfg.blockUnits.some((u) => !Number.isInteger(u) || u < 1)) {
-      throw new Error(`ResNetV2: blockUnits must be 4 positive integers, got [${cfg.blockUnits.join(', ')}]`);
-    }
+    if (cfg.blockUnits.length !== 4) throw new Error(`ResNetV2: blockUnits must be 4 positive integers, got [${cfg.blockUnits.join(', ')}]`);
     this.config = Object.freeze({ ...cfg });
     const norm = cfg.norm ?? BIT_NORM;
     const ws = cfg.standardize ?? true;
@@ -82,17 +80,9 @@ export class ResNetV2 extends ImageClassifier {
     this.store = new VarStore({ virtual: cfg.virtual });
     const r = this.store.root().sub('resnet');
     this.#root = this.child(new Conv2d(r.sub('root_block'), { cin: 3, cout: base, kernel: 7, stride: 2, padding: 3, standardize: ws }));
-    let cin = base;
-    cfg.blockUnits.forEach((units, s) => {
-      const cmid = base * 2 ** s;
-      const cout = cmid * 4;
-      const block = r.sub(`block${s + 1}`);
-      for (let u = 1; u <= units; u++) {
-        const stride = u === 1 && s > 0 ? 2 : 1;
-        this.#units.push(this.child(new PreActBottleneck(block.sub(`unit${String(u).padStart(2, '0')}`), cin, cmid, cout, stride, norm, ws)));
-        cin = cout;
-      }
-    });
+    const plan = stageUnits(r, cfg.blockUnits, base, 4, 'ResNetV2');
+    for (const u of plan) this.#units.push(this.child(new PreActBottleneck(u.path, u.cin, u.width, u.cout, u.stride, norm, ws)));
+    const cin = plan[plan.length - 1].cout;
     this.featureDim = cin;
     this.headSize = cfg.headSize;
     this.#preHeadNorm = this.child(makeNorm(norm, r, cin));
