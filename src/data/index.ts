@@ -11,7 +11,7 @@ export {
 } from './builtin.js';
 export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
 export { openMultiLabel, readClassNames, type OpenMultiLabelOptions } from './multilabel.js';
-export { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
+export { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
 export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
 export {
   PIXEL_OFFSET, PIXEL_SCALE, evalPreprocess, preprocessSample, sampleAugmentation, trainPreprocess,

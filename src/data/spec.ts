@@ -174,7 +174,26 @@ export async function openDataset(spec: DatasetSpec, split: Split): Promise<Data
     if (split === 'val') return parts.val;
     ds = parts.train;
   }
+  return trainSubsets(ds, spec);
+}
+
+/** The spec's fraction, then its k-shot draw, of a training set. */
+function trainSubsets(ds: Dataset, spec: DatasetSpec): Dataset {
   if (spec.fraction !== undefined) ds = fractionSubset(ds, spec.fraction, spec.seed ?? 0);
   if (spec.shots !== undefined) ds = kShotSubset(ds, spec.shots, spec.seed ?? 0);
   return ds;
+}
+
+/**
+ * What a training run opens: the 'train' split now, and its evaluation split
+ * ('none': null) when asked. A val slice held out of the training split comes
+ * from the same read of the source (`openDataset` twice would read it twice).
+ */
+export async function openForTraining(spec: DatasetSpec, evalSplit: Split | 'none'): Promise<{ train: Dataset; openEval: () => Promise<Dataset | null> }> {
+  if (evalSplit === 'val' && spec.val !== undefined) {
+    const parts = holdOut(await openSourceSplit(spec, 'train'), spec.val, spec.valSeed ?? 0);
+    return { train: trainSubsets(parts.train, spec), openEval: () => Promise.resolve(parts.val) };
+  }
+  const train = await openDataset(spec, 'train');
+  return { train, openEval: () => (evalSplit === 'none' ? Promise.resolve(null) : openDataset(spec, evalSplit)) };
 }

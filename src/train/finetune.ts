@@ -1,7 +1,7 @@
 // Downstream transfer with the BiT-HyperRule: open the task, pick the recipe
 // from its size and image resolution, build the model with a new zero head,
 // load upstream weights, train, evaluate.
-import { formatDataSpec, openDataset, parseDataSpec, type Dataset, type DatasetSpec } from '../data/index.js';
+import { formatDataSpec, openForTraining, parseDataSpec, type Dataset, type DatasetSpec } from '../data/index.js';
 import { getModel, loadWeights, overridesOf, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
@@ -57,8 +57,8 @@ export function describeRecipe(r: FinetuneRecipe): string {
 
 export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const spec = finetuneSpec(o.data, o.shots, o.seed);
-  const trainSet = await openDataset(spec, 'train');
-  const evalSet = await openDataset(spec, o.evalSplit ?? 'test');
+  const { train: trainSet, openEval } = await openForTraining(spec, o.evalSplit ?? 'test');
+  const evalSet = (await openEval())!; // 'test' or 'val', never 'none'
   if (trainSet.multiLabel) throw new UsageError(`${trainSet.name} is multi-label: fine-tuning expects one label per image (use bit pretrain for multi-label data)`);
   const recipe = resolveRecipe(trainSet, o);
   o.onRecipe?.(recipe, trainSet);

@@ -5,7 +5,7 @@
 // data, sigmoid cross-entropy for multi-label data. The result is a BiT .npz
 // (model.npz, and checkpoint.npz with the optimizer state) that
 // `bit finetune --weights` loads.
-import { DataError, formatDataSpec, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
+import { DataError, formatDataSpec, openForTraining, parseDataSpec, type Dataset } from '../data/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
@@ -88,20 +88,13 @@ export function describeUpstreamRecipe(r: UpstreamRecipe): string {
   ].join('\n');
 }
 
-async function openEvalSet(data: string, split: 'test' | 'val' | 'none'): Promise<Dataset | null> {
-  if (split === 'none') return null;
-  try {
-    return await openDataset(parseDataSpec(data), split);
-  } catch (err) {
-    if (err instanceof DataError) throw new UsageError(`${err.message}\n(pass --eval-split none to pre-train without evaluation)`, { cause: err });
-    throw err;
-  }
-}
-
 export async function pretrain(o: PretrainOptions): Promise<FinalMetrics> {
   const spec = parseDataSpec(o.data);
-  const trainSet = await openDataset(spec, 'train');
-  const evalSet = await openEvalSet(o.data, o.evalSplit ?? 'test');
+  const { train: trainSet, openEval } = await openForTraining(spec, o.evalSplit ?? 'test');
+  const evalSet = await openEval().catch((err: unknown) => {
+    if (err instanceof DataError) throw new UsageError(`${err.message}\n(pass --eval-split none to pre-train without evaluation)`, { cause: err });
+    throw err;
+  });
   const recipe = resolvePretrainRecipe(trainSet, o);
   o.onRecipe?.(recipe, trainSet);
   const entry = getModel(o.model);

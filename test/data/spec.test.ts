@@ -2,11 +2,27 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { formatDataSpec, openDataset, parseDataSpec, type DatasetSpec } from '../../src/data/spec.js';
+import { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec } from '../../src/data/spec.js';
 import { cleanup, tempDir } from './fixtures.js';
 
 const tmp = tempDir('spec');
 after(() => cleanup(tmp));
+
+test('openForTraining gives the sets openDataset gives, the held-out val from the same read of train', async () => {
+  for (const [text, split] of [['digits?val=200&shots=5&seed=1', 'val'], ['digits?fraction=0.5', 'test'], ['digits', 'none']] as const) {
+    const spec = parseDataSpec(text);
+    const { train, openEval } = await openForTraining(spec, split);
+    const evalSet = await openEval();
+    const want = await openDataset(spec, 'train');
+    assert.deepEqual([train.name, [...train.sourceIndex]], [want.name, [...want.sourceIndex]], text);
+    if (split === 'none') {
+      assert.equal(evalSet, null);
+    } else {
+      const wantEval = await openDataset(spec, split);
+      assert.deepEqual([evalSet?.name, [...(evalSet?.sourceIndex ?? [])]], [wantEval.name, [...wantEval.sourceIndex]], `${text} ${split}`);
+    }
+  }
+});
 
 test('spec strings parse to plain JSON and format back', () => {
   const cases: [string, DatasetSpec][] = [
