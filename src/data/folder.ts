@@ -56,23 +56,16 @@ async function readDirOrFail(dir: string, what: string): Promise<Dirent[]> {
   }
 }
 
-async function isDir(entry: Dirent, full: string): Promise<boolean> {
-  if (entry.isDirectory()) return true;
-  if (!entry.isSymbolicLink()) return false;
+/** What a directory entry is, following a symbolic link (one stat); null for anything else or a broken link. */
+async function entryKind(entry: Dirent, full: string): Promise<'dir' | 'file' | null> {
+  if (entry.isDirectory()) return 'dir';
+  if (entry.isFile()) return 'file';
+  if (!entry.isSymbolicLink()) return null;
   try {
-    return (await fs.stat(full)).isDirectory();
+    const st = await fs.stat(full);
+    return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
   } catch {
-    return false;
-  }
-}
-
-async function isFile(entry: Dirent, full: string): Promise<boolean> {
-  if (entry.isFile()) return true;
-  if (!entry.isSymbolicLink()) return false;
-  try {
-    return (await fs.stat(full)).isFile();
-  } catch {
-    return false;
+    return null;
   }
 }
 
@@ -84,8 +77,9 @@ async function listImages(dir: string): Promise<string[]> {
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const full = path.join(d, e.name);
-      if (await isDir(e, full)) await walk(full);
-      else if (isImageFile(e.name) && (await isFile(e, full))) out.push(full);
+      const kind = await entryKind(e, full);
+      if (kind === 'dir') await walk(full);
+      else if (kind === 'file' && isImageFile(e.name)) out.push(full);
     }
   };
   await walk(dir);
@@ -100,7 +94,7 @@ async function classFolders(splitDir: string): Promise<string[]> {
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const full = path.join(splitDir, e.name);
-    if (await isDir(e, full)) names.push(e.name);
+    if ((await entryKind(e, full)) === 'dir') names.push(e.name);
     else if (isImageFile(e.name)) strayImages.push(e.name);
   }
   if (strayImages.length > 0) {
@@ -151,8 +145,8 @@ export async function probeSize(files: readonly string[]): Promise<ImageSize | n
   return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
 }
 
-/** Decodes every file once, `concurrency` at a time; returns the good ones (in order) and the bad ones. */
-export async function scanImages(files: readonly string[], concurrency = 4): Promise<{ good: string[]; skipped: SkippedImage[] }> {
+/** Decodes every file once, `concurrency` at a time; returns the indices of the good ones (in order) and the bad ones. */
+export async function scanImages(files: readonly string[], concurrency = 4): Promise<{ keep: Int32Array; skipped: SkippedImage[] }> {
   const bad = new Map<number, string>();
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -163,14 +157,14 @@ export async function scanImages(files: readonly string[], concurrency = 4): Pro
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  const good: string[] = [];
+  const keep: number[] = [];
   const skipped: SkippedImage[] = [];
   files.forEach((f, i) => {
     const reason = bad.get(i);
-    if (reason === undefined) good.push(f);
+    if (reason === undefined) keep.push(i);
     else skipped.push({ path: f, reason });
   });
-  return { good, skipped };
+  return { keep: Int32Array.from(keep), skipped };
 }
 
 /** Opens split `split` of the image folder `root`. */
@@ -204,19 +198,9 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   if (options.skipBadImages === true) {
     const scan = await scanImages(files);
     skipped = scan.skipped;
-    if (skipped.length > 0) {
-      const badSet = new Set(skipped.map((s) => s.path));
-      good = [];
-      const kept: number[] = [];
-      files.forEach((f, i) => {
-        if (!badSet.has(f)) {
-          good.push(f);
-          kept.push(labels[i]);
-        }
-      });
-      goodLabels = Int32Array.from(kept);
-      if (good.length === 0) throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
-    }
+    if (scan.keep.length === 0) throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
+    good = Array.from(scan.keep, (i) => files[i]);
+    goodLabels = Int32Array.from(scan.keep, (i) => labels[i]);
   }
   return new Dataset({
     name: `folder:${root}/${path.basename(dir)}`,

@@ -90,8 +90,7 @@ export async function openMultiLabel(root: string, split: FolderSplit, options: 
   if (options.skipBadImages === true) {
     const scan = await scanImages(files);
     skipped = scan.skipped;
-    const bad = new Set(skipped.map((s) => s.path));
-    keep = Int32Array.from(files.map((_, i) => i).filter((i) => !bad.has(files[i])));
+    keep = scan.keep;
     if (keep.length === 0) throw new DataError(`${listFile}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: listFile });
   }
   const good = keep === null ? files : Array.from(keep, (i) => files[i]);
