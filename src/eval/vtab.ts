@@ -13,7 +13,7 @@
 // 1,000 training examples drawn (stratified, seeded) from their train split.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { openDataset, parseDataSpec } from '../data/index.js';
+import { formatDataSpec, openDataset, parseDataSpec } from '../data/index.js';
 import type { RecipeOverrides, ResolutionRule } from '../train/recipes.js';
 import { UsageError } from '../util/errors.js';
 import { finetuneOnce } from './runs.js';
@@ -152,8 +152,7 @@ async function thousandSpec(spec: string, seed: number): Promise<{ spec: string;
   const full = await openDataset(parsed, 'train');
   if (full.length <= VTAB_EXAMPLES) return { spec, trainImages: full.length };
   const fraction = VTAB_EXAMPLES / full.length;
-  const sep = spec.includes('?') ? '&' : '?';
-  return { spec: `${spec}${sep}fraction=${fraction}&seed=${seed}`, trainImages: Math.round(fraction * full.length) };
+  return { spec: formatDataSpec({ ...parsed, fraction, seed }), trainImages: Math.round(fraction * full.length) };
 }
 
 function mean(xs: readonly number[]): number | null {
