@@ -7,11 +7,11 @@ import { finetuneFewShot } from '../eval/fewshot-finetune.js';
 import { formatFewShot, saveFewShot, type FewShotCurve } from '../eval/fewshot-report.js';
 import { runVtab, VTAB_TASKS } from '../eval/vtab.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { getModel, loadModel, readMeta } from '../models/index.js';
+import { getModel, loadModel, readMeta, type ModelMeta } from '../models/index.js';
 import { markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
-import { UsageError } from '../util/errors.js';
+import { InterruptedError, UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseIntList, parseIntOption } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
@@ -33,12 +33,11 @@ interface FewShotFlags extends RecipeFlags {
   workers?: number;
 }
 
-async function modelNameOf(weights: string, flag?: string): Promise<string> {
+function modelNameOf(weights: string, meta: ModelMeta | null, flag?: string): string {
   if (weights === SCRATCH) {
     if (!flag) throw new UsageError('--weights scratch needs --model NAME');
     return getModel(flag).name;
   }
-  const meta = await readMeta(weights);
   const name = flag ?? meta?.model;
   if (!name) throw new UsageError(`${weights} does not say which model it holds: pass --model NAME`);
   return getModel(name).name;
@@ -66,17 +65,19 @@ export function registerEvalCommands(program: Command): void {
       if (o.label && o.label.length !== o.weights.length) throw new UsageError(`--label gives ${o.label.length} names for ${o.weights.length} weights files`);
       const spec = parseDataSpec(o.data);
       const train = await openDataset(spec, 'train');
-      const test = await openDataset(spec, 'test');
+      // the linear evaluator scores the test split here; fine-tuning runs open their own
+      const test = o.method !== 'finetune' ? await openDataset(spec, 'test') : null;
       const curves: FewShotCurve[] = [];
+      const metas = await Promise.all(o.weights.map((w) => (w === SCRATCH ? null : readMeta(w))));
       // one resolution for every curve: --resolution, else the first file's trained one, else the HyperRule's
-      const firstMeta = await Promise.all(o.weights.filter((w) => w !== SCRATCH).map((w) => readMeta(w)));
       const size = train.originalSize ?? { height: 224, width: 224 };
-      const crop = o.resolution ?? firstMeta.find((m) => m?.crop)?.crop ?? hyperRuleResolution(size.height, size.width).crop;
+      const crop = o.resolution ?? metas.find((m) => m?.crop)?.crop ?? hyperRuleResolution(size.height, size.width).crop;
       await withStopSignals(async (signal) => {
         for (const [i, w] of o.weights.entries()) {
+          if (signal.aborted) throw new InterruptedError('few-shot evaluation interrupted; the curves so far were not saved');
           const label = o.label?.[i] ?? (w === SCRATCH ? 'from scratch' : path.basename(w, '.npz'));
-          const modelName = await modelNameOf(w, o.model);
-          if (o.method !== 'finetune') {
+          const modelName = modelNameOf(w, metas[i], o.model);
+          if (test) {
             T.manualSeed(o.seed);
             const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await loadModel(w, modelName);
             try {
@@ -123,7 +124,7 @@ export function registerEvalCommands(program: Command): void {
     .option('--workers <n>', 'data loader threads', parseIntOption(1))
     .action(async (o: RecipeFlags & { weights: string; model?: string; dataRoot?: string; tasks?: string[]; out: string; seed: number; threads?: number; workers?: number }) => {
       T.configureThreads(o.threads);
-      const modelName = await modelNameOf(o.weights, o.model);
+      const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
       const report = await withStopSignals((signal) =>
         runVtab({
           model: modelName,
