@@ -13,19 +13,17 @@
 // printed and recorded). Upstream checkpoints are cached in the output folder,
 // so a second run only repeats the downstream part.
 import * as path from 'node:path';
-import { existsSync } from 'node:fs';
 import { openDataset, parseDataSpec } from '../data/index.js';
 import { linearFewShot, type FewShotRow } from '../eval/fewshot.js';
 import { finetuneFewShot } from '../eval/fewshot-finetune.js';
 import { formatFewShot, saveFewShot, type FewShotCurve } from '../eval/fewshot-report.js';
-import { finishedRun } from '../eval/runs.js';
+import { runOnce } from '../eval/runs.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { getModel, loadWeights } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { pretrain } from '../train/pretrain.js';
 import type { RecipeOverrides } from '../train/recipes.js';
 import { MODEL_FILE } from '../train/trainer.js';
-import { InterruptedError } from '../util/errors.js';
 
 export interface DemoConfig {
   model: string;
@@ -104,7 +102,7 @@ export function verdict(curves: readonly FewShotCurve[], full: string, small: st
     const dataLow = 100 * (meanAt(up, lowShots) - meanAt(tenth, lowShots));
     const dataHigh = 100 * (meanAt(up, highShots) - meanAt(tenth, highShots));
     parts.push(
-      `${method}: transfer ${gain > 0 ? 'beat' : 'did NOT beat'} scratch at ${lowShots}-shot by ${gain.toFixed(1)} points; ` +
+      `${method}: transfer ${gain > 0 ? `beat scratch at ${lowShots}-shot by ${gain.toFixed(1)} points` : `did NOT beat scratch at ${lowShots}-shot (${gain.toFixed(1)} points)`}; ` +
         `100% vs 10% upstream: ${dataLow >= 0 ? '+' : ''}${dataLow.toFixed(1)} points at ${lowShots}-shot, ${dataHigh >= 0 ? '+' : ''}${dataHigh.toFixed(1)} at ${highShots}-shot`,
     );
   }
@@ -119,27 +117,23 @@ export async function runDemo(cfg: DemoConfig, out: string, opts: { workers?: nu
   for (const fraction of cfg.upstreamFractions) {
     const dir = path.join(out, `upstream-${Math.round(fraction * 100)}pct`);
     const data = fraction < 1 ? `${cfg.upstreamData}?fraction=${fraction}&seed=0` : cfg.upstreamData;
-    const done = finishedRun(dir);
-    if (done && existsSync(path.join(dir, MODEL_FILE))) {
-      log(`upstream ${label(fraction, cfg.upstreamData)}: cached in ${dir} (top-1 ${(100 * (done.top1 ?? 0)).toFixed(2)}%)`);
-      upstream.push({ label: label(fraction, cfg.upstreamData), fraction, top1: done.top1, weights: path.join(dir, MODEL_FILE) });
-      continue;
-    }
-    log(`upstream ${label(fraction, cfg.upstreamData)}: pre-training ${cfg.model} for ${cfg.upstreamSteps} steps at batch ${cfg.upstreamBatch}, ${cfg.crop}px`);
-    const m = await pretrain({
-      model: cfg.model,
-      data,
-      out: dir,
-      steps: cfg.upstreamSteps,
-      batch: cfg.upstreamBatch,
-      crop: cfg.crop,
-      precrop: cfg.precrop,
-      seed: 0,
-      workers: opts.workers,
-      signal: opts.signal,
+    const name = label(fraction, cfg.upstreamData);
+    const { metrics: m, reused } = await runOnce(dir, () => {
+      log(`upstream ${name}: pre-training ${cfg.model} for ${cfg.upstreamSteps} steps at batch ${cfg.upstreamBatch}, ${cfg.crop}px`);
+      return pretrain({
+        model: cfg.model,
+        data,
+        out: dir,
+        steps: cfg.upstreamSteps,
+        batch: cfg.upstreamBatch,
+        crop: cfg.crop,
+        precrop: cfg.precrop,
+        seed: 0,
+        workers: opts.workers,
+        signal: opts.signal,
+      });
     });
-    if (m.stopped_early) throw new InterruptedError(`interrupted during upstream pre-training; rerun the same command to continue (${dir} keeps the checkpoint)`);
-    log(`upstream ${label(fraction, cfg.upstreamData)}: test top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}% after ${m.steps} steps (${m.images_per_s.toFixed(0)} img/s)`);
+    log(reused ? `upstream ${name}: cached in ${dir} (top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}%)` : `upstream ${name}: test top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}% after ${m.steps} steps (${m.images_per_s.toFixed(0)} img/s)`);
     upstream.push({ label: label(fraction, cfg.upstreamData), fraction, top1: m.top1, weights: path.join(dir, MODEL_FILE) });
   }
 
