@@ -24,8 +24,6 @@ struct Heartbeat {
   std::mutex mu;
   std::condition_variable cv;
   bool stop = false;
-  int64_t beats = 0;
-  std::string error;
 };
 
 struct DistState {
@@ -66,6 +64,21 @@ DistState& Need() {
   return g_dist;
 }
 
+c10d::TCPStore& NeedStore() {
+  if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+  return *g_dist.store;
+}
+
+c10d::TCPStoreOptions StoreOptions(uint16_t port, bool isServer, int64_t world, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions so;
+  so.port = port;
+  so.isServer = isServer;
+  so.numWorkers = static_cast<size_t>(world);
+  so.waitWorkers = false;
+  so.timeout = timeout;
+  return so;
+}
+
 void WaitWork(const c10::intrusive_ptr<c10d::Work>& work) { work->wait(g_dist.timeout); }
 
 c10d::ReduceOp ParseReduce(const std::string& s) {
@@ -83,13 +96,7 @@ uint16_t CheckPort(int64_t port) {
 // Creates the TCPStore (server on the rank that hosts it, client elsewhere).
 void ConnectStore(const std::string& host, uint16_t port, bool isServer, int64_t world, std::chrono::milliseconds timeout) {
   if (g_dist.store) throw ArgError("the rendezvous store is already connected (call distDestroy first)");
-  c10d::TCPStoreOptions so;
-  so.port = port;
-  so.isServer = isServer;
-  so.numWorkers = static_cast<size_t>(world);
-  so.waitWorkers = false;
-  so.timeout = timeout;
-  g_dist.store = c10::make_intrusive<c10d::TCPStore>(host, so);
+  g_dist.store = c10::make_intrusive<c10d::TCPStore>(host, StoreOptions(port, isServer, world, timeout));
   g_dist.host = host;
   g_dist.port = port;
   g_dist.storeWorld = world;
@@ -102,24 +109,16 @@ void ConnectStore(const std::string& host, uint16_t port, bool isServer, int64_t
 void HeartbeatLoop(std::shared_ptr<Heartbeat> s, std::string host, uint16_t port, int64_t world, std::string key,
                    std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
   try {
-    c10d::TCPStoreOptions so;
-    so.port = port;
-    so.isServer = false;
-    so.numWorkers = static_cast<size_t>(world);
-    so.waitWorkers = false;
-    so.timeout = timeout;
-    c10d::TCPStore client(host, so);
+    c10d::TCPStore client(host, StoreOptions(port, false, world, timeout));
     std::unique_lock<std::mutex> lk(s->mu);
     while (!s->stop) {
       lk.unlock();
       client.add(key, 1);
       lk.lock();
-      s->beats++;
       s->cv.wait_for(lk, interval, [&] { return s->stop; });
     }
-  } catch (const std::exception& e) {
-    std::lock_guard<std::mutex> g(s->mu);
-    s->error = e.what();
+  } catch (const std::exception&) {
+    // the store is gone: the counter stops, which is what the other ranks watch
   }
 }
 
@@ -156,15 +155,15 @@ const std::vector<OpEntry> kDist = {
      }},
     {"distStoreSetTimeout", [](Args& a) -> Napi::Value {
        // timeoutMs: the limit of later store operations (connecting used the one given then)
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       auto& store = NeedStore();
        int64_t ms = a.i64(0);
        if (ms < 1) throw ArgError("the store timeout must be >= 1 ms, got " + std::to_string(ms));
-       g_dist.store->setTimeout(std::chrono::milliseconds(ms));
+       store.setTimeout(std::chrono::milliseconds(ms));
        return a.env().Undefined();
      }},
     {"distHeartbeat", [](Args& a) -> Napi::Value {
        // key, intervalMs: starts the heartbeat thread (one per process).
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       NeedStore();
        if (g_dist.hbThread.joinable()) throw ArgError("the heartbeat is already running");
        int64_t interval = a.i64(1);
        if (interval < 1) throw ArgError("the heartbeat interval must be >= 1 ms, got " + std::to_string(interval));
@@ -173,22 +172,6 @@ const std::vector<OpEntry> kDist = {
        g_dist.hbThread = std::thread(HeartbeatLoop, s, g_dist.host, g_dist.port, g_dist.storeWorld, a.str(0),
                                      std::chrono::milliseconds(interval), g_dist.timeout);
        return a.env().Undefined();
-     }},
-    {"distHeartbeatStatus", [](Args& a) -> Napi::Value {
-       // {running, beats, error}: this process's own heartbeat.
-       auto out = Napi::Object::New(a.env());
-       auto s = g_dist.hb;
-       int64_t beats = 0;
-       std::string error;
-       if (s) {
-         std::lock_guard<std::mutex> g(s->mu);
-         beats = s->beats;
-         error = s->error;
-       }
-       out.Set("running", Napi::Boolean::New(a.env(), static_cast<bool>(s) && error.empty()));
-       out.Set("beats", Napi::Number::New(a.env(), static_cast<double>(beats)));
-       out.Set("error", error.empty() ? a.env().Null() : Napi::String::New(a.env(), error));
-       return out;
      }},
     {"distIsInitialized", [](Args& a) -> Napi::Value { return Napi::Boolean::New(a.env(), static_cast<bool>(g_dist.pg)); }},
     {"distAllreduce", [](Args& a) -> Napi::Value {
@@ -217,26 +200,24 @@ const std::vector<OpEntry> kDist = {
        return a.env().Undefined();
      }},
     {"distStoreSet", [](Args& a) -> Napi::Value {
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       auto& store = NeedStore();
        auto v = a.str(1);
-       g_dist.store->set(a.str(0), std::vector<uint8_t>(v.begin(), v.end()));
+       store.set(a.str(0), std::vector<uint8_t>(v.begin(), v.end()));
        return a.env().Undefined();
      }},
     {"distStoreGet", [](Args& a) -> Napi::Value {
        // key, timeoutMs: waits for the key up to the timeout
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
+       auto& store = NeedStore();
        std::string key = a.str(0);
-       g_dist.store->wait({key}, std::chrono::milliseconds(a.i64(1)));
-       auto v = g_dist.store->get(key);
+       store.wait({key}, std::chrono::milliseconds(a.i64(1)));
+       auto v = store.get(key);
        return Napi::String::New(a.env(), std::string(v.begin(), v.end()));
      }},
     {"distStoreCheck", [](Args& a) -> Napi::Value {
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
-       return Napi::Boolean::New(a.env(), g_dist.store->check({a.str(0)}));
+       return Napi::Boolean::New(a.env(), NeedStore().check({a.str(0)}));
      }},
     {"distStoreAdd", [](Args& a) -> Napi::Value {
-       if (!g_dist.store) throw ArgError("no store (call distInit or distStoreConnect first)");
-       return Napi::Number::New(a.env(), static_cast<double>(g_dist.store->add(a.str(0), a.i64(1))));
+       return Napi::Number::New(a.env(), static_cast<double>(NeedStore().add(a.str(0), a.i64(1))));
      }},
     {"distDestroy", [](Args& a) -> Napi::Value {
        g_dist.StopHeartbeat(true);
@@ -269,8 +250,7 @@ const std::vector<OpEntry> kDist = {
     {"distInit", Unavailable},      {"distStoreConnect", Unavailable}, {"distAllreduce", Unavailable},
     {"distBroadcast", Unavailable}, {"distBarrier", Unavailable},      {"distStoreSet", Unavailable},
     {"distStoreGet", Unavailable},  {"distStoreCheck", Unavailable},   {"distStoreAdd", Unavailable},
-    {"distDestroy", Unavailable},    {"distHeartbeat", Unavailable},    {"distHeartbeatStatus", Unavailable},
-    {"distStoreSetTimeout", Unavailable},
+    {"distDestroy", Unavailable},    {"distHeartbeat", Unavailable},    {"distStoreSetTimeout", Unavailable},
     {"distIsInitialized", [](Args& a) -> Napi::Value { return Napi::Boolean::New(a.env(), false); }},
 };
 }  // namespace

@@ -243,7 +243,6 @@ export interface NativeBinding {
   distStoreAdd(key: string, delta: number): number;
   distStoreSetTimeout(timeoutMs: number): void;
   distHeartbeat(key: string, intervalMs: number): void;
-  distHeartbeatStatus(): { running: boolean; beats: number; error: string | null };
   distDestroy(): void;
 }
 

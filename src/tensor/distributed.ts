@@ -103,11 +103,6 @@ export function distHeartbeat(key: string, intervalMs: number): void {
   native().distHeartbeat(key, intervalMs);
 }
 
-/** This process's heartbeat: running, beats sent, and the error that stopped it. */
-export function distHeartbeatStatus(): { running: boolean; beats: number; error: string | null } {
-  return native().distHeartbeatStatus();
-}
-
 /** Stops the heartbeat, leaves the group and closes the store (rank 0 stops hosting it). */
 export function distDestroy(): void {
   native().distDestroy();
