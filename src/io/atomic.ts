@@ -28,17 +28,17 @@ export async function withAtomicFile(target: string, write: (handle: fs.FileHand
   await fs.mkdir(path.dirname(target), { recursive: true });
   const handle = await fs.open(tmp, 'w');
   try {
-    await write(handle);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  try {
+    try {
+      await write(handle);
+      await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
     await fs.rename(tmp, target);
   } catch (err) {
+    // nothing half-written stays behind, whichever step failed
     await fs.rm(tmp, { force: true });
     throw err;
   }
