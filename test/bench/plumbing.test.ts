@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { cliPath } from '../helpers.js';
+import { requirePython } from '../python.js';
 import {
-  compare, formatReport, measureLoaders, measureScaling, openmpWaitPolicy, peerArgsFor, peerEnvironment, peerPython, precropFor, reportJson,
+  compare, formatReport, measureLoaders, measureScaling, openmpWaitPolicy, peerArgsFor, peerEnvironment, precropFor, reportJson,
   runOurs, runPeer, scalingTable, writeBenchFiles, type BenchSetup,
 } from '../../src/bench/index.js';
 import { getModel } from '../../src/models/index.js';
@@ -23,13 +24,7 @@ const MODEL = 'BiT-Tiny';
 const RES = 32;
 const BATCH = 2;
 
-function peerAvailable(): void {
-  try {
-    execFileSync(peerPython(), ['-c', 'import torch, numpy'], { stdio: 'pipe' });
-  } catch {
-    assert.fail(`PyTorch for ${peerPython()} is missing: apt-get install -y python3-torch (scripts/setup.sh installs it)`);
-  }
-}
+const peerAvailable = () => requirePython(['torch', 'numpy'], 'python3-torch');
 
 async function setup(): Promise<BenchSetup> {
   const entry = getModel(MODEL);

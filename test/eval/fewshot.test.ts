@@ -1,11 +1,11 @@
 // The linear few-shot evaluator against an independent computation: numpy
 // solving the ridge normal equations directly (no eigen-decomposition).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fitLinearFewShot, linearFewShotAccuracy, predictLinearFewShot, summarizeSeeds } from '../../src/eval/fewshot.js';
 import * as T from '../../src/tensor/index.js';
 import { assertClose } from '../helpers.js';
+import { pythonJson, requirePython } from '../python.js';
 
 const NUMPY_RIDGE = `
 import json, sys, numpy as np
@@ -26,12 +26,8 @@ print(json.dumps({'w': w.ravel().tolist(), 'pred': pred.tolist()}))
 `;
 
 function numpyRidge(x: number[], n: number, t: number[], m: number, d: number, y: number[], c: number, l2: number): { w: number[]; pred: number[] } {
-  try {
-    const out = execFileSync('/usr/bin/python3', ['-c', NUMPY_RIDGE], { input: JSON.stringify({ x, n, t, m, d, y, c, l2 }) });
-    return JSON.parse(out.toString()) as { w: number[]; pred: number[] };
-  } catch (err) {
-    assert.fail(`numpy reference failed (install python3-numpy): ${err instanceof Error ? err.message : String(err)}`);
-  }
+  requirePython(['numpy'], 'python3-numpy');
+  return pythonJson(NUMPY_RIDGE, [], JSON.stringify({ x, n, t, m, d, y, c, l2 })) as { w: number[]; pred: number[] };
 }
 
 for (const [n, d, label] of [

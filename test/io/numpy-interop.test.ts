@@ -3,7 +3,6 @@
 // including the cases the fixtures lack (big-endian data, Fortran-ordered
 // 3-d arrays, version 2.0 / 3.0 headers, dtypes we refuse).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,28 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { NpyFormatError, bytesOf, ndarray, zeros, type NdArray } from '../../src/io/ndarray.js';
 import { encodeNpy, npyDescr, readNpy } from '../../src/io/npy.js';
 import { NpzReader, writeNpz } from '../../src/io/npz.js';
+import { pythonJson, referencePython, requirePython } from '../python.js';
 
-const PYTHON = '/usr/bin/python3';
-
-/** Runs a Python script under the system Python that has numpy; returns its stdout parsed as JSON. */
-function python(script: string, args: string[]): unknown {
-  const run = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', timeout: 120_000 });
-  if (run.error !== undefined) {
-    throw run.error;
-  }
-  assert.equal(run.status, 0, `${PYTHON} failed:\n${run.stderr}`);
-  return JSON.parse(run.stdout);
-}
-
-function requireNumpy(): void {
-  const run = spawnSync(PYTHON, ['-c', 'import numpy; print(numpy.__version__)'], { encoding: 'utf8', timeout: 60_000 });
-  if (run.error !== undefined || run.status !== 0) {
-    assert.fail(
-      `these tests check files against numpy, run as ${PYTHON}, which is missing or lacks numpy ` +
-        `(${run.error?.message ?? run.stderr.trim()}). Install it: apt-get install python3-numpy`,
-    );
-  }
-}
+const requireNumpy = () => requirePython(['numpy'], 'python3-numpy');
 
 interface Summary {
   descr: string;
@@ -124,7 +104,7 @@ interface Written {
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-numpy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-it(`numpy is installed at ${PYTHON} (the reference for the tests below)`, requireNumpy);
+it(`numpy is installed for ${referencePython()} (the reference for the tests below)`, requireNumpy);
 
 describe('numpy reads what we write', () => {
   before(requireNumpy);
@@ -160,7 +140,7 @@ describe('numpy reads what we write', () => {
       await writeNpz(file, arrays, options);
       files.push(file);
     }
-    const loaded = python(LOAD_SCRIPT, files) as Record<string, Record<string, Summary>>;
+    const loaded = pythonJson(LOAD_SCRIPT, files) as Record<string, Record<string, Summary>>;
     const expected = Object.fromEntries([...arrays].map(([k, a]) => [k, summary(a)]));
     for (const file of files) {
       assert.deepEqual(loaded[file], expected, file);
@@ -172,7 +152,7 @@ describe('we read what numpy writes', () => {
   let written: Written;
   before(() => {
     requireNumpy();
-    written = python(WRITE_SCRIPT, [dir]) as Written;
+    written = pythonJson(WRITE_SCRIPT, [dir]) as Written;
   });
 
   for (const file of ['tricky.npz', 'tricky-compressed.npz']) {

@@ -12,20 +12,14 @@ import { writeNpz, type NdArray } from '../../src/io/npz.js';
 import { getModel, loadWeights, type ResNetV2 } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 import { assertClose, repoRoot } from '../helpers.js';
+import { referencePython, requirePython } from '../python.js';
 import { formulaInput, formulaValues, officialShapes } from './golden-formula.js';
 
-const PYTHON = '/usr/bin/python3';
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-peer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 T.configureThreads();
 
-function peerAvailable(): void {
-  try {
-    execFileSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'pipe' });
-  } catch {
-    assert.fail(`PyTorch for ${PYTHON} is missing: apt-get install -y python3-torch (scripts/setup.sh installs it)`);
-  }
-}
+const peerAvailable = () => requirePython(['torch', 'numpy'], 'python3-torch');
 
 /** Formula weights for any width: BiT's key scheme with the base width scaled. */
 function* formulaArrays(model: ResNetV2): Generator<[string, NdArray]> {
@@ -63,7 +57,7 @@ for (const c of CASES) {
       const input = path.join(dir, `${c.name}-x.npy`);
       await writeNpy(input, { dtype: 'float32', shape: [2, c.res, c.res, 3], data: formulaInput(2, c.res) });
       const output = path.join(dir, `${c.name}-y.npy`);
-      execFileSync(PYTHON, [
+      execFileSync(referencePython(), [
         path.join(repoRoot(), 'bench', 'bit_pytorch_peer.py'), 'logits', '--weights', weights, '--input', input, '--output', output,
         '--units', cfg.blockUnits.join(','), '--width-factor', String(wf), '--base-width', String(base), '--groups', String(groups), '--head', String(c.head),
       ], { stdio: 'pipe' });
