@@ -8,11 +8,10 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { openDataset, parseDataSpec } from '../../src/data/index.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
-import { writeNpz, type NdArray } from '../../src/io/npz.js';
 import { buildModel, metaArray, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 import { assertClose, cliPath, fixture } from '../helpers.js';
-import { formulaInput, formulaValues, officialShapes } from '../models/golden-formula.js';
+import { formulaInput, writeFormulaWeights } from '../models/golden-formula.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-predict-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,10 +20,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [cliPath(), ...args]
 test('bit predict reproduces the golden logits from .npy input (official file without metadata)', async () => {
   const c = (JSON.parse(readFileSync(fixture('bit-golden', 'cases.json'), 'utf8')) as { blockUnits: number[]; headSize: number; resolution: number; batch: number; logits: number[][] }[])[0];
   const weights = path.join(dir, 'r50.npz');
-  function* arrays(): Generator<[string, NdArray]> {
-    for (const [key, shape] of officialShapes(c.blockUnits, 1, c.headSize)) yield [key, { dtype: 'float32', shape, data: formulaValues(key, shape) }];
-  }
-  await writeNpz(weights, arrays());
+  await writeFormulaWeights(weights, c.blockUnits, 1, c.headSize);
   const x = path.join(dir, 'x.npy');
   const y = path.join(dir, 'y.npy');
   await writeNpy(x, { dtype: 'float32', shape: [c.batch, c.resolution, c.resolution, 3], data: formulaInput(c.batch, c.resolution) });

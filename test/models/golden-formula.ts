@@ -1,6 +1,7 @@
 // The weight and input formula of test/fixtures/bit-golden/README.md, written
 // from that README alone (independent of the project's model code): official
 // BiT keys and HWIO shapes for any block units, width and head size.
+import { writeNpz, type NdArray } from '../../src/io/npz.js';
 
 /** FNV-1a over the UTF-8 bytes of s, 32-bit. */
 export function fnv1a(s: string): number {
@@ -69,4 +70,16 @@ export function formulaValues(key: string, shape: readonly number[]): Float32Arr
 /** The input batch, NHWC, already in [-1, 1]. */
 export function formulaInput(batch: number, res: number): Float32Array {
   return uniform(fnv1a('input'), batch * res * res * 3);
+}
+
+/** Writes the formula weights of an architecture as an official-style .npz (HWIO kernels). */
+export async function writeFormulaWeights(file: string, blockUnits: number[], wf: number, head: number, rename = false): Promise<void> {
+  function* arrays(): Generator<[string, NdArray]> {
+    for (const [key, shape] of officialShapes(blockUnits, wf, head)) {
+      // Some published files name convs standardized_conv2d_N: the loader must accept them.
+      const name = rename ? key.replace('/a/standardized_conv2d/', '/a/standardized_conv2d_1/') : key;
+      yield [name, { dtype: 'float32', shape, data: formulaValues(key, shape) }];
+    }
+  }
+  await writeNpz(file, arrays());
 }

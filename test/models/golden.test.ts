@@ -6,11 +6,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { writeNpz, type NdArray } from '../../src/io/npz.js';
 import { buildModel, loadWeights, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 import { assertClose, fixture } from '../helpers.js';
-import { formulaInput, formulaValues, officialShapes } from './golden-formula.js';
+import { formulaInput, officialShapes, writeFormulaWeights } from './golden-formula.js';
 
 interface GoldenCase {
   model: string;
@@ -28,18 +27,6 @@ const cases = JSON.parse(readFileSync(fixture('bit-golden', 'cases.json'), 'utf8
 const dir = mkdtempSync(path.join(tmpdir(), 'bit-golden-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 T.configureThreads();
-
-/** Writes the formula weights of an architecture as an official-style .npz (HWIO kernels). */
-export async function writeFormulaWeights(file: string, blockUnits: number[], wf: number, head: number, rename = false): Promise<void> {
-  function* arrays(): Generator<[string, NdArray]> {
-    for (const [key, shape] of officialShapes(blockUnits, wf, head)) {
-      // Some published files name convs standardized_conv2d_N: the loader must accept them.
-      const name = rename ? key.replace('/a/standardized_conv2d/', '/a/standardized_conv2d_1/') : key;
-      yield [name, { dtype: 'float32', shape, data: formulaValues(key, shape) }];
-    }
-  }
-  await writeNpz(file, arrays());
-}
 
 function nchwInput(batch: number, res: number): T.Tensor {
   return T.tensor(formulaInput(batch, res), [batch, res, res, 3]).permute([0, 3, 1, 2]).contiguous();
