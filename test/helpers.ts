@@ -1,6 +1,7 @@
 // Shared test helpers.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,4 +38,13 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 /** The compiled CLI beside the compiled tests. */
 export function cliPath(): string {
   return fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+}
+
+/** A fresh temporary folder, named bit-<prefix>-XXXXXX. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `bit-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
 }

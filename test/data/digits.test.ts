@@ -4,13 +4,13 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { DIGITS_TEST_SIZE, findDigitsFile, openDigits, readDigitsFile } from '../../src/data/builtin.js';
 import { SKLEARN_DIGITS } from '../../src/data/paths.js';
-import { cleanup, tempDir } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 // First test-split rows of digits.csv.gz (0-based), as drawn by DIGITS_SPLIT_SEED.
 const PINNED_FIRST_TEST = [3, 4, 5, 21, 25, 28, 29, 30, 31, 34, 36, 44];
 
 const tmp = tempDir('digits');
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 test('digits: 1,797 rows of 8x8, 10 classes, pixels 0..16 rescaled to 0..255', async () => {
   const { pixels, labels } = await readDigitsFile(findDigitsFile());

@@ -1,8 +1,7 @@
 // Builders of small real image folders for the data tests: MNIST test digits
 // written as PNG, JPEG and WebP files by sharp, in the layouts the data layer
-// reads. Every folder is made under the OS temp folder and removed by `cleanup`.
-import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
-import * as os from 'node:os';
+// reads. Every folder is made under a test's temp folder (helpers' tempDir).
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { openMnist } from '../../src/data/builtin.js';
@@ -30,15 +29,6 @@ export async function mnistIndicesOf(digit: number, count: number): Promise<numb
   const labels = ds.requireLabels();
   for (let i = 0; i < labels.length && out.length < count; i++) if (labels[i] === digit) out.push(i);
   return out;
-}
-
-/** A fresh temporary folder. */
-export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `bit-data-${prefix}-`));
-}
-
-export function cleanup(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 export type ImageKind = 'grey-png' | 'rgb-png' | 'rgba-png' | 'jpeg' | 'webp';

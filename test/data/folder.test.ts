@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { openImageFolder } from '../../src/data/folder.js';
-import { cleanup, makeDigitFolder, mnistPixels, tempDir, tint, writeCorrupt, writeDigit, writeTruncatedJpeg, type DigitFolder } from './fixtures.js';
+import { makeDigitFolder, mnistPixels, tint, writeCorrupt, writeDigit, writeTruncatedJpeg, type DigitFolder } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('folder');
 let digits: DigitFolder;
@@ -15,7 +16,7 @@ before(async () => {
   await fs.writeFile(path.join(tmp, 'digits', 'train', 'one', '.hidden.png'), 'not an image');
   await writeDigit(path.join(tmp, 'digits', 'train', 'two', 'more', 'nested.PNG'), 1, 'grey-png');
 });
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 test('image folder: classes from sorted sub-folders, counts, labels, original size', async () => {
   const train = await openImageFolder(digits.root, 'train');

@@ -6,10 +6,10 @@ import { gzipSync } from 'node:zlib';
 import { FASHION_MNIST_CLASS_NAMES, openFashionMnist, openIdxFolder, openMnist } from '../../src/data/builtin.js';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile, readIdxPair } from '../../src/data/idx.js';
 import { FASHION_MNIST_DIR, mnistDir } from '../../src/data/paths.js';
-import { cleanup, tempDir } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('idx');
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 function idxBytes(magic: number, dims: number[], data: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + data.length);

@@ -6,7 +6,8 @@ import { openDigits } from '../../src/data/builtin.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { openImageFolder } from '../../src/data/folder.js';
 import { DataLoader, evalLoader, measureLoader, trainLoader, type Batch, type TrainLoaderOptions } from '../../src/data/loader.js';
-import { cleanup, makeDigitFolder, mnistTestSet, tempDir, writeCorrupt } from './fixtures.js';
+import { makeDigitFolder, mnistTestSet, writeCorrupt } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('loader');
 let digits: Dataset;
@@ -15,7 +16,7 @@ before(async () => {
   digits = await openDigits('train');
   small = digits.subset(Int32Array.from({ length: 120 }, (_, i) => i * 10), 'digits/train[::10][:120]');
 });
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 async function take(loader: DataLoader, count: number): Promise<Batch[]> {
   const out: Batch[] = [];

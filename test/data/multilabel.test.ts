@@ -5,7 +5,8 @@ import { after, before, test } from 'node:test';
 import { evalLoader } from '../../src/data/loader.js';
 import { openMultiLabel } from '../../src/data/multilabel.js';
 import { fractionSubset, kShotSubset } from '../../src/data/subsets.js';
-import { cleanup, tempDir, writeCorrupt, writeDigit } from './fixtures.js';
+import { writeCorrupt, writeDigit } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('multilabel');
 const root = path.join(tmp, 'upstream');
@@ -19,7 +20,7 @@ before(async () => {
   await fs.writeFile(path.join(root, 'train.tsv'), '# path\tlabels\na/0.png\t0,1\na/1.jpg\t0,2,2\n\nb/2.webp\t3\n3.png\t\n');
   await fs.writeFile(path.join(root, 'test.tsv'), 'a/0.png\t1\n');
 });
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 test('multi-label folder: class list, label sets, multi-hot batches', async () => {
   const ds = await openMultiLabel(root, 'train');

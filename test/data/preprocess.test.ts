@@ -6,14 +6,15 @@ import { openDigits } from '../../src/data/builtin.js';
 import { openImageFolder } from '../../src/data/folder.js';
 import { evalLoader, trainLoader, type Batch } from '../../src/data/loader.js';
 import { evalPreprocess, PIXEL_OFFSET, PIXEL_SCALE, preprocessSample, sampleAugmentation, trainPreprocess } from '../../src/data/preprocess.js';
-import { cleanup, makeDigitFolder, mnistPixels, mnistTestSet, tempDir, type DigitFolder } from './fixtures.js';
+import { makeDigitFolder, mnistPixels, mnistTestSet, type DigitFolder } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('preprocess');
 let digits: DigitFolder;
 before(async () => {
   digits = await makeDigitFolder(path.join(tmp, 'digits'), 4, 1);
 });
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 /** Independent reference: sharp resize, then sharp extract at the offset, then sharp flop. */
 async function reference(input: sharp.Sharp, precrop: number, crop: number, top: number, left: number, flip: boolean): Promise<{ data: Buffer; channels: number }> {

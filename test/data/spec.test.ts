@@ -3,10 +3,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec } from '../../src/data/spec.js';
-import { cleanup, tempDir } from './fixtures.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('spec');
-after(() => cleanup(tmp));
+after(() => removeDir(tmp));
 
 test('openForTraining gives the sets openDataset gives, the held-out val from the same read of train', async () => {
   for (const [text, split] of [['digits?val=200&shots=5&seed=1', 'val'], ['digits?fraction=0.5', 'test'], ['digits', 'none']] as const) {

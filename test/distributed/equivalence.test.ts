@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { maxWeightDiff, removeDir, runBit, tempDir, tinyPretrain } from './run-bit.js';
+import { maxWeightDiff, runBit, tinyPretrain } from './run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('equiv');
 after(() => removeDir(dir));

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, removeDir, runBit, startBit, tempDir, tinyPretrain, waitFor, waitForFile } from './run-bit.js';
+import { freePort, runBit, startBit, tinyPretrain, waitFor, waitForFile } from './run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('faults');
 after(() => removeDir(dir));

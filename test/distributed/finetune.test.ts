@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { maxWeightDiff, removeDir, runBit, tempDir } from './run-bit.js';
+import { maxWeightDiff, runBit } from './run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('finetune');
 after(() => removeDir(dir));

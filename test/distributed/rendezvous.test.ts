@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, removeDir, runBit, tempDir, tinyPretrain } from './run-bit.js';
+import { freePort, runBit, tinyPretrain } from './run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('rdzv');
 after(() => removeDir(dir));

@@ -2,10 +2,8 @@
 // with helpers for the data-parallel tests: free ports, waiting for output
 // or files, and comparing the weights of two .npz files.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { cliPath } from '../helpers.js';
 import { NpzReader } from '../../src/io/npz.js';
 
@@ -66,14 +64,6 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   if (addr === null || typeof addr === 'string') throw new Error('no port');
   return addr.port;
-}
-
-export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `bit-dist-${prefix}-`));
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 /** The largest |a - b| over the model arrays of two .npz files whose keys pass `keep`, and where it is. */

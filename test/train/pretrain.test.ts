@@ -14,7 +14,8 @@ import * as T from '../../src/tensor/index.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { finetune } from '../../src/train/finetune.js';
 import { pretrain, resolvePretrainRecipe } from '../../src/train/pretrain.js';
-import { maxWeightDiff, removeDir, tempDir } from '../distributed/run-bit.js';
+import { maxWeightDiff } from '../distributed/run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 import { cliPath } from '../helpers.js';
 
 const dir = tempDir('pretrain');
