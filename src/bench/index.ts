@@ -5,5 +5,5 @@ export { jpegDataset, measureLoaders, memoryDataset, precropFor, type LoaderOpti
 export { compareTable, describeRun, formatReport, GOALS, loaderTable, profileTable, reportJson, scalingTable, type BenchReport, type TableFormat } from './report.js';
 export { measureScaling, type ScalingAxis, type ScalingOptions, type ScalingRow } from './scaling.js';
 export { openmpWaitPolicy, peerEnvironment, peerPython, PROFILE_REPS, peerScript, runOurs, runPeer, runSide, type BenchSetup, type PeerEnv, type Side, type SideRequest, type SideRun } from './side.js';
-export { fastestOps, imagesPerSecond, median, parseSizes, variation } from './stats.js';
+export { fastestOps, imagesPerSecond, median, variation } from './stats.js';
 export { BENCH_SGD, benchLabels, convPeakGflops, flopsPerImage, matmulPeakGflops, peakRssMb, PHASES, timeForward, timeTrainSteps, TrainStep, type Phase, type Repetitions, type Timings } from './workload.js';

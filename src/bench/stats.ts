@@ -22,17 +22,6 @@ export function variation(values: readonly number[]): number {
   return Math.sqrt(v) / m;
 }
 
-/** Comma-separated positive integers (a flag's value), in order, without repeats. */
-export function parseSizes(text: string, flag: string): number[] {
-  const out: number[] = [];
-  for (const part of text.split(',')) {
-    const n = Number(part.trim());
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected comma-separated positive integers, got '${text}'`);
-    if (!out.includes(n)) out.push(n);
-  }
-  return out;
-}
-
 /**
  * Op timings of several profiled repetitions merged op by op, keeping each
  * op's fastest repetition (one repetition's per-op times vary by a third on a

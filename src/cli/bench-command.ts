@@ -3,11 +3,11 @@
 // the ratios; the data loader against the training step; scaling tables.
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { compare, formatReport, measureLoaders, measureScaling, parseSizes, reportJson, type BenchReport } from '../bench/index.js';
+import { compare, formatReport, measureLoaders, measureScaling, reportJson, type BenchReport } from '../bench/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
-import { parseIntOption } from './options.js';
+import { parseIntList, parseIntOption } from './options.js';
 
 interface BenchFlags {
   model: string;
@@ -22,9 +22,9 @@ interface BenchFlags {
   loader: boolean;
   loaderWorkers?: number;
   scaling?: boolean;
-  scalingBatches: string;
-  scalingResolutions: string;
-  scalingMicro: string;
+  scalingBatches: number[];
+  scalingResolutions: number[];
+  scalingMicro: number[];
   profile?: boolean;
   markdown?: boolean;
   json?: boolean;
@@ -50,24 +50,19 @@ export function registerBenchCommand(program: Command): void {
     .option('--no-loader', 'skip the data-loader measurement')
     .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseIntOption(1))
     .option('--scaling', 'also measure images/s against batch size, resolution and micro-batches (ours)')
-    .option('--scaling-batches <list>', 'batch sizes of the scaling table', '1,2,4,8,16')
-    .option('--scaling-resolutions <list>', 'resolutions of the scaling table', '64,96,128,160,224')
-    .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', '1,2,4')
+    .option('--scaling-batches <list>', 'batch sizes of the scaling table', parseIntList(1), [1, 2, 4, 8, 16])
+    .option('--scaling-resolutions <list>', 'resolutions of the scaling table', parseIntList(1), [64, 96, 128, 160, 224])
+    .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', parseIntList(1), [1, 2, 4])
     .option('--profile', "add libtorch's op timings of each side and phase (each op's fastest of 3 extra repetitions)")
     .option('--markdown', 'print the tables as Markdown')
     .option('--json', 'print one JSON object (progress goes to stderr)')
     .action(async (o: BenchFlags) => {
-      const usage = <R>(what: string, fn: () => R): R => {
-        try {
-          return fn();
-        } catch (err) {
-          throw new UsageError(`${what}${messageOf(err)}`);
-        }
-      };
-      usage('--model: ', () => getModel(o.model));
-      const batches = usage('', () => parseSizes(o.scalingBatches, '--scaling-batches'));
-      const resolutions = usage('', () => parseSizes(o.scalingResolutions, '--scaling-resolutions'));
-      const microBatches = usage('', () => parseSizes(o.scalingMicro, '--scaling-micro'));
+      try {
+        getModel(o.model);
+      } catch (err) {
+        throw new UsageError(`--model: ${messageOf(err)}`);
+      }
+      const { scalingBatches: batches, scalingResolutions: resolutions, scalingMicro: microBatches } = o;
       const uneven = microBatches.find((m) => o.batch % m !== 0);
       if (o.scaling && uneven !== undefined) throw new UsageError(`--scaling-micro: ${uneven} micro-batches do not divide the batch ${o.batch}`);
       const threads = T.configureThreads(o.threads ?? availableParallelism());

@@ -23,10 +23,10 @@ export function parseFloatOption(min = -Infinity, max = Infinity) {
   };
 }
 
-/** A comma-separated list of integers, e.g. `--shots 1,5,10,25`. */
+/** A comma-separated list of integers, e.g. `--shots 1,5,10,25`, in order, without repeats. */
 export function parseIntList(min = -Infinity) {
   return (value: string): number[] => {
     const parts = value.split(',').map((s) => s.trim());
-    return parts.map((p) => parseIntOption(min)(p));
+    return [...new Set(parts.map((p) => parseIntOption(min)(p)))];
   };
 }

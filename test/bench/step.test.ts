@@ -4,7 +4,8 @@
 // module's intermediates when it returns.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { benchLabels, fastestOps, median, parseSizes, TrainStep, variation } from '../../src/bench/index.js';
+import { benchLabels, fastestOps, median, TrainStep, variation } from '../../src/bench/index.js';
+import { parseIntList } from '../../src/cli/options.js';
 import { getModel } from '../../src/models/index.js';
 import { Module } from '../../src/nn/index.js';
 import * as T from '../../src/tensor/index.js';
@@ -206,8 +207,8 @@ test('stats helpers', () => {
   assert.ok(Number.isNaN(median([])));
   assert.equal(variation([2]), 0);
   assert.ok(Math.abs(variation([1, 3]) - Math.SQRT2 / 2) < 1e-12);
-  assert.deepEqual(parseSizes('8, 16,8', '--x'), [8, 16]);
-  assert.throws(() => parseSizes('8,0', '--scaling-batches'), /--scaling-batches: expected comma-separated positive integers/);
+  assert.deepEqual(parseIntList(1)('8, 16,8'), [8, 16]);
+  assert.throws(() => parseIntList(1)('8,0'), /expected an integer >= 1, got '0'/);
   const a = [{ op: 'conv', calls: 2, selfMs: 5, totalMs: 6 }, { op: 'gn', calls: 1, selfMs: 1, totalMs: 1 }];
   const b = [{ op: 'conv', calls: 2, selfMs: 4, totalMs: 7 }, { op: 'relu', calls: 1, selfMs: 2, totalMs: 2 }];
   assert.deepEqual(fastestOps([a, b]), [b[0], b[1], a[1]]);
