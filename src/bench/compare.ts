@@ -12,6 +12,7 @@ import * as T from '../tensor/index.js';
 import { openmpWaitPolicy, runSide, type BenchSetup, type PeerEnv, type Side, type SideRun } from './side.js';
 import { imagesPerSecond, median, variation } from './stats.js';
 import { convPeakGflops, flopsPerImage, matmulPeakGflops, PHASES, type Phase } from './workload.js';
+import { hostInfo, type HostInfo } from '../util/host.js';
 
 export interface CompareOptions {
   readonly model: string;
@@ -69,15 +70,11 @@ export interface PhaseRatio {
   readonly rss: number;
 }
 
-export interface MachineInfo {
-  readonly cpu: string;
-  readonly cores: number;
-  readonly memoryGiB: number;
+export interface MachineInfo extends Readonly<HostInfo> {
   /** 1-minute load average at the start and the end of the measurement. */
   readonly loadStart: number;
   readonly loadEnd: number;
   readonly date: string;
-  readonly node: string;
   readonly libtorch: string;
   readonly pytorch: string | null;
   /** OpenMP wait policy of each side (see `openmpWaitPolicy`). */
@@ -116,15 +113,11 @@ export function peerArgsFor(entry: ModelEntry, headSize: number): string[] | nul
 }
 
 export function machineInfo(pytorch: string | null, loadStart: number, peerEnv: PeerEnv = 'same'): MachineInfo {
-  const cpus = os.cpus();
   return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    ...hostInfo(),
     loadStart,
     loadEnd: os.loadavg()[0],
     date: new Date().toISOString(),
-    node: process.version,
     libtorch: T.buildInfo().torchVersion,
     pytorch,
     openmpOurs: openmpWaitPolicy('ours', peerEnv),

@@ -21,6 +21,7 @@ import { upstreamRecipe } from '../train/recipes.js';
 import type { StepSchedule } from '../train/schedule.js';
 import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/trainer.js';
 import { InterruptedError } from '../util/errors.js';
+import { hostInfo, type HostInfo } from '../util/host.js';
 
 /** 'full': the documented run (minutes); 'quick': the same pipeline in seconds, for tests. */
 export type Form = 'full' | 'quick';
@@ -105,28 +106,18 @@ export function defineExperiment<C extends object, R extends object>(spec: Exper
 }
 
 /** The machine a result was measured on. */
-export interface MachineInfo {
-  cpu: string;
-  cores: number;
-  memoryGiB: number;
+export interface MachineInfo extends HostInfo {
   libtorchThreads: number;
   libtorch: string;
-  node: string;
-  platform: string;
   /** 1-minute load average when the experiment started (other jobs on a shared machine). */
   loadAverage: number;
 }
 
 export function machineInfo(): MachineInfo {
-  const cpus = os.cpus();
   return {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    ...hostInfo(),
     libtorchThreads: T.getNumThreads(),
     libtorch: T.buildInfo().torchVersion,
-    node: process.version,
-    platform: `${os.platform()} ${os.arch()}`,
     loadAverage: Number(os.loadavg()[0].toFixed(2)),
   };
 }
