@@ -7,7 +7,7 @@
 // (ResNet-8-64), so every group count of the table divides every layer; the
 // group choice is a NormSpec option of the model zoo ({kind: 'group', groups}
 // or {kind: 'group', channelsPerGroup}).
-import { hconcatFigures, lineChart, markdownTable, pointFromSeeds, summarize, type Cell } from '../report/index.js';
+import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, pointFromSeeds, summarize, type Cell } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
   defineExperiment, describeData, describeOptim, openData, pct, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
@@ -151,7 +151,7 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
           { name: `measured (${cfg.model})`, points: points.map((p) => ({ x: p.x, y: p.y - best })) },
           { name: 'published (ResNet-50, ImageNet)', points: pub.setting.map((s, i) => ({ x: s, y: pub.error[i] - pubBest })) },
         ].filter((s) => s.points.length > 0),
-        { title, xTitle: row === 'groups' ? 'groups (1 = LayerNorm)' : 'channels per group (1 = InstanceNorm)', yTitle: 'error − best error (pts)', logX: true, xTicks: [...SETTINGS].reverse(), width: 360 },
+        { title, xTitle: row === 'groups' ? 'groups (1 = LayerNorm)' : 'channels per group (1 = InstanceNorm)', yTitle: 'error − best error (pts)', logX: true, xTicks: [...SETTINGS].reverse(), width: PANEL_WIDTH },
       );
     };
     const figure = hconcatFigures([chart('groups', 'A given number of groups'), chart('channelsPerGroup', 'A given number of channels per group')], {

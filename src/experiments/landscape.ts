@@ -11,7 +11,7 @@
 // experiment runs its own short loop. BatchNorm running statistics touched by
 // the probes are restored with the parameters.
 import { trainLoader, type Dataset } from '../data/index.js';
-import { bandChart, hconcatFigures, markdownTable, meanStd, type BandSeries, type Cell } from '../report/index.js';
+import { bandChart, hconcatFigures, markdownTable, PANEL_WIDTH, meanStd, type BandSeries, type Cell } from '../report/index.js';
 import type { TopLevelSpec } from 'vega-lite';
 import * as T from '../tensor/index.js';
 import { labelTensor, rawImages, toModelInput } from '../train/batch.js';
@@ -215,8 +215,8 @@ export function landscapeFigure(cfg: LandscapeConfig, runs: readonly LandscapeRu
   }));
   return hconcatFigures(
     [
-      bandChart(lossSeries, { title: '(a) loss landscape', subtitle: 'band: loss range; line: loss at θ', xTitle: 'training step', yTitle: 'loss along the gradient', width: 360, logY: true }),
-      bandChart(gradSeries, { title: '(b) gradient predictiveness', subtitle: 'band: range over step sizes', xTitle: 'training step', yTitle: 'L2 change of the gradient', width: 360, logY: true }),
+      bandChart(lossSeries, { title: '(a) loss landscape', subtitle: 'band: loss range; line: loss at θ', xTitle: 'training step', yTitle: 'loss along the gradient', width: PANEL_WIDTH, logY: true }),
+      bandChart(gradSeries, { title: '(b) gradient predictiveness', subtitle: 'band: range over step sizes', xTitle: 'training step', yTitle: 'L2 change of the gradient', width: PANEL_WIDTH, logY: true }),
     ],
     { title: `Loss and gradient variation along the gradient: ${cfg.model} on ${cfg.data.spec}`, subtitle: `step sizes ${cfg.stepSizes.join(', ')}; lr ${cfg.optim.lr}, batch ${cfg.optim.batch}` },
   );

@@ -9,7 +9,7 @@
 // shift, noisy BatchNorm would lose the benefit. The noise is an option of
 // the model zoo's BatchNorm ({kind: 'batch', noise: SANTURKAR_NOISE}).
 import { SANTURKAR_NOISE, type NoiseSpec } from '../nn/index.js';
-import { hconcatFigures, lineChart, markdownTable, meanStd, pointFromSeeds, summarize, type Cell, type Series, type SeriesPoint } from '../report/index.js';
+import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, meanStd, pointFromSeeds, summarize, type Cell, type Series, type SeriesPoint } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
   defineExperiment, describeData, describeOptim, openData, pct, slug, smoothCurve, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
@@ -137,8 +137,8 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
     const band = cfg.seeds.length > 1 ? `; bands: min-max over ${cfg.seeds.length} seeds` : '';
     const figure = hconcatFigures(
       [
-        lineChart(lossSeries, { title: 'Training loss (smoothed)', xTitle: 'step', yTitle: 'training loss', markers: false, spread: 'band', width: 360, logY: true }),
-        lineChart(testSeries, { title: 'Test accuracy', xTitle: 'step', yTitle: 'test top-1 (%)', markers: false, spread: 'band', width: 360 }),
+        lineChart(lossSeries, { title: 'Training loss (smoothed)', xTitle: 'step', yTitle: 'training loss', markers: false, spread: 'band', width: PANEL_WIDTH, logY: true }),
+        lineChart(testSeries, { title: 'Test accuracy', xTitle: 'step', yTitle: 'test top-1 (%)', markers: false, spread: 'band', width: PANEL_WIDTH }),
       ],
       { title: `Standard vs BatchNorm vs "noisy" BatchNorm: ${cfg.model} on ${cfg.data.spec}`, subtitle: `lr ${cfg.optim.lr}, batch ${cfg.optim.batch}${band}` },
     );

@@ -9,7 +9,7 @@
 // images (BatchNorm statistics per micro-batch, as per chip), and the
 // recipe is BiT's upstream one: lr 0.03 x batch / 256, weight decay 1e-4,
 // momentum 0.9, its warm-up and decay shape.
-import { groupedBarChart, hconcatFigures, lineChart, markdownTable, meanStd, summarize, type Bar, type Cell, type Series } from '../report/index.js';
+import { groupedBarChart, hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, meanStd, summarize, type Bar, type Cell, type Series } from '../report/index.js';
 import type { TopLevelSpec } from 'vega-lite';
 import { UPSTREAM_LR_PER_256, UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
@@ -108,7 +108,7 @@ export function wsTableFigure(cfg: WsTableConfig, runs: readonly WsTableRun[]): 
     panels.push(groupedBarChart(bars, { title: 'Test error (%)', xTitle: 'convolution', yTitle: 'test error (%)', legendTitle: 'norm', width: 300 }));
   }
   if (curves.length > 0) {
-    panels.push(lineChart(curves, { title: `Training loss (seed ${cfg.seeds[0]}, smoothed)`, xTitle: 'step', yTitle: 'training loss', markers: false, width: 360, logY: true }));
+    panels.push(lineChart(curves, { title: `Training loss (seed ${cfg.seeds[0]}, smoothed)`, xTitle: 'step', yTitle: 'training loss', markers: false, width: PANEL_WIDTH, logY: true }));
   }
   if (panels.length === 0) throw new Error('ws-table: every run diverged; nothing to plot');
   return panels.length > 1
