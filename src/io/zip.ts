@@ -778,28 +778,45 @@ export class ZipWriter {
   }
 }
 
+/**
+ * The fields local and central headers share, in the same order (version
+ * needed to extract ... extra field length), written at `at`: byte 4 of a
+ * local header, byte 6 of a central one.
+ */
+function writeSharedFields(out: Buffer, at: number, member: WrittenMember, zip64: boolean, compressed: number, uncompressed: number, extraBytes: number): void {
+  out.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, at);
+  out.writeUInt16LE(member.flags, at + 2);
+  out.writeUInt16LE(member.method, at + 4);
+  out.writeUInt16LE(DOS_TIME, at + 6);
+  out.writeUInt16LE(DOS_DATE, at + 8);
+  out.writeUInt32LE(member.crc32, at + 10);
+  out.writeUInt32LE(compressed, at + 14);
+  out.writeUInt32LE(uncompressed, at + 18);
+  out.writeUInt16LE(member.rawName.length, at + 22);
+  out.writeUInt16LE(extraBytes, at + 24);
+}
+
+/** The bytes of a zip64 extended-information extra field holding `values`, 8 bytes each. */
+function zip64ExtraBytes(values: readonly number[]): number {
+  return values.length > 0 ? 4 + 8 * values.length : 0;
+}
+
+/** Writes a zip64 extended-information extra field holding `values` at `at`. */
+function writeZip64Extra(out: Buffer, at: number, values: readonly number[]): void {
+  out.writeUInt16LE(ZIP64_EXTRA_ID, at);
+  out.writeUInt16LE(8 * values.length, at + 2);
+  values.forEach((v, k) => out.writeBigUInt64LE(BigInt(v), at + 4 + 8 * k));
+}
+
 function localHeader(member: WrittenMember, zip64: boolean): Buffer {
-  const extra = zip64 ? 20 : 0;
+  // a zip64 local header always carries both sizes
+  const big = zip64 ? [member.uncompressedSize, member.compressedSize] : [];
+  const extra = zip64ExtraBytes(big);
   const out = Buffer.alloc(LOCAL_HEADER_BYTES + member.rawName.length + extra);
   out.writeUInt32LE(SIG_LOCAL, 0);
-  out.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, 4);
-  out.writeUInt16LE(member.flags, 6);
-  out.writeUInt16LE(member.method, 8);
-  out.writeUInt16LE(DOS_TIME, 10);
-  out.writeUInt16LE(DOS_DATE, 12);
-  out.writeUInt32LE(member.crc32, 14);
-  out.writeUInt32LE(zip64 ? U32_MAX : member.compressedSize, 18);
-  out.writeUInt32LE(zip64 ? U32_MAX : member.uncompressedSize, 22);
-  out.writeUInt16LE(member.rawName.length, 26);
-  out.writeUInt16LE(extra, 28);
+  writeSharedFields(out, 4, member, zip64, zip64 ? U32_MAX : member.compressedSize, zip64 ? U32_MAX : member.uncompressedSize, extra);
   out.set(member.rawName, LOCAL_HEADER_BYTES);
-  if (zip64) {
-    const at = LOCAL_HEADER_BYTES + member.rawName.length;
-    out.writeUInt16LE(ZIP64_EXTRA_ID, at);
-    out.writeUInt16LE(16, at + 2);
-    out.writeBigUInt64LE(BigInt(member.uncompressedSize), at + 4);
-    out.writeBigUInt64LE(BigInt(member.compressedSize), at + 12);
-  }
+  if (zip64) writeZip64Extra(out, LOCAL_HEADER_BYTES + member.rawName.length, big);
   return out;
 }
 
@@ -807,44 +824,25 @@ function centralHeader(member: WrittenMember, force: boolean): Buffer {
   const bigUncompressed = force || member.uncompressedSize >= U32_MAX;
   const bigCompressed = force || member.compressedSize >= U32_MAX;
   const bigOffset = force || member.localHeaderOffset >= U32_MAX;
-  const fields = [bigUncompressed, bigCompressed, bigOffset].filter(Boolean).length;
-  const extra = fields > 0 ? 4 + 8 * fields : 0;
-  const zip64 = fields > 0;
+  // only the values that do not fit, in the order the format fixes
+  const big = [
+    ...(bigUncompressed ? [member.uncompressedSize] : []),
+    ...(bigCompressed ? [member.compressedSize] : []),
+    ...(bigOffset ? [member.localHeaderOffset] : []),
+  ];
+  const zip64 = big.length > 0;
+  const extra = zip64ExtraBytes(big);
   const out = Buffer.alloc(CENTRAL_HEADER_BYTES + member.rawName.length + extra);
   out.writeUInt32LE(SIG_CENTRAL, 0);
   out.writeUInt16LE(MADE_BY_UNIX | (zip64 ? VERSION_ZIP64 : VERSION_DEFAULT), 4);
-  out.writeUInt16LE(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT, 6);
-  out.writeUInt16LE(member.flags, 8);
-  out.writeUInt16LE(member.method, 10);
-  out.writeUInt16LE(DOS_TIME, 12);
-  out.writeUInt16LE(DOS_DATE, 14);
-  out.writeUInt32LE(member.crc32, 16);
-  out.writeUInt32LE(bigCompressed ? U32_MAX : member.compressedSize, 20);
-  out.writeUInt32LE(bigUncompressed ? U32_MAX : member.uncompressedSize, 24);
-  out.writeUInt16LE(member.rawName.length, 28);
-  out.writeUInt16LE(extra, 30);
+  writeSharedFields(out, 6, member, zip64, bigCompressed ? U32_MAX : member.compressedSize, bigUncompressed ? U32_MAX : member.uncompressedSize, extra);
   out.writeUInt16LE(0, 32); // comment
   out.writeUInt16LE(0, 34); // disk
   out.writeUInt16LE(0, 36); // internal attributes
   out.writeUInt32LE(EXTERNAL_ATTRIBUTES, 38);
   out.writeUInt32LE(bigOffset ? U32_MAX : member.localHeaderOffset, 42);
   out.set(member.rawName, CENTRAL_HEADER_BYTES);
-  if (zip64) {
-    let at = CENTRAL_HEADER_BYTES + member.rawName.length;
-    out.writeUInt16LE(ZIP64_EXTRA_ID, at);
-    out.writeUInt16LE(8 * fields, at + 2);
-    at += 4;
-    for (const [big, value] of [
-      [bigUncompressed, member.uncompressedSize],
-      [bigCompressed, member.compressedSize],
-      [bigOffset, member.localHeaderOffset],
-    ] as const) {
-      if (big) {
-        out.writeBigUInt64LE(BigInt(value), at);
-        at += 8;
-      }
-    }
-  }
+  if (zip64) writeZip64Extra(out, CENTRAL_HEADER_BYTES + member.rawName.length, big);
   return out;
 }
 
