@@ -14,7 +14,9 @@ if (check.status !== 0) {
   process.exit(1);
 }
 const found = JSON.parse(check.stdout);
-process.stdout.write(`bit: building the native addon against libtorch from ${found.source} (${found.lib}), distributed=${found.distributed}, cuda=${found.cuda}\n`);
+process.stdout.write(
+  `bit: building the native addon against libtorch from ${found.source} (${found.lib}), distributed=${found.distributed}, cuda=${found.cuda}\n`,
+);
 
 const args = ['rebuild', '--jobs', 'max'];
 const prefix = path.resolve(path.dirname(process.execPath), '..');

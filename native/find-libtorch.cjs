@@ -34,7 +34,7 @@ function locate() {
 function remedies(why) {
   return [
     `bit: libtorch was not found (${why}).`,
-    'The native addon needs libtorch (PyTorch\'s C++ library). Remedies, any one of:',
+    "The native addon needs libtorch (PyTorch's C++ library). Remedies, any one of:",
     '  1. Debian/Ubuntu: sudo apt-get install -y libtorch-dev libopenblas0-pthread libgloo-dev',
     '     (or run `sh scripts/setup.sh` as root, which installs them), then `npm rebuild`.',
     '  2. Use the libtorch inside a Python PyTorch install (CUDA builds included):',

@@ -12,7 +12,9 @@ export function requirePython(modules: readonly string[], debianPackage: string)
   const python = referencePython();
   const run = spawnSync(python, ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8', timeout: 120_000 });
   if (run.error !== undefined || run.status !== 0) {
-    assert.fail(`these tests check against ${modules.join(' and ')} run by ${python}, which is missing or lacks them (${run.error?.message ?? run.stderr.trim()}): apt-get install -y ${debianPackage} (scripts/setup.sh installs it)`);
+    assert.fail(
+      `these tests check against ${modules.join(' and ')} run by ${python}, which is missing or lacks them (${run.error?.message ?? run.stderr.trim()}): apt-get install -y ${debianPackage} (scripts/setup.sh installs it)`,
+    );
   }
 }
 

@@ -16,7 +16,13 @@ async function main(): Promise<void> {
   try {
     await loadWeights(model, req.weights);
     const a = await readNpy(req.input);
-    const x = T.keep(T.tidy(() => T.tensor(a.data as Float32Array, a.shape).permute([0, 3, 1, 2]).contiguous()));
+    const x = T.keep(
+      T.tidy(() =>
+        T.tensor(a.data as Float32Array, a.shape)
+          .permute([0, 3, 1, 2])
+          .contiguous(),
+      ),
+    );
     const labels = T.keep(benchLabels(req.batch, req.headSize));
     const reps = { warmup: req.warmup, reps: req.reps };
     const t = req.phase === 'forward' ? timeForward(model, x, reps) : timeTrainSteps(model, x, labels, reps);
@@ -29,7 +35,16 @@ async function main(): Promise<void> {
       profile = fastestOps(Array.from({ length: PROFILE_REPS }, () => T.profileOps(once))).slice(0, 40);
       step?.dispose();
     }
-    const run: SideRun = { side: 'ours', phase: req.phase, seconds: t.seconds, cpuSeconds: t.cpuSeconds, peakRssMb: peak, threads: T.getNumThreads(), version: T.buildInfo().torchVersion, profile };
+    const run: SideRun = {
+      side: 'ours',
+      phase: req.phase,
+      seconds: t.seconds,
+      cpuSeconds: t.cpuSeconds,
+      peakRssMb: peak,
+      threads: T.getNumThreads(),
+      version: T.buildInfo().torchVersion,
+      profile,
+    };
     process.stdout.write(JSON.stringify(run) + '\n');
   } finally {
     model.dispose();

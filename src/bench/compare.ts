@@ -104,8 +104,16 @@ export function peerArgsFor(entry: ModelEntry, headSize: number): string[] | nul
     if ((c.standardize ?? true) !== true || (c.norm !== undefined && c.norm.kind !== 'group') || c.norm?.channelsPerGroup !== undefined) return null;
     const groups = c.norm?.kind === 'group' ? (c.norm.groups ?? 32) : 32;
     return [
-      '--units', c.blockUnits.join(','), '--width-factor', String(c.widthFactor), '--base-width', String(c.baseWidth ?? 64),
-      '--groups', String(groups), '--head', String(headSize),
+      '--units',
+      c.blockUnits.join(','),
+      '--width-factor',
+      String(c.widthFactor),
+      '--base-width',
+      String(c.baseWidth ?? 64),
+      '--groups',
+      String(groups),
+      '--head',
+      String(headSize),
     ];
   } finally {
     model.dispose();
@@ -130,7 +138,13 @@ export function machineInfo(pytorch: string | null, loadStart: number, peerEnv: 
  * head included, saved in the official key scheme) and input (uniform in
  * [-1, 1], NHWC) to `dir`.
  */
-export async function writeBenchFiles(entry: ModelEntry, headSize: number, batch: number, resolution: number, dir: string): Promise<{ weights: string; input: string }> {
+export async function writeBenchFiles(
+  entry: ModelEntry,
+  headSize: number,
+  batch: number,
+  resolution: number,
+  dir: string,
+): Promise<{ weights: string; input: string }> {
   T.manualSeed(0);
   const model = entry.build({ headSize, zeroHead: false });
   const weights = path.join(dir, 'weights.npz');
@@ -171,14 +185,25 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   const headSize = entry.defaultHeadSize;
   const peerArgs = peerArgsFor(entry, headSize);
   if (opts.peer && peerArgs === null) {
-    throw new Error(`--compare pytorch: ${entry.name} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 with GroupNorm and WS); choose a BiT model`);
+    throw new Error(
+      `--compare pytorch: ${entry.name} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 with GroupNorm and WS); choose a BiT model`,
+    );
   }
   const macs = modelCost(entry, opts.resolution, headSize).macs;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bit-bench-'));
   try {
     const files = await writeBenchFiles(entry, headSize, opts.batch, opts.resolution, dir);
     const peerEnv = opts.peerEnv ?? 'same';
-    const setup: BenchSetup = { model: entry.name, headSize, ...files, batch: opts.batch, resolution: opts.resolution, threads: opts.threads, peerArgs, peerEnv };
+    const setup: BenchSetup = {
+      model: entry.name,
+      headSize,
+      ...files,
+      batch: opts.batch,
+      resolution: opts.resolution,
+      threads: opts.threads,
+      peerArgs,
+      peerEnv,
+    };
     let peak = matmulPeakGflops();
     let convPeak = convPeakGflops();
     const sides: Side[] = opts.peer ? ['ours', 'pytorch'] : ['ours'];
@@ -191,7 +216,9 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
           const r = await runSide(side, { ...setup, phase, warmup: opts.warmup, reps: opts.reps, profile });
           const key = `${side}/${phase}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
-          opts.log(`round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(7)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`);
+          opts.log(
+            `round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(7)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`,
+          );
         }
       }
     }
@@ -208,8 +235,12 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       const p = (pytorch as Record<Phase, PhaseResult>)[phase];
       const perRound = o.perRound.map((v, k) => v / p.perRound[k]);
       return {
-        phase, perRound, median: median(perRound), best: o.bestImagesPerSecond / p.bestImagesPerSecond,
-        cpu: p.cpuSecondsPerImage / o.cpuSecondsPerImage, rss: o.peakRssMb / p.peakRssMb,
+        phase,
+        perRound,
+        median: median(perRound),
+        best: o.bestImagesPerSecond / p.bestImagesPerSecond,
+        cpu: p.cpuSecondsPerImage / o.cpuSecondsPerImage,
+        rss: o.peakRssMb / p.peakRssMb,
       };
     };
     const { log: _log, ...rest } = opts;

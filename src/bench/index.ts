@@ -1,9 +1,58 @@
 // The benchmark: our forward and training step against the PyTorch peer,
 // the data loader against the training step, and scaling tables.
-export { compare, machineInfo, peerArgsFor, writeBenchFiles, type CompareOptions, type CompareResult, type MachineInfo, type PhaseRatio, type PhaseResult } from './compare.js';
+export {
+  compare,
+  machineInfo,
+  peerArgsFor,
+  writeBenchFiles,
+  type CompareOptions,
+  type CompareResult,
+  type MachineInfo,
+  type PhaseRatio,
+  type PhaseResult,
+} from './compare.js';
 export { jpegDataset, measureLoaders, memoryDataset, precropFor, type LoaderOptions, type LoaderResult } from './loader.js';
-export { compareTable, describeRun, formatReport, GOALS, loaderTable, profileTable, reportJson, scalingTable, type BenchReport, type TableFormat } from './report.js';
+export {
+  compareTable,
+  describeRun,
+  formatReport,
+  GOALS,
+  loaderTable,
+  profileTable,
+  reportJson,
+  scalingTable,
+  type BenchReport,
+  type TableFormat,
+} from './report.js';
 export { measureScaling, type ScalingAxis, type ScalingOptions, type ScalingRow } from './scaling.js';
-export { openmpWaitPolicy, peerEnvironment, peerPython, PROFILE_REPS, peerScript, runOurs, runPeer, runSide, type BenchSetup, type PeerEnv, type Side, type SideRequest, type SideRun } from './side.js';
+export {
+  openmpWaitPolicy,
+  peerEnvironment,
+  peerPython,
+  PROFILE_REPS,
+  peerScript,
+  runOurs,
+  runPeer,
+  runSide,
+  type BenchSetup,
+  type PeerEnv,
+  type Side,
+  type SideRequest,
+  type SideRun,
+} from './side.js';
 export { fastestOps, imagesPerSecond, median, variation } from './stats.js';
-export { BENCH_SGD, benchLabels, convPeakGflops, flopsPerImage, matmulPeakGflops, peakRssMb, PHASES, timeForward, timeTrainSteps, TrainStep, type Phase, type Repetitions, type Timings } from './workload.js';
+export {
+  BENCH_SGD,
+  benchLabels,
+  convPeakGflops,
+  flopsPerImage,
+  matmulPeakGflops,
+  peakRssMb,
+  PHASES,
+  timeForward,
+  timeTrainSteps,
+  TrainStep,
+  type Phase,
+  type Repetitions,
+  type Timings,
+} from './workload.js';

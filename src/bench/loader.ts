@@ -83,7 +83,12 @@ export async function jpegDataset(dir: string, count: number, width = 500, heigh
       }
     }
     const file = path.join(dir, `img${String(i).padStart(4, '0')}.jpg`);
-    await fs.writeFile(file, await sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    await fs.writeFile(
+      file,
+      await sharp(px, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer(),
+    );
     paths.push(file);
   }
   return new Dataset({
@@ -115,4 +120,3 @@ export async function measureLoaders(o: LoaderOptions): Promise<LoaderResult[]> 
   }
   return out;
 }
-

@@ -36,7 +36,9 @@ const verdict = (ok: boolean): string => (ok ? 'met' : 'missed');
 export function describeRun(c: CompareResult): string {
   const o = c.options;
   const m = c.machine;
-  const sides = c.pytorch ? `ours (libtorch ${m.libtorch} via Node ${m.node}) and PyTorch ${m.pytorch} eager alternating` : `libtorch ${m.libtorch} via Node ${m.node}`;
+  const sides = c.pytorch
+    ? `ours (libtorch ${m.libtorch} via Node ${m.node}) and PyTorch ${m.pytorch} eager alternating`
+    : `libtorch ${m.libtorch} via Node ${m.node}`;
   return (
     `${o.model} at ${o.resolution}x${o.resolution}, batch ${o.batch}, ${o.threads} thread${o.threads === 1 ? '' : 's'}; ${sides}; ` +
     `${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.warmup} warm-up + ${o.reps} timed repetitions, each side and phase in its own process; ` +
@@ -63,7 +65,13 @@ function throughputRow(label: string, phase: Phase, c: CompareResult, format: Ta
     const p = c.pytorch[phase];
     const r = c.ratios[phase];
     const goal = phase === 'forward' ? GOALS.forwardRatio : GOALS.trainRatio;
-    row.push(`${f(p.imagesPerSecond)} (${perRound(p.perRound)})`, `${bold(`${f(r.median)}x`, format)} (${perRound(r.perRound)})`, `${f(r.best)}x`, `${f(r.cpu)}x`, `>= ${f(goal, 1)}x: ${verdict(r.median >= goal)}`);
+    row.push(
+      `${f(p.imagesPerSecond)} (${perRound(p.perRound)})`,
+      `${bold(`${f(r.median)}x`, format)} (${perRound(r.perRound)})`,
+      `${f(r.best)}x`,
+      `${f(r.cpu)}x`,
+      `>= ${f(goal, 1)}x: ${verdict(r.median >= goal)}`,
+    );
   }
   return row;
 }
@@ -77,7 +85,13 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
   const peer = c.pytorch !== null && c.ratios !== null;
   const columns: (Column | string)[] = ['', right('ours: median (per round)')];
   if (peer) {
-    columns.push(right(`PyTorch ${c.machine.pytorch ?? ''}: median (per round)`), right('ours/PyTorch: median of rounds (per round)'), right('fastest reps'), right('CPU time'), 'goal');
+    columns.push(
+      right(`PyTorch ${c.machine.pytorch ?? ''}: median (per round)`),
+      right('ours/PyTorch: median of rounds (per round)'),
+      right('fastest reps'),
+      right('CPU time'),
+      'goal',
+    );
   }
   const rows: Cell[][] = [throughputRow('forward, images/s (no grad)', 'forward', c, format), throughputRow('training step, images/s', 'train', c, format)];
   for (const phase of ['forward', 'train'] as const) {
@@ -90,7 +104,13 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
     const row: Cell[] = [`peak RSS of a ${phase === 'train' ? 'training' : 'forward'} run, MiB`, f(o.peakRssMb, 0)];
     if (peer && c.pytorch && c.ratios) {
       const r = c.ratios[phase].rss;
-      row.push(f(c.pytorch[phase].peakRssMb, 0), bold(`${f(r)}x`, format), '', '', phase === 'train' ? `<= ${f(GOALS.rssRatio, 1)}x: ${verdict(r <= GOALS.rssRatio)}` : '');
+      row.push(
+        f(c.pytorch[phase].peakRssMb, 0),
+        bold(`${f(r)}x`, format),
+        '',
+        '',
+        phase === 'train' ? `<= ${f(GOALS.rssRatio, 1)}x: ${verdict(r <= GOALS.rssRatio)}` : '',
+      );
     }
     rows.push(row);
   }
@@ -104,10 +124,26 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
 export function loaderTable(rows: readonly LoaderResult[], trainImagesPerSecond: number, format: TableFormat): string {
   return render(
     {
-      columns: ['source', right('preprocessing'), right('workers'), right('loader images/s'), right('training step images/s'), right('loader / step'), `goal (>= ${GOALS.loaderOverTrain}x)`],
+      columns: [
+        'source',
+        right('preprocessing'),
+        right('workers'),
+        right('loader images/s'),
+        right('training step images/s'),
+        right('loader / step'),
+        `goal (>= ${GOALS.loaderOverTrain}x)`,
+      ],
       rows: rows.map((r) => {
         const x = r.imagesPerSecond / trainImagesPerSecond;
-        return [r.source, `resize ${r.precrop}, crop ${r.crop}, flip`, String(r.workers), f(r.imagesPerSecond, 1), f(trainImagesPerSecond), `${f(x, 1)}x`, verdict(x >= GOALS.loaderOverTrain)];
+        return [
+          r.source,
+          `resize ${r.precrop}, crop ${r.crop}, flip`,
+          String(r.workers),
+          f(r.imagesPerSecond, 1),
+          f(trainImagesPerSecond),
+          `${f(x, 1)}x`,
+          verdict(x >= GOALS.loaderOverTrain),
+        ];
       }),
     },
     format,
@@ -116,14 +152,34 @@ export function loaderTable(rows: readonly LoaderResult[], trainImagesPerSecond:
 
 /** Images/s against batch size, resolution and micro-batches. */
 export function scalingTable(rows: readonly ScalingRow[], format: TableFormat): string {
-  const single = new Map(rows.filter((r) => r.axis === 'micro-batches' && r.microBatches === 1).map((r) => [`${r.batch}/${r.resolution}`, r.trainImagesPerSecond]));
+  const single = new Map(
+    rows.filter((r) => r.axis === 'micro-batches' && r.microBatches === 1).map((r) => [`${r.batch}/${r.resolution}`, r.trainImagesPerSecond]),
+  );
   return render(
     {
-      columns: ['varied', right('batch'), right('resolution'), right('passes per step'), right('forward images/s'), right('training images/s'), right('training GFLOP/s'), right('vs 1 pass')],
+      columns: [
+        'varied',
+        right('batch'),
+        right('resolution'),
+        right('passes per step'),
+        right('forward images/s'),
+        right('training images/s'),
+        right('training GFLOP/s'),
+        right('vs 1 pass'),
+      ],
       rows: rows.map((r) => {
         const base = single.get(`${r.batch}/${r.resolution}`);
         const vs = r.axis === 'micro-batches' && base !== undefined ? `${f(r.trainImagesPerSecond / base)}x` : '';
-        return [r.axis, String(r.batch), String(r.resolution), String(r.microBatches), r.forwardImagesPerSecond === null ? '' : f(r.forwardImagesPerSecond), f(r.trainImagesPerSecond), f(r.trainGflops, 1), vs];
+        return [
+          r.axis,
+          String(r.batch),
+          String(r.resolution),
+          String(r.microBatches),
+          r.forwardImagesPerSecond === null ? '' : f(r.forwardImagesPerSecond),
+          f(r.trainImagesPerSecond),
+          f(r.trainGflops, 1),
+          vs,
+        ];
       }),
     },
     format,
@@ -154,11 +210,21 @@ export function profileTable(c: CompareResult, phase: Phase, format: TableFormat
 export function formatReport(r: BenchReport, format: TableFormat): string {
   const c = r.compare;
   const parts = [describeRun(c), '', compareTable(c, format)];
-  if (r.loader) parts.push(`Data loader (training preprocessing at ${c.options.resolution}px) against our training step:`, '', loaderTable(r.loader, c.ours.train.imagesPerSecond, format));
+  if (r.loader)
+    parts.push(
+      `Data loader (training preprocessing at ${c.options.resolution}px) against our training step:`,
+      '',
+      loaderTable(r.loader, c.ours.train.imagesPerSecond, format),
+    );
   if (r.scaling) parts.push('Scaling (ours, in one process):', '', scalingTable(r.scaling, format));
   for (const phase of ['forward', 'train'] as const) {
     const t = profileTable(c, phase, format);
-    if (t) parts.push(`libtorch op timings of one ${phase === 'forward' ? 'forward pass' : 'training step'} (self time, each op's fastest of ${PROFILE_REPS} profiled repetitions, largest first):`, '', t);
+    if (t)
+      parts.push(
+        `libtorch op timings of one ${phase === 'forward' ? 'forward pass' : 'training step'} (self time, each op's fastest of ${PROFILE_REPS} profiled repetitions, largest first):`,
+        '',
+        t,
+      );
   }
   return parts.join('\n');
 }
@@ -228,14 +294,24 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
   }
   if (r.loader) {
     out.loader = r.loader.map((l) => ({
-      source: l.source, precrop: l.precrop, crop: l.crop, workers: l.workers, images_per_s: l.imagesPerSecond,
-      over_train_step: l.imagesPerSecond / c.ours.train.imagesPerSecond, goal_met: l.imagesPerSecond / c.ours.train.imagesPerSecond >= GOALS.loaderOverTrain,
+      source: l.source,
+      precrop: l.precrop,
+      crop: l.crop,
+      workers: l.workers,
+      images_per_s: l.imagesPerSecond,
+      over_train_step: l.imagesPerSecond / c.ours.train.imagesPerSecond,
+      goal_met: l.imagesPerSecond / c.ours.train.imagesPerSecond >= GOALS.loaderOverTrain,
     }));
   }
   if (r.scaling) {
     out.scaling = r.scaling.map((s) => ({
-      varied: s.axis, batch: s.batch, resolution: s.resolution, micro_batches: s.microBatches,
-      forward_images_per_s: s.forwardImagesPerSecond, train_images_per_s: s.trainImagesPerSecond, train_gflops: s.trainGflops,
+      varied: s.axis,
+      batch: s.batch,
+      resolution: s.resolution,
+      micro_batches: s.microBatches,
+      forward_images_per_s: s.forwardImagesPerSecond,
+      train_images_per_s: s.trainImagesPerSecond,
+      train_gflops: s.trainGflops,
     }));
   }
   return out;

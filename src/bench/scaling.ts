@@ -53,11 +53,18 @@ export function measureScaling(o: ScalingOptions): ScalingRow[] {
       const fwd = micro === 1 ? imagesPerSecond(batch, timeForward(model, x, reps).seconds) : null;
       const train = imagesPerSecond(batch, timeTrainSteps(model, x, labels, reps, micro).seconds);
       const row: ScalingRow = {
-        axis, batch, resolution, microBatches: micro, forwardImagesPerSecond: fwd, trainImagesPerSecond: train,
+        axis,
+        batch,
+        resolution,
+        microBatches: micro,
+        forwardImagesPerSecond: fwd,
+        trainImagesPerSecond: train,
         trainGflops: (flopsPerImage(macs(resolution), 'train') * train) / 1e9,
       };
       rows.push(row);
-      o.log(`scaling ${axis}: batch ${batch} at ${resolution}px in ${micro} pass${micro === 1 ? '' : 'es'}: forward ${fwd === null ? '-' : fwd.toFixed(2)}, train ${train.toFixed(2)} images/s`);
+      o.log(
+        `scaling ${axis}: batch ${batch} at ${resolution}px in ${micro} pass${micro === 1 ? '' : 'es'}: forward ${fwd === null ? '-' : fwd.toFixed(2)}, train ${train.toFixed(2)} images/s`,
+      );
     });
   };
   try {

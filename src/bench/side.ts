@@ -116,7 +116,10 @@ interface PeerProfileRow {
 }
 
 function isPeerProfile(v: unknown): v is PeerProfileRow[] {
-  return Array.isArray(v) && v.every((r) => typeof r === 'object' && r !== null && typeof (r as PeerProfileRow).op === 'string' && typeof (r as PeerProfileRow).self_ms === 'number');
+  return (
+    Array.isArray(v) &&
+    v.every((r) => typeof r === 'object' && r !== null && typeof (r as PeerProfileRow).op === 'string' && typeof (r as PeerProfileRow).self_ms === 'number')
+  );
 }
 
 /** Runs our side of one phase in a child process. */
@@ -152,9 +155,26 @@ export async function runPeer(req: SideRequest): Promise<SideRun> {
   if (req.peerArgs === null) throw new Error(`bit bench: ${req.model} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 only)`);
   const what = `the PyTorch peer's ${req.phase} benchmark`;
   const args = [
-    peerScript(), 'bench', '--weights', req.weights, '--input', req.input, ...req.peerArgs,
-    '--batch', String(req.batch), '--resolution', String(req.resolution), '--threads', String(req.threads),
-    '--phase', req.phase, '--warmup', String(req.warmup), '--reps', String(req.reps), ...(req.profile ? ['--profile', String(PROFILE_REPS)] : []),
+    peerScript(),
+    'bench',
+    '--weights',
+    req.weights,
+    '--input',
+    req.input,
+    ...req.peerArgs,
+    '--batch',
+    String(req.batch),
+    '--resolution',
+    String(req.resolution),
+    '--threads',
+    String(req.threads),
+    '--phase',
+    req.phase,
+    '--warmup',
+    String(req.warmup),
+    '--reps',
+    String(req.reps),
+    ...(req.profile ? ['--profile', String(PROFILE_REPS)] : []),
   ];
   const out = await run(peerPython(), args, what, peerEnvironment(req.peerEnv));
   const o = lastJsonLine(out, what) as Record<string, unknown>;

@@ -22,7 +22,11 @@ export interface Repetitions {
 
 /** The benchmark's labels: arange(batch) % classes, int64 (the peer uses the same). */
 export function benchLabels(batch: number, classes: number): T.Tensor {
-  return T.tensor(Array.from({ length: batch }, (_, i) => i % classes), [batch], 'int64');
+  return T.tensor(
+    Array.from({ length: batch }, (_, i) => i % classes),
+    [batch],
+    'int64',
+  );
 }
 
 /** Wall-clock and CPU (user + system, all threads) seconds of each timed repetition. */

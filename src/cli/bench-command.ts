@@ -33,12 +33,19 @@ interface BenchFlags {
 export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
-    .description('benchmark forward (inference) and training-step images/s, peak RSS and GFLOP/s; --compare pytorch runs the same work in PyTorch alternately and prints the ratios')
+    .description(
+      'benchmark forward (inference) and training-step images/s, peak RSS and GFLOP/s; --compare pytorch runs the same work in PyTorch alternately and prints the ratios',
+    )
     .option('--model <name>', 'model from the registry (bit models)', 'BiT-S-R50x1')
     .option('--resolution <n>', 'input resolution', parseIntOption(8, 4096), 128)
     .option('--batch <n>', 'batch size', parseIntOption(1), 8)
     .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseIntOption(1))
-    .addOption(new Option('--compare <impl>', 'also run the same model, weights, input and threads in PyTorch (Debian python3-torch; $BIT_PYTHON) and print the ratios').choices(['pytorch']))
+    .addOption(
+      new Option(
+        '--compare <impl>',
+        'also run the same model, weights, input and threads in PyTorch (Debian python3-torch; $BIT_PYTHON) and print the ratios',
+      ).choices(['pytorch']),
+    )
     .addOption(
       new Option('--peer-env <env>', "the peer's environment: 'same' (the OpenMP settings bit runs with, on both sides) or 'user' (PyTorch's own defaults)")
         .choices(['same', 'user'])
@@ -69,13 +76,30 @@ export function registerBenchCommand(program: Command): void {
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
       const peer = o.compare === 'pytorch';
       const compared = await compare({
-        model: o.model, resolution: o.resolution, batch: o.batch, threads, peer, peerEnv: o.peerEnv, rounds: o.rounds ?? (peer ? 3 : 1),
-        warmup: o.warmup, reps: o.reps, profile: o.profile ?? false, log,
+        model: o.model,
+        resolution: o.resolution,
+        batch: o.batch,
+        threads,
+        peer,
+        peerEnv: o.peerEnv,
+        rounds: o.rounds ?? (peer ? 3 : 1),
+        warmup: o.warmup,
+        reps: o.reps,
+        profile: o.profile ?? false,
+        log,
       });
       const loader = o.loader ? await measureLoaders({ resolution: o.resolution, batch: o.batch, workers: o.loaderWorkers, batches: 20, log }) : null;
       const scaling = o.scaling
         ? measureScaling({
-            model: o.model, batch: o.batch, resolution: o.resolution, warmup: o.warmup, reps: Math.min(o.reps, 3), log, batches, resolutions, microBatches,
+            model: o.model,
+            batch: o.batch,
+            resolution: o.resolution,
+            warmup: o.warmup,
+            reps: Math.min(o.reps, 3),
+            log,
+            batches,
+            resolutions,
+            microBatches,
           })
         : null;
       const report: BenchReport = { compare: compared, loader, scaling };

@@ -99,13 +99,18 @@ export function registerEvalCommands(program: Command): void {
               overrides: { ...recipeOverrides(o), crop },
               workers: o.workers,
               signal,
-              onRun: (k, s, top1, reused) => process.stderr.write(`${label} (fine-tune): ${k}-shot seed ${s}: ${(100 * top1).toFixed(1)}%${reused ? ' (finished earlier)' : ''}\n`),
+              onRun: (k, s, top1, reused) =>
+                process.stderr.write(`${label} (fine-tune): ${k}-shot seed ${s}: ${(100 * top1).toFixed(1)}%${reused ? ' (finished earlier)' : ''}\n`),
             });
             curves.push({ label, method: 'finetune', rows });
           }
         }
       });
-      const files = await saveFewShot(curves, path.join(o.out, 'fewshot'), `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`, { data: o.data, seeds: o.seeds, shots: o.shots });
+      const files = await saveFewShot(curves, path.join(o.out, 'fewshot'), `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`, {
+        data: o.data,
+        seeds: o.seeds,
+        shots: o.shots,
+      });
       process.stdout.write(formatFewShot(curves) + '\n' + `accuracy in %, mean ± std over ${o.seeds} seed(s); wrote ${files.join(', ')}\n`);
     });
 
@@ -115,44 +120,74 @@ export function registerEvalCommands(program: Command): void {
       .description('the VTAB-1k protocol: 1,000 training examples per task, HyperRule fine-tuning, full test split; per-task, per-category and overall means')
       .requiredOption('--weights <file>', `upstream weights (.npz); '${SCRATCH}' = from scratch (needs --model)`)
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
-      .option('--data-root <dir>', `folder with one folder per task: DIR/<task>/train/<class>/... (1,000 images) and DIR/<task>/test/<class>/...; task names: ${VTAB_TASKS.map((t) => t.name).join(', ')}`)
-      .option('--tasks <names>', 'comma-separated tasks (VTAB folder names, or the stand-ins mnist, fashion-mnist, digits)', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .option(
+        '--data-root <dir>',
+        `folder with one folder per task: DIR/<task>/train/<class>/... (1,000 images) and DIR/<task>/test/<class>/...; task names: ${VTAB_TASKS.map((t) => t.name).join(', ')}`,
+      )
+      .option('--tasks <names>', 'comma-separated tasks (VTAB folder names, or the stand-ins mnist, fashion-mnist, digits)', (v: string) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
       .option('--out <dir>', 'output folder (vtab.json, vtab.md, one run folder per task)', 'bit-vtab')
       .option('--seed <s>', 'seed of the 1,000-example draws and training', parseIntOption(0), 0),
   )
     .option('--threads <n>', 'libtorch threads', parseIntOption(1))
     .option('--workers <n>', 'data loader threads', parseIntOption(1))
-    .action(async (o: RecipeFlags & { weights: string; model?: string; dataRoot?: string; tasks?: string[]; out: string; seed: number; threads?: number; workers?: number }) => {
-      T.configureThreads(o.threads);
-      const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
-      const report = await withStopSignals((signal) =>
-        runVtab({
-          model: modelName,
-          weights: o.weights === SCRATCH ? null : o.weights,
-          dataRoot: o.dataRoot,
-          tasks: o.tasks,
-          out: o.out,
-          seed: o.seed,
-          overrides: recipeOverrides(o),
-          workers: o.workers,
-          signal,
-          onTask: (r, reused) => process.stderr.write(`${r.task} (${r.category}): top-1 ${(100 * r.top1).toFixed(2)}% on ${r.testImages} test images${reused ? ' (finished earlier)' : ''}\n`),
-        }),
-      );
-      const pct = (v: number | null) => (v === null ? null : 100 * v);
-      const table: Table = {
-        columns: [{ header: 'task', align: 'left' }, { header: 'category', align: 'left' }, { header: 'top-1 (%)', decimals: 2 }, { header: 'train', decimals: 0 }, { header: 'test', decimals: 0 }],
-        rows: [
-          ...report.results.map((r) => [r.task, r.category, pct(r.top1), r.trainImages, r.testImages]),
-          ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, pct(report.categoryMeans[c]), null, null]),
-          ['mean (VTAB tasks)', '', pct(report.vtabMean), null, null],
-          ['mean (all tasks run)', '', pct(report.overallMean), null, null],
-        ],
-      };
-      await writeFileAtomic(path.join(o.out, 'vtab.json'), JSON.stringify(report, null, 2) + '\n');
-      await writeFileAtomic(path.join(o.out, 'vtab.md'), markdownTable(table) + '\n');
-      process.stdout.write(textTable(table) + '\n');
-      if (report.missing.length) process.stdout.write(`missing tasks (not under ${o.dataRoot ?? 'a --data-root'}): ${report.missing.join(', ')}\n`);
-      process.stdout.write(`wrote ${path.join(o.out, 'vtab.json')} and ${path.join(o.out, 'vtab.md')}\n`);
-    });
+    .action(
+      async (
+        o: RecipeFlags & {
+          weights: string;
+          model?: string;
+          dataRoot?: string;
+          tasks?: string[];
+          out: string;
+          seed: number;
+          threads?: number;
+          workers?: number;
+        },
+      ) => {
+        T.configureThreads(o.threads);
+        const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
+        const report = await withStopSignals((signal) =>
+          runVtab({
+            model: modelName,
+            weights: o.weights === SCRATCH ? null : o.weights,
+            dataRoot: o.dataRoot,
+            tasks: o.tasks,
+            out: o.out,
+            seed: o.seed,
+            overrides: recipeOverrides(o),
+            workers: o.workers,
+            signal,
+            onTask: (r, reused) =>
+              process.stderr.write(
+                `${r.task} (${r.category}): top-1 ${(100 * r.top1).toFixed(2)}% on ${r.testImages} test images${reused ? ' (finished earlier)' : ''}\n`,
+              ),
+          }),
+        );
+        const pct = (v: number | null) => (v === null ? null : 100 * v);
+        const table: Table = {
+          columns: [
+            { header: 'task', align: 'left' },
+            { header: 'category', align: 'left' },
+            { header: 'top-1 (%)', decimals: 2 },
+            { header: 'train', decimals: 0 },
+            { header: 'test', decimals: 0 },
+          ],
+          rows: [
+            ...report.results.map((r) => [r.task, r.category, pct(r.top1), r.trainImages, r.testImages]),
+            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, pct(report.categoryMeans[c]), null, null]),
+            ['mean (VTAB tasks)', '', pct(report.vtabMean), null, null],
+            ['mean (all tasks run)', '', pct(report.overallMean), null, null],
+          ],
+        };
+        await writeFileAtomic(path.join(o.out, 'vtab.json'), JSON.stringify(report, null, 2) + '\n');
+        await writeFileAtomic(path.join(o.out, 'vtab.md'), markdownTable(table) + '\n');
+        process.stdout.write(textTable(table) + '\n');
+        if (report.missing.length) process.stdout.write(`missing tasks (not under ${o.dataRoot ?? 'a --data-root'}): ${report.missing.join(', ')}\n`);
+        process.stdout.write(`wrote ${path.join(o.out, 'vtab.json')} and ${path.join(o.out, 'vtab.md')}\n`);
+      },
+    );
 }

@@ -26,7 +26,7 @@ function experimentList(): string {
 export function registerExperimentCommand(program: Command): void {
   program
     .command('experiment')
-    .description('run one of the lecture\'s normalization studies at small scale on real data; writes report.md, results.json and PNG/SVG figures')
+    .description("run one of the lecture's normalization studies at small scale on real data; writes report.md, results.json and PNG/SVG figures")
     .addArgument(new Argument('<name>', 'experiment').choices(EXPERIMENT_NAMES))
     .option('--quick', 'the seconds-long form of the same pipeline (a smoke test: its numbers mean nothing)')
     .option('--out <dir>', 'output folder (default runs/experiments/NAME, or NAME-quick)')
@@ -41,6 +41,8 @@ export function registerExperimentCommand(program: Command): void {
       const outcome = await withStopSignals((signal) =>
         exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
       );
-      process.stdout.write(`${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`);
+      process.stdout.write(
+        `${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`,
+      );
     });
 }

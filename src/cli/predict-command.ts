@@ -33,9 +33,7 @@ async function predictNpy(model: ImageClassifier, input: string, output: string)
   if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[3] !== 3) {
     throw new UsageError(`${input} must be float32 NHWC [N, H, W, 3] in [-1, 1], got ${x.dtype} [${x.shape.join(', ')}]`);
   }
-  const logits = T.tidy(() =>
-    T.noGrad(() => model.forward(T.tensor(x.data, x.shape).permute([0, 3, 1, 2]).contiguous()).data() as Float32Array),
-  );
+  const logits = T.tidy(() => T.noGrad(() => model.forward(T.tensor(x.data, x.shape).permute([0, 3, 1, 2]).contiguous()).data() as Float32Array));
   const shape = [x.shape[0], model.headSize];
   await writeNpy(output, { dtype: 'float32', shape, data: logits });
   return shape;
@@ -67,7 +65,7 @@ export function registerPredictCommand(program: Command): void {
           process.stdout.write(`wrote logits [${shape.join(', ')}] to ${o.output}\n`);
         }
         if (images.length === 0) return;
-        const names = o.labels ? await readLabels(o.labels, model.headSize) : meta?.classNames ?? null;
+        const names = o.labels ? await readLabels(o.labels, model.headSize) : (meta?.classNames ?? null);
         const crop = o.resolution ?? meta?.crop ?? 224;
         const k = Math.min(o.top, model.headSize);
         const results: { image: string; top: { label: string; index: number; probability: number }[] }[] = [];
@@ -83,7 +81,9 @@ export function registerPredictCommand(program: Command): void {
           results.push({ image: file, top: indices.map((index, j) => ({ index, label: names?.[index] ?? String(index), probability: values[j] })) });
         }
         if (o.json) process.stdout.write(JSON.stringify(results) + '\n');
-        else for (const r of results) process.stdout.write(`${r.image}\n${r.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label}`).join('\n')}\n`);
+        else
+          for (const r of results)
+            process.stdout.write(`${r.image}\n${r.top.map((t) => `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label}`).join('\n')}\n`);
       } finally {
         model.dispose();
       }

@@ -19,8 +19,28 @@ interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' 
 
 /** What every worker of a run must agree on (checked at the rendezvous). */
 function pretrainFingerprint(o: PretrainFlags): Record<string, unknown> {
-  const { model, data, variant, epochs, steps, batch, batchSplit, lrPer256, lr, resolution, precrop, flip, weightDecay, warmupSteps, norm, seed, evalSplit } = o;
-  return { command: 'pretrain', model, data, variant, epochs, steps, batch, batchSplit, lrPer256, lr, resolution, precrop, flip, weightDecay, warmupSteps, norm, seed, evalSplit };
+  const { model, data, variant, epochs, steps, batch, batchSplit, lrPer256, lr, resolution, precrop, flip, weightDecay, warmupSteps, norm, seed, evalSplit } =
+    o;
+  return {
+    command: 'pretrain',
+    model,
+    data,
+    variant,
+    epochs,
+    steps,
+    batch,
+    batchSplit,
+    lrPer256,
+    lr,
+    resolution,
+    precrop,
+    flip,
+    weightDecay,
+    warmupSteps,
+    norm,
+    seed,
+    evalSplit,
+  };
 }
 
 export function registerPretrainCommand(program: Command): void {
@@ -30,7 +50,11 @@ export function registerPretrainCommand(program: Command): void {
     .requiredOption('--model <name>', 'model name (see bit models), e.g. BiT-Mini')
     .requiredOption('--data <spec>', 'dataset: mnist, fashion-mnist, a folder, idx:DIR, multilabel:DIR (several labels per image: sigmoid loss)')
     .requiredOption('--out <dir>', 'output folder (checkpoint.npz, model.npz, metrics.json, metrics.jsonl)')
-    .addOption(new Option('--variant <v>', 'schedule of BiT-S/M (90 epochs, /10 at 30, 60, 80) or BiT-L (40 epochs, /10 at 23, 30, 37)').choices(['S', 'M', 'L']).default('S'))
+    .addOption(
+      new Option('--variant <v>', 'schedule of BiT-S/M (90 epochs, /10 at 30, 60, 80) or BiT-L (40 epochs, /10 at 23, 30, 37)')
+        .choices(['S', 'M', 'L'])
+        .default('S'),
+    )
     .option('--epochs <n>', 'epochs (decays scale along)', parseIntOption(1))
     .option('--steps <n>', 'optimizer steps instead of epochs (warm-up and decays scale along)', parseIntOption(1))
     .option('--batch <n>', 'effective batch over all workers (default 4096); lr = 0.03 x batch/256', parseIntOption(1))
@@ -42,7 +66,14 @@ export function registerPretrainCommand(program: Command): void {
     .option('--no-flip', 'no random horizontal flips (default: flip unless the dataset says flips change meaning, e.g. digits)')
     .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseFloatOption(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default 5000, or the same fraction of a shorter run)', parseIntOption(0))
-    .addOption(new Option('--norm <kind>', "norm layers: the model's own (BiT: GroupNorm + WS) or BatchNorm (for comparisons; recorded in the weights, so finetune and eval rebuild it)").choices(['model', 'batch']).default('model'))
+    .addOption(
+      new Option(
+        '--norm <kind>',
+        "norm layers: the model's own (BiT: GroupNorm + WS) or BatchNorm (for comparisons; recorded in the weights, so finetune and eval rebuild it)",
+      )
+        .choices(['model', 'batch'])
+        .default('model'),
+    )
     .option('--seed <s>', 'seed of initialization, data order and augmentation', parseIntOption(0), 0)
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val', 'none']).default('test'));
   addRunFlags(cmd).action(async (o: PretrainFlags) => {

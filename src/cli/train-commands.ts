@@ -53,7 +53,6 @@ export function recipeOverrides(o: RecipeFlags) {
   };
 }
 
-
 interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   model: string;
   weights?: string;
@@ -63,11 +62,30 @@ interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   evalSplit: 'test' | 'val';
 }
 
-
 /** What every worker of a data-parallel fine-tuning run must agree on. */
 function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
-  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } = o;
-  return { command: 'finetune', model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit };
+  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } =
+    o;
+  return {
+    command: 'finetune',
+    model,
+    weights,
+    data,
+    shots,
+    seed,
+    steps,
+    batch,
+    batchSplit,
+    lr,
+    baseLr,
+    resolution,
+    precrop,
+    mixup,
+    flip,
+    weightDecay,
+    resolutionRule,
+    evalSplit,
+  };
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -76,7 +94,7 @@ export function registerTrainCommands(program: Command): void {
       .command('finetune')
       .description('transfer a model to a new task with the BiT-HyperRule (new zero-initialized head)')
       .requiredOption('--model <name>', 'model name (see bit models)')
-      .option('--weights <file>', 'upstream weights (.npz: official BiT files or this project\'s); omitted: from scratch')
+      .option('--weights <file>', "upstream weights (.npz: official BiT files or this project's); omitted: from scratch")
       .requiredOption('--data <spec>', 'dataset: mnist, fashion-mnist, digits, a folder DIR/{train,test}/<class>/..., idx:DIR')
       .requiredOption('--out <dir>', 'output folder (checkpoint.npz, model.npz, metrics.json, metrics.jsonl)')
       .option('--shots <k>', 'k training examples per class', parseIntOption(1))
@@ -116,18 +134,25 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--split <split>', 'split').choices(['train', 'val', 'test']).default('test'))
     .option('--threads <n>', 'libtorch threads', parseIntOption(1))
     .option('--json', 'print JSON')
-    .action(async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
-      T.configureThreads(o.threads);
-      const ds = await openDataset(parseDataSpec(o.data), o.split);
-      const { model, meta } = await loadModel(o.weights, o.model);
-      try {
-        if (model.headSize !== ds.numClasses) throw new UsageError(`${o.weights} has a ${model.headSize}-way head but ${ds.name} has ${ds.numClasses} classes`);
-        const crop = o.resolution ?? meta?.crop;
-        if (!crop) throw new UsageError(`${o.weights} does not say its resolution: pass --resolution`);
-        const r = await evaluate(model, ds, { crop });
-        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : `${ds.name} (${o.split}, ${r.n} images): top-1 ${(100 * r.top1).toFixed(2)}%  top-5 ${(100 * r.top5).toFixed(2)}%  loss ${r.loss.toFixed(4)}\n`);
-      } finally {
-        model.dispose();
-      }
-    });
+    .action(
+      async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
+        T.configureThreads(o.threads);
+        const ds = await openDataset(parseDataSpec(o.data), o.split);
+        const { model, meta } = await loadModel(o.weights, o.model);
+        try {
+          if (model.headSize !== ds.numClasses)
+            throw new UsageError(`${o.weights} has a ${model.headSize}-way head but ${ds.name} has ${ds.numClasses} classes`);
+          const crop = o.resolution ?? meta?.crop;
+          if (!crop) throw new UsageError(`${o.weights} does not say its resolution: pass --resolution`);
+          const r = await evaluate(model, ds, { crop });
+          process.stdout.write(
+            o.json
+              ? JSON.stringify(r) + '\n'
+              : `${ds.name} (${o.split}, ${r.n} images): top-1 ${(100 * r.top1).toFixed(2)}%  top-5 ${(100 * r.top5).toFixed(2)}%  loss ${r.loss.toFixed(4)}\n`,
+          );
+        } finally {
+          model.dispose();
+        }
+      },
+    );
 }

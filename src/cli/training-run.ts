@@ -35,8 +35,18 @@ export function addRunFlags(cmd: Command): Command {
     .option('--node-rank <r>', "this machine's index in 0..nnodes-1; node 0 hosts the rendezvous", parseIntOption(0), 0)
     .option('--master-addr <host>', 'address of the machine with --node-rank 0', DEFAULT_MASTER_ADDR)
     .option('--master-port <port>', 'rendezvous port on that machine (0: any free port, one machine only)', parseIntOption(0, 65535), DEFAULT_MASTER_PORT)
-    .option('--dist-timeout <s>', 'seconds a collective waits for the slowest worker; a hung or unreachable worker is reported after this plus a few seconds', parseFloatOption(0.1), DEFAULT_TIMEOUT_S)
-    .option('--join-timeout <s>', 'seconds workers wait for each other at start (machines started one after the other)', parseFloatOption(0.1), DEFAULT_JOIN_TIMEOUT_S)
+    .option(
+      '--dist-timeout <s>',
+      'seconds a collective waits for the slowest worker; a hung or unreachable worker is reported after this plus a few seconds',
+      parseFloatOption(0.1),
+      DEFAULT_TIMEOUT_S,
+    )
+    .option(
+      '--join-timeout <s>',
+      'seconds workers wait for each other at start (machines started one after the other)',
+      parseFloatOption(0.1),
+      DEFAULT_JOIN_TIMEOUT_S,
+    )
     .option('--dist-iface <name>', 'network interface Gloo uses (default: $GLOO_SOCKET_IFNAME, else the one the host name resolves to)');
 }
 
@@ -79,7 +89,10 @@ export async function runTrainingCommand(
     T.configureThreads(o.threads ?? (process.env.BIT_THREADS ? undefined : threadsPerWorker(place.localWorld)));
     const lead = place.rank === 0;
     const announce = (ds: Dataset, recipe: string) => {
-      if (lead) process.stderr.write(`${ds.name}: ${ds.length} training images, ${ds.numClasses} classes${ds.multiLabel ? ' (multi-label)' : ''}${place.world > 1 ? `; ${place.world} workers` : ''}\n${recipe}\n`);
+      if (lead)
+        process.stderr.write(
+          `${ds.name}: ${ds.length} training images, ${ds.numClasses} classes${ds.multiLabel ? ' (multi-label)' : ''}${place.world > 1 ? `; ${place.world} workers` : ''}\n${recipe}\n`,
+        );
     };
     const metrics = await withStopSignals((signal) =>
       train(

@@ -38,7 +38,16 @@ export const DIGIT_CLASS_NAMES: readonly string[] = ['0', '1', '2', '3', '4', '5
 
 /** Fashion-MNIST's class names, in label order (from the dataset's README). */
 export const FASHION_MNIST_CLASS_NAMES: readonly string[] = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ];
 
 /** Size of the fixed digits test split. */
@@ -73,7 +82,9 @@ export async function openMnist(split: FixedSplit): Promise<Dataset> {
   const dir = mnistDir();
   const p = splitPrefix(split);
   return openIdxSplit(path.join(dir, `${p}-images-idx3-ubyte`), path.join(dir, `${p}-labels-idx1-ubyte`), {
-    name: `mnist/${split}`, classNames: DIGIT_CLASS_NAMES, defaultFlip: false,
+    name: `mnist/${split}`,
+    classNames: DIGIT_CLASS_NAMES,
+    defaultFlip: false,
   });
 }
 
@@ -95,7 +106,10 @@ export async function openFashionMnist(split: FixedSplit, dir = FASHION_MNIST_DI
 export async function openIdxFolder(dir: string, split: FixedSplit): Promise<Dataset> {
   const files = await findIdxSplit(dir, split);
   if (files === null) {
-    const want = split === 'train' ? 'train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]' : 't10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or test-...)';
+    const want =
+      split === 'train'
+        ? 'train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]'
+        : 't10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or test-...)';
     throw new DataError(`IDX folder ${dir} has no ${split} split: expected ${want}`, { path: dir });
   }
   const classesFile = path.join(dir, 'classes.txt');

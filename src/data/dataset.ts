@@ -14,9 +14,7 @@ export interface ImageSize {
  * Where the pixels come from. Both kinds can be sent to a worker thread:
  * memory pixels live in a SharedArrayBuffer, files are paths.
  */
-export type PixelSource =
-  | { readonly kind: 'memory'; readonly memory: MemoryPixels }
-  | { readonly kind: 'files'; readonly paths: readonly string[] };
+export type PixelSource = { readonly kind: 'memory'; readonly memory: MemoryPixels } | { readonly kind: 'files'; readonly paths: readonly string[] };
 
 /** Labels of a multi-label dataset, compressed: sample i has values[offsets[i] .. offsets[i+1]). */
 export interface LabelSets {
@@ -113,7 +111,10 @@ export class Dataset {
 
   private checkLabel(label: number, i: number): void {
     if (!Number.isInteger(label) || label < 0 || label >= this.numClasses) {
-      throw new DataError(`${this.describe(i)}: label ${label} is out of range: expected 0..${this.numClasses - 1} (${this.numClasses} classes)`, this.source.kind === 'files' ? { path: this.filePath(i) ?? undefined } : {});
+      throw new DataError(
+        `${this.describe(i)}: label ${label} is out of range: expected 0..${this.numClasses - 1} (${this.numClasses} classes)`,
+        this.source.kind === 'files' ? { path: this.filePath(i) ?? undefined } : {},
+      );
     }
   }
 
@@ -184,7 +185,15 @@ export class Dataset {
       if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new DataError(`${this.name}: subset index ${i} out of range [0, ${this.length})`);
       sourceIndex[k] = this.sourceIndex[i];
     }
-    const base = { name, classNames: this.classNames, source: this.source, sourceIndex, originalSize: this.originalSize, defaultFlip: this.defaultFlip, skipped: this.skipped };
+    const base = {
+      name,
+      classNames: this.classNames,
+      source: this.source,
+      sourceIndex,
+      originalSize: this.originalSize,
+      defaultFlip: this.defaultFlip,
+      skipped: this.skipped,
+    };
     if (this.labels !== null) {
       const labels = new Int32Array(indices.length);
       for (let k = 0; k < indices.length; k++) labels[k] = this.labels[indices[k]];

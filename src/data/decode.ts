@@ -51,7 +51,10 @@ export function configureSharp(threadsPerImage: number, cache: boolean): void {
 async function toRgb(img: sharp.Sharp, file: string): Promise<RawImage> {
   const { data, info } = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-    throw new DataError(`cannot decode image ${file}: expected 8-bit RGB after conversion, got ${info.channels} channels and ${data.length} bytes for ${info.width}x${info.height}`, { path: file });
+    throw new DataError(
+      `cannot decode image ${file}: expected 8-bit RGB after conversion, got ${info.channels} channels and ${data.length} bytes for ${info.width}x${info.height}`,
+      { path: file },
+    );
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width, channels: 3 };
 }

@@ -98,7 +98,9 @@ async function classFolders(splitDir: string): Promise<string[]> {
     else if (isImageFile(e.name)) strayImages.push(e.name);
   }
   if (strayImages.length > 0) {
-    throw new DataError(`${splitDir} holds image files directly (e.g. ${strayImages[0]}): expected one sub-folder per class, DIR/<split>/<class>/<image>`, { path: splitDir });
+    throw new DataError(`${splitDir} holds image files directly (e.g. ${strayImages[0]}): expected one sub-folder per class, DIR/<split>/<class>/<image>`, {
+      path: splitDir,
+    });
   }
   if (names.length === 0) {
     throw new DataError(`${splitDir} has no class folders: expected DIR/<split>/<class>/<image>, one sub-folder per class`, { path: splitDir });
@@ -122,9 +124,15 @@ export async function splitFolder(root: string, split: FolderSplit): Promise<str
   for (const c of candidates) {
     if (await exists(path.join(root, c))) return path.join(root, c);
   }
-  const found = entries.filter((e) => !e.name.startsWith('.')).map((e) => e.name).slice(0, 10);
+  const found = entries
+    .filter((e) => !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .slice(0, 10);
   const hint = split === 'val' ? ' (or carve a validation split from train with the dataset option val=N or val=FRACTION)' : '';
-  throw new DataError(`image folder ${root} has no ${candidates.join('/ or ')}/ folder for the ${split} split: expected ${root}/${candidates[0]}/<class>/<image>; found ${found.length > 0 ? found.join(', ') : 'nothing'}${hint}`, { path: root });
+  throw new DataError(
+    `image folder ${root} has no ${candidates.join('/ or ')}/ folder for the ${split} split: expected ${root}/${candidates[0]}/<class>/<image>; found ${found.length > 0 ? found.join(', ') : 'nothing'}${hint}`,
+    { path: root },
+  );
 }
 
 /** Median of a non-empty list. */
@@ -137,10 +145,12 @@ function median(values: number[]): number {
 export async function probeSize(files: readonly string[]): Promise<ImageSize | null> {
   const picks = Math.min(16, files.length);
   const sizes: ImageSize[] = [];
-  await Promise.all(Array.from({ length: picks }, async (_, k) => {
-    const size = await imageFileSize(files[Math.floor((k * files.length) / picks)]);
-    if (size !== null) sizes.push(size);
-  }));
+  await Promise.all(
+    Array.from({ length: picks }, async (_, k) => {
+      const size = await imageFileSize(files[Math.floor((k * files.length) / picks)]);
+      if (size !== null) sizes.push(size);
+    }),
+  );
   if (sizes.length === 0) return null;
   return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
 }
@@ -181,11 +191,16 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   for (const name of own) {
     const label = classIndex.get(name);
     if (label === undefined) {
-      throw new DataError(`class folder ${path.join(dir, name)} is not a known class: the classes are ${classNames.length <= 20 ? classNames.join(', ') : `${classNames.length} folders`} (from ${options.classNames !== undefined ? 'the given class names' : path.join(root, 'train')})`, { path: path.join(dir, name) });
+      throw new DataError(
+        `class folder ${path.join(dir, name)} is not a known class: the classes are ${classNames.length <= 20 ? classNames.join(', ') : `${classNames.length} folders`} (from ${options.classNames !== undefined ? 'the given class names' : path.join(root, 'train')})`,
+        { path: path.join(dir, name) },
+      );
     }
     const images = await listImages(path.join(dir, name));
     if (images.length === 0) {
-      throw new DataError(`class folder ${path.join(dir, name)} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, { path: path.join(dir, name) });
+      throw new DataError(`class folder ${path.join(dir, name)} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, {
+        path: path.join(dir, name),
+      });
     }
     for (const f of images) {
       files.push(f);
@@ -198,7 +213,8 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   if (options.skipBadImages === true) {
     const scan = await scanImages(files);
     skipped = scan.skipped;
-    if (scan.keep.length === 0) throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
+    if (scan.keep.length === 0)
+      throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
     good = Array.from(scan.keep, (i) => files[i]);
     goodLabels = Int32Array.from(scan.keep, (i) => labels[i]);
   }

@@ -46,7 +46,12 @@ function hex32(v: number): string {
  * With `shared`, the data is copied into a SharedArrayBuffer.
  */
 export function parseIdx(bytes: Uint8Array, file: string, expectMagic: number, shared = false): IdxArray {
-  const what = expectMagic === IDX_IMAGES_MAGIC ? 'IDX images (unsigned bytes, 3 dimensions)' : expectMagic === IDX_LABELS_MAGIC ? 'IDX labels (unsigned bytes, 1 dimension)' : `IDX magic ${hex32(expectMagic)}`;
+  const what =
+    expectMagic === IDX_IMAGES_MAGIC
+      ? 'IDX images (unsigned bytes, 3 dimensions)'
+      : expectMagic === IDX_LABELS_MAGIC
+        ? 'IDX labels (unsigned bytes, 1 dimension)'
+        : `IDX magic ${hex32(expectMagic)}`;
   if (bytes.length < 4) {
     throw new DataError(`${file}: truncated IDX file: ${bytes.length} bytes, too short for the 4-byte magic number of ${what}`, { path: file });
   }
@@ -54,8 +59,10 @@ export function parseIdx(bytes: Uint8Array, file: string, expectMagic: number, s
   const magic = view.getUint32(0, false);
   if (magic !== expectMagic) {
     let hint = '';
-    if (magic === IDX_IMAGES_MAGIC || magic === IDX_LABELS_MAGIC) hint = ` (this is an IDX ${magic === IDX_IMAGES_MAGIC ? 'images' : 'labels'} file: images and labels swapped?)`;
-    else if ((magic >>> 16) === 0 && ((magic >>> 8) & 0xff) !== 0x08) hint = ` (IDX type code 0x${((magic >>> 8) & 0xff).toString(16).padStart(2, '0')}; only 0x08, unsigned bytes, is supported)`;
+    if (magic === IDX_IMAGES_MAGIC || magic === IDX_LABELS_MAGIC)
+      hint = ` (this is an IDX ${magic === IDX_IMAGES_MAGIC ? 'images' : 'labels'} file: images and labels swapped?)`;
+    else if (magic >>> 16 === 0 && ((magic >>> 8) & 0xff) !== 0x08)
+      hint = ` (IDX type code 0x${((magic >>> 8) & 0xff).toString(16).padStart(2, '0')}; only 0x08, unsigned bytes, is supported)`;
     else hint = ' (not an IDX file, or a compressed file that is not gzip)';
     throw new DataError(`${file}: bad magic number ${hex32(magic)}: expected ${hex32(expectMagic)}, ${what}${hint}`, { path: file });
   }
@@ -73,10 +80,15 @@ export function parseIdx(bytes: Uint8Array, file: string, expectMagic: number, s
   }
   const have = bytes.length - headerBytes;
   if (have < count) {
-    throw new DataError(`${file}: truncated IDX file: header says [${dims.join(', ')}] = ${count} bytes of data, but only ${have} follow the header`, { path: file });
+    throw new DataError(`${file}: truncated IDX file: header says [${dims.join(', ')}] = ${count} bytes of data, but only ${have} follow the header`, {
+      path: file,
+    });
   }
   if (have > count) {
-    throw new DataError(`${file}: size mismatch: header says [${dims.join(', ')}] = ${count} bytes of data, but ${have} follow the header (${have - count} extra)`, { path: file });
+    throw new DataError(
+      `${file}: size mismatch: header says [${dims.join(', ')}] = ${count} bytes of data, but ${have} follow the header (${have - count} extra)`,
+      { path: file },
+    );
   }
   let data = bytes.subarray(headerBytes, headerBytes + count);
   if (shared) {
@@ -122,10 +134,7 @@ export interface IdxImagesAndLabels {
 export async function readIdxPair(imagesFile: string, labelsFile: string, numClasses?: number): Promise<IdxImagesAndLabels> {
   // Both files are read concurrently; the images file's error, if any, is
   // reported first so the message does not depend on which read ends first.
-  const [imagesResult, labelsResult] = await Promise.allSettled([
-    readIdxFile(imagesFile, IDX_IMAGES_MAGIC, true),
-    readIdxFile(labelsFile, IDX_LABELS_MAGIC),
-  ]);
+  const [imagesResult, labelsResult] = await Promise.allSettled([readIdxFile(imagesFile, IDX_IMAGES_MAGIC, true), readIdxFile(labelsFile, IDX_LABELS_MAGIC)]);
   if (imagesResult.status === 'rejected') throw imagesResult.reason;
   if (labelsResult.status === 'rejected') throw labelsResult.reason;
   const images = imagesResult.value;
@@ -138,7 +147,9 @@ export async function readIdxPair(imagesFile: string, labelsFile: string, numCla
   for (let i = 0; i < count; i++) {
     const v = labels.data[i];
     if (numClasses !== undefined && v >= numClasses) {
-      throw new DataError(`${labelsFile}: label ${v} of item ${i} is out of range: expected 0..${numClasses - 1} (${numClasses} classes)`, { path: labelsFile });
+      throw new DataError(`${labelsFile}: label ${v} of item ${i} is out of range: expected 0..${numClasses - 1} (${numClasses} classes)`, {
+        path: labelsFile,
+      });
     }
     out[i] = v;
   }

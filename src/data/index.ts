@@ -6,19 +6,42 @@ export { Dataset, type DatasetInit, type ImageSize, type LabelSets, type PixelSo
 export { IMAGE_EXTENSIONS, RESIZE_KERNEL, decodeFile, type MemoryPixels, type RawImage } from './decode.js';
 export { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile, readIdxPair, type IdxArray, type IdxImagesAndLabels } from './idx.js';
 export {
-  DIGITS_SPLIT_SEED, DIGITS_TEST_SIZE, DIGIT_CLASS_NAMES, FASHION_MNIST_CLASS_NAMES,
-  findDigitsFile, openDigits, openFashionMnist, openIdxFolder, openMnist, type FixedSplit,
+  DIGITS_SPLIT_SEED,
+  DIGITS_TEST_SIZE,
+  DIGIT_CLASS_NAMES,
+  FASHION_MNIST_CLASS_NAMES,
+  findDigitsFile,
+  openDigits,
+  openFashionMnist,
+  openIdxFolder,
+  openMnist,
+  type FixedSplit,
 } from './builtin.js';
 export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
 export { openMultiLabel, readClassNames, type OpenMultiLabelOptions } from './multilabel.js';
 export { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
 export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
 export {
-  PIXEL_OFFSET, PIXEL_SCALE, evalPreprocess, preprocessSample, sampleAugmentation, trainPreprocess,
-  type Augmentation, type PreprocessConfig,
+  PIXEL_OFFSET,
+  PIXEL_SCALE,
+  evalPreprocess,
+  preprocessSample,
+  sampleAugmentation,
+  trainPreprocess,
+  type Augmentation,
+  type PreprocessConfig,
 } from './preprocess.js';
 export {
-  DataLoader, defaultWorkers, evalLoader, measureLoader, trainLoader,
-  type Batch, type BatchPlan, type CommonLoaderOptions, type EvalLoaderOptions, type LoaderThroughput, type TrainLoaderOptions,
+  DataLoader,
+  defaultWorkers,
+  evalLoader,
+  measureLoader,
+  trainLoader,
+  type Batch,
+  type BatchPlan,
+  type CommonLoaderOptions,
+  type EvalLoaderOptions,
+  type LoaderThroughput,
+  type TrainLoaderOptions,
 } from './loader.js';
 export { RandomPurpose, permutation, randomWords } from './rng.js';

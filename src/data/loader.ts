@@ -142,7 +142,10 @@ class WorkerPool {
   private failure: Error | null = null;
   private closed = false;
 
-  constructor(private readonly size: number, private readonly init: WorkerInit) {}
+  constructor(
+    private readonly size: number,
+    private readonly init: WorkerInit,
+  ) {}
 
   get live(): number {
     return this.workers.length;
@@ -318,12 +321,14 @@ export class DataLoader implements AsyncIterable<Batch> {
       const end = Math.min(n, start + per);
       const refs = new Int32Array(end - start);
       for (let k = start; k < end; k++) refs[k - start] = this.dataset.sourceIndex[plan.indices[k]];
-      parts.push(this.pool.run({
-        config: this.config,
-        items: source.kind === 'memory' ? refs : null,
-        files: source.kind === 'files' ? Array.from(refs, (r) => source.paths[r]) : null,
-        augment: augment.slice(3 * start, 3 * end),
-      }));
+      parts.push(
+        this.pool.run({
+          config: this.config,
+          items: source.kind === 'memory' ? refs : null,
+          files: source.kind === 'files' ? Array.from(refs, (r) => source.paths[r]) : null,
+          augment: augment.slice(3 * start, 3 * end),
+        }),
+      );
     }
     const done = await Promise.all(parts);
     let images: Uint8Array;
@@ -336,7 +341,17 @@ export class DataLoader implements AsyncIterable<Batch> {
         off += d.length;
       }
     }
-    return { images, labels: this.dataset.batchLabels(plan.indices), n, h: crop, w: crop, step, epoch: plan.epoch, indices: plan.indices, augment: plan.augment };
+    return {
+      images,
+      labels: this.dataset.batchLabels(plan.indices),
+      n,
+      h: crop,
+      w: crop,
+      step,
+      epoch: plan.epoch,
+      indices: plan.indices,
+      augment: plan.augment,
+    };
   }
 
   /**
@@ -402,7 +417,10 @@ export interface LoaderThroughput {
  * Measures a training loader's throughput: `warmupBatches` (default 2,
  * excluded: worker start-up) then `batches` (default 20) timed batches.
  */
-export async function measureLoader(dataset: Dataset, options: TrainLoaderOptions & { readonly batches?: number; readonly warmupBatches?: number }): Promise<LoaderThroughput> {
+export async function measureLoader(
+  dataset: Dataset,
+  options: TrainLoaderOptions & { readonly batches?: number; readonly warmupBatches?: number },
+): Promise<LoaderThroughput> {
   const batches = options.batches ?? 20;
   const warmup = options.warmupBatches ?? 2;
   checkCount(batches, 'batches', 1);

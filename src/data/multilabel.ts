@@ -43,7 +43,10 @@ async function readText(file: string, what: string): Promise<string> {
 
 /** Reads classes.txt: the non-blank lines, trimmed. */
 export async function readClassNames(file: string): Promise<string[]> {
-  const names = (await readText(file, 'class list')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== '');
+  const names = (await readText(file, 'class list'))
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (names.length === 0) throw new DataError(`${file} lists no classes: expected one class name per line`, { path: file });
   return names;
 }
@@ -54,7 +57,10 @@ export async function openMultiLabel(root: string, split: FolderSplit, options: 
   const classNames = await readClassNames(path.join(root, 'classes.txt'));
   const listFile = path.join(root, `${split}.tsv`);
   if (!existsSync(listFile)) {
-    throw new DataError(`multi-label folder ${root} has no ${split}.tsv: expected lines 'relative/path<TAB>3,17,20' naming images under ${path.join(root, 'images')}`, { path: listFile });
+    throw new DataError(
+      `multi-label folder ${root} has no ${split}.tsv: expected lines 'relative/path<TAB>3,17,20' naming images under ${path.join(root, 'images')}`,
+      { path: listFile },
+    );
   }
   const imagesDir = path.join(root, 'images');
   const lines = (await readText(listFile, 'label list')).split(/\r?\n/);
@@ -75,8 +81,12 @@ export async function openMultiLabel(root: string, split: FolderSplit, options: 
       for (const tok of field.split(',')) {
         const t = tok.trim();
         const v = Number(t);
-        if (t === '' || !Number.isInteger(v)) throw new DataError(`${where}: label '${t}' is not a class index: expected integers 0..${n - 1} separated by commas`, { path: listFile });
-        if (v < 0 || v >= n) throw new DataError(`${where}: label ${v} is out of range: expected 0..${n - 1} (${n} classes in ${path.join(root, 'classes.txt')})`, { path: listFile });
+        if (t === '' || !Number.isInteger(v))
+          throw new DataError(`${where}: label '${t}' is not a class index: expected integers 0..${n - 1} separated by commas`, { path: listFile });
+        if (v < 0 || v >= n)
+          throw new DataError(`${where}: label ${v} is out of range: expected 0..${n - 1} (${n} classes in ${path.join(root, 'classes.txt')})`, {
+            path: listFile,
+          });
         seen.add(v);
       }
     }
@@ -91,7 +101,8 @@ export async function openMultiLabel(root: string, split: FolderSplit, options: 
     const scan = await scanImages(files);
     skipped = scan.skipped;
     keep = scan.keep;
-    if (keep.length === 0) throw new DataError(`${listFile}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: listFile });
+    if (keep.length === 0)
+      throw new DataError(`${listFile}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: listFile });
   }
   const good = keep === null ? files : Array.from(keep, (i) => files[i]);
   const all = new Dataset({

@@ -118,7 +118,14 @@ export async function loadResized(source: PixelSource, ref: number, size: number
 }
 
 /** Preprocesses item `ref` of `source` into `out` at `offset` (crop*crop*3 bytes). */
-export async function preprocessInto(source: PixelSource, ref: number, config: PreprocessConfig, aug: Augmentation, out: Uint8Array, offset: number): Promise<void> {
+export async function preprocessInto(
+  source: PixelSource,
+  ref: number,
+  config: PreprocessConfig,
+  aug: Augmentation,
+  out: Uint8Array,
+  offset: number,
+): Promise<void> {
   const resized = await loadResized(source, ref, config.train ? config.precrop : config.crop);
   cropFlipInto(resized, aug.top, aug.left, config.crop, aug.flip, out, offset);
 }
@@ -127,7 +134,12 @@ export async function preprocessInto(source: PixelSource, ref: number, config: P
  * Sample i of `ds` preprocessed on this thread (for prediction, inspection
  * and tests); `aug` defaults to no crop offset and no flip.
  */
-export async function preprocessSample(ds: Dataset, i: number, config: PreprocessConfig, aug: Augmentation = { top: 0, left: 0, flip: false }): Promise<RawImage> {
+export async function preprocessSample(
+  ds: Dataset,
+  i: number,
+  config: PreprocessConfig,
+  aug: Augmentation = { top: 0, left: 0, flip: false },
+): Promise<RawImage> {
   if (!Number.isInteger(i) || i < 0 || i >= ds.length) throw new DataError(`${ds.name}: sample index ${i} out of range [0, ${ds.length})`);
   const out = new Uint8Array(config.crop * config.crop * 3);
   await preprocessInto(ds.source, ds.sourceIndex[i], config, aug, out, 0);

@@ -29,10 +29,7 @@ function mulhi32(a: number, b: number): number {
  * Philox4x32 with 10 rounds: 4 uint32 counter words and 2 uint32 key words in,
  * 4 uniformly distributed uint32 words out (written to `out`, also returned).
  */
-export function philox4x32(
-  c0: number, c1: number, c2: number, c3: number, k0: number, k1: number,
-  out: Uint32Array = new Uint32Array(4),
-): Uint32Array {
+export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array = new Uint32Array(4)): Uint32Array {
   let x0 = c0 >>> 0;
   let x1 = c1 >>> 0;
   let x2 = c2 >>> 0;

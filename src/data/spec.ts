@@ -60,7 +60,7 @@ export interface DatasetSpec {
 
 export type Split = 'train' | 'val' | 'test';
 
-const BUILTIN = { 'mnist': 'mnist', 'fashion-mnist': 'fashion-mnist', 'fashion_mnist': 'fashion-mnist', 'digits': 'digits' } as const;
+const BUILTIN = { mnist: 'mnist', 'fashion-mnist': 'fashion-mnist', fashion_mnist: 'fashion-mnist', digits: 'digits' } as const;
 
 function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
@@ -109,19 +109,36 @@ export function parseDataSpec(text: string): DatasetSpec {
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
     const value = eq < 0 ? '' : part.slice(eq + 1).trim();
     switch (key) {
-      case 'val': spec.val = parseNumber(key, value, text); break;
-      case 'val-seed': spec.valSeed = parseNumber(key, value, text); checkSeed(spec.valSeed, 'val-seed'); break;
-      case 'fraction': spec.fraction = parseNumber(key, value, text); break;
-      case 'shots': spec.shots = parseNumber(key, value, text); break;
-      case 'seed': spec.seed = parseNumber(key, value, text); checkSeed(spec.seed, 'seed'); break;
-      case 'skip-bad': spec.skipBadImages = value === '' || value === '1' || value === 'true'; break;
+      case 'val':
+        spec.val = parseNumber(key, value, text);
+        break;
+      case 'val-seed':
+        spec.valSeed = parseNumber(key, value, text);
+        checkSeed(spec.valSeed, 'val-seed');
+        break;
+      case 'fraction':
+        spec.fraction = parseNumber(key, value, text);
+        break;
+      case 'shots':
+        spec.shots = parseNumber(key, value, text);
+        break;
+      case 'seed':
+        spec.seed = parseNumber(key, value, text);
+        checkSeed(spec.seed, 'seed');
+        break;
+      case 'skip-bad':
+        spec.skipBadImages = value === '' || value === '1' || value === 'true';
+        break;
       default:
         throw new DataError(`dataset spec '${text}': unknown option '${key}': expected val, val-seed, fraction, shots, seed or skip-bad`);
     }
   }
-  if (spec.fraction !== undefined && !(spec.fraction > 0 && spec.fraction <= 1)) throw new DataError(`dataset spec '${text}': fraction must be in (0, 1], but got ${spec.fraction}`);
-  if (spec.shots !== undefined && !(Number.isInteger(spec.shots) && spec.shots >= 1)) throw new DataError(`dataset spec '${text}': shots must be a whole number >= 1, but got ${spec.shots}`);
-  if (spec.val !== undefined && !(spec.val > 0 && (spec.val < 1 || Number.isInteger(spec.val)))) throw new DataError(`dataset spec '${text}': val must be a count >= 1 or a fraction in (0, 1), but got ${spec.val}`);
+  if (spec.fraction !== undefined && !(spec.fraction > 0 && spec.fraction <= 1))
+    throw new DataError(`dataset spec '${text}': fraction must be in (0, 1], but got ${spec.fraction}`);
+  if (spec.shots !== undefined && !(Number.isInteger(spec.shots) && spec.shots >= 1))
+    throw new DataError(`dataset spec '${text}': shots must be a whole number >= 1, but got ${spec.shots}`);
+  if (spec.val !== undefined && !(spec.val > 0 && (spec.val < 1 || Number.isInteger(spec.val))))
+    throw new DataError(`dataset spec '${text}': val must be a count >= 1 or a fraction in (0, 1), but got ${spec.val}`);
   return spec;
 }
 
@@ -145,16 +162,24 @@ async function openSourceSplit(spec: DatasetSpec, split: Split): Promise<Dataset
   const s = spec.source;
   const skipBadImages = spec.skipBadImages === true;
   if (split === 'val' && (s.kind === 'mnist' || s.kind === 'fashion-mnist' || s.kind === 'digits' || s.kind === 'idx')) {
-    throw new DataError(`${formatDataSpec(spec)} has no val split: carve one from train with the option val=N (a count) or val=F (a fraction), e.g. '${formatDataSpec({ ...spec, val: 0.1 })}'`);
+    throw new DataError(
+      `${formatDataSpec(spec)} has no val split: carve one from train with the option val=N (a count) or val=F (a fraction), e.g. '${formatDataSpec({ ...spec, val: 0.1 })}'`,
+    );
   }
   const fixed = split === 'val' ? 'test' : split;
   switch (s.kind) {
-    case 'mnist': return openMnist(fixed);
-    case 'fashion-mnist': return openFashionMnist(fixed);
-    case 'digits': return openDigits(fixed);
-    case 'idx': return openIdxFolder(s.dir, fixed);
-    case 'folder': return openImageFolder(s.dir, split, { skipBadImages });
-    case 'multilabel': return openMultiLabel(s.dir, split, { skipBadImages });
+    case 'mnist':
+      return openMnist(fixed);
+    case 'fashion-mnist':
+      return openFashionMnist(fixed);
+    case 'digits':
+      return openDigits(fixed);
+    case 'idx':
+      return openIdxFolder(s.dir, fixed);
+    case 'folder':
+      return openImageFolder(s.dir, split, { skipBadImages });
+    case 'multilabel':
+      return openMultiLabel(s.dir, split, { skipBadImages });
   }
 }
 

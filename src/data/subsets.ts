@@ -44,7 +44,13 @@ export function proportionalCounts(classSizes: Int32Array, total: number): Int32
  * Draws `perClass[c]` samples of each class c with the stream (seed, purpose,
  * c); returns the chosen indices and the rest, both ascending.
  */
-export function stratifiedDraw(labels: Int32Array, numClasses: number, perClass: Int32Array, seed: number, purpose: RandomPurpose): { chosen: Int32Array; rest: Int32Array } {
+export function stratifiedDraw(
+  labels: Int32Array,
+  numClasses: number,
+  perClass: Int32Array,
+  seed: number,
+  purpose: RandomPurpose,
+): { chosen: Int32Array; rest: Int32Array } {
   const byClass = indicesByClass(labels, numClasses);
   const mark = new Uint8Array(labels.length);
   let k = 0;

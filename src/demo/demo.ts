@@ -109,7 +109,11 @@ export function verdict(curves: readonly FewShotCurve[], full: string, small: st
   return parts.join(' | ');
 }
 
-export async function runDemo(cfg: DemoConfig, out: string, opts: { workers?: number; signal?: AbortSignal; log?: (m: string) => void } = {}): Promise<DemoResult> {
+export async function runDemo(
+  cfg: DemoConfig,
+  out: string,
+  opts: { workers?: number; signal?: AbortSignal; log?: (m: string) => void } = {},
+): Promise<DemoResult> {
   const t0 = Date.now();
   const log = opts.log ?? (() => undefined);
   const entry = getModel(cfg.model);
@@ -133,7 +137,11 @@ export async function runDemo(cfg: DemoConfig, out: string, opts: { workers?: nu
         signal: opts.signal,
       });
     });
-    log(reused ? `upstream ${name}: cached in ${dir} (top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}%)` : `upstream ${name}: test top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}% after ${m.steps} steps (${m.images_per_s.toFixed(0)} img/s)`);
+    log(
+      reused
+        ? `upstream ${name}: cached in ${dir} (top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}%)`
+        : `upstream ${name}: test top-1 ${(100 * (m.top1 ?? 0)).toFixed(2)}% after ${m.steps} steps (${m.images_per_s.toFixed(0)} img/s)`,
+    );
     upstream.push({ label: label(fraction, cfg.upstreamData), fraction, top1: m.top1, weights: path.join(dir, MODEL_FILE) });
   }
 
@@ -173,12 +181,17 @@ export async function runDemo(cfg: DemoConfig, out: string, opts: { workers?: nu
   const small = label(cfg.upstreamFractions[cfg.upstreamFractions.length - 1], cfg.upstreamData);
   const v = verdict(curves, full, small, cfg.shots[0], cfg.shots[cfg.shots.length - 1]);
   const seconds = (Date.now() - t0) / 1000;
-  const files = await saveFewShot(curves, path.join(out, 'demo'), `BiT in miniature: ${cfg.model} pre-trained on ${cfg.upstreamData}, transferred to ${cfg.downstreamData}`, {
-    config: cfg,
-    upstream,
-    verdict: v,
-    seconds,
-  });
+  const files = await saveFewShot(
+    curves,
+    path.join(out, 'demo'),
+    `BiT in miniature: ${cfg.model} pre-trained on ${cfg.upstreamData}, transferred to ${cfg.downstreamData}`,
+    {
+      config: cfg,
+      upstream,
+      verdict: v,
+      seconds,
+    },
+  );
   await writeFileAtomic(path.join(out, 'demo-table.txt'), formatFewShot(curves) + '\n' + v + '\n');
   return { curves, upstream, verdict: v, files, seconds };
 }

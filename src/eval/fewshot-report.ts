@@ -39,8 +39,24 @@ export async function saveFewShot(curves: readonly FewShotCurve[], base: string,
   await writeFileAtomic(`${base}.md`, formatFewShot(curves, true) + '\n');
   const shots = [...new Set(curves.flatMap((c) => c.rows.map((r) => r.shots)))].sort((a, b) => a - b);
   const spec = lineChart(
-    curves.map((c) => ({ name: curves.some((d) => d.method !== c.method) ? `${c.label} (${c.method})` : c.label, points: c.rows.map((r) => pointFromSeeds(r.shots, r.accuracies.map((a) => 100 * a))) })),
-    { title, subtitle: 'mean over seeds; bars: min-max', xTitle: 'examples per class (shots)', yTitle: 'test accuracy (%)', logX: true, xTicks: shots, legendTitle: 'model / upstream' },
+    curves.map((c) => ({
+      name: curves.some((d) => d.method !== c.method) ? `${c.label} (${c.method})` : c.label,
+      points: c.rows.map((r) =>
+        pointFromSeeds(
+          r.shots,
+          r.accuracies.map((a) => 100 * a),
+        ),
+      ),
+    })),
+    {
+      title,
+      subtitle: 'mean over seeds; bars: min-max',
+      xTitle: 'examples per class (shots)',
+      yTitle: 'test accuracy (%)',
+      logX: true,
+      xTicks: shots,
+      legendTitle: 'model / upstream',
+    },
   );
   const fig = await saveFigure(spec, base);
   return [`${base}.json`, `${base}.md`, fig.svg, fig.png].map((p) => path.resolve(p));

@@ -67,7 +67,10 @@ export function fitLinearFewShot(x: T.Tensor, y: Int32Array, numClasses: number,
     const mean = x64.mean(0, true);
     const std = x64.std(0, { correction: 0, keepdim: true }).add(FEWSHOT_STD_EPS);
     const a = design(x64, mean, std);
-    const targets = T.oneHot(T.tensor(y, [y.length]).to('int64'), numClasses).to('float64').mul(2).sub(1);
+    const targets = T.oneHot(T.tensor(y, [y.length]).to('int64'), numClasses)
+      .to('float64')
+      .mul(2)
+      .sub(1);
     const [n, d] = a.shape;
     let lhs: T.Tensor;
     let rhs: T.Tensor;
@@ -90,7 +93,13 @@ export function fitLinearFewShot(x: T.Tensor, y: Int32Array, numClasses: number,
 
 /** Predicted classes of `x` [m, D]. */
 export function predictLinearFewShot(m: LinearFewShotModel, x: T.Tensor): Int32Array {
-  return Int32Array.from(T.tidy(() => T.matmul(design(x, m.mean, m.std), m.w).argmax(1).toArray()));
+  return Int32Array.from(
+    T.tidy(() =>
+      T.matmul(design(x, m.mean, m.std), m.w)
+        .argmax(1)
+        .toArray(),
+    ),
+  );
 }
 
 /** Accuracy on (testX, testY) of the classifier fit on (x, y). */
@@ -146,7 +155,14 @@ export async function linearFewShot(
         T.tidy(() => {
           const rows = Int32Array.from(idx, (i) => row.get(i)!);
           const x = tr.x.indexSelect(0, T.tensor(rows, [rows.length]).to('int64'));
-          return linearFewShotAccuracy(x, Int32Array.from(rows, (r) => tr.labels[r]), te.x, te.labels, train.numClasses, opts.l2);
+          return linearFewShotAccuracy(
+            x,
+            Int32Array.from(rows, (r) => tr.labels[r]),
+            te.x,
+            te.labels,
+            train.numClasses,
+            opts.l2,
+          );
         }),
       );
       return summarizeSeeds(k, acc);

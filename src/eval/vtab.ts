@@ -112,18 +112,25 @@ export function taskFolderSpec(root: string, task: string): string {
     else if (readdirSync(d).filter((c) => isDir(path.join(d, c))).length === 0) problems.push(`${split}/ has no class folders`);
   }
   if (problems.length) {
-    throw new UsageError(`${dir}: bad VTAB task layout (${problems.join(', ')}); expected ${dir}/train/<class>/<image> (the 1,000 training examples) and ${dir}/test/<class>/<image>`);
+    throw new UsageError(
+      `${dir}: bad VTAB task layout (${problems.join(', ')}); expected ${dir}/train/<class>/<image> (the 1,000 training examples) and ${dir}/test/<class>/<image>`,
+    );
   }
   return `folder:${dir}`;
 }
 
 /** The task list to run: which are VTAB folders, which stand-ins, which are missing. */
-export function planTasks(o: Pick<VtabOptions, 'dataRoot' | 'tasks'>): { run: { name: string; spec: string; category: VtabCategory | 'stand-in' }[]; missing: string[] } {
+export function planTasks(o: Pick<VtabOptions, 'dataRoot' | 'tasks'>): {
+  run: { name: string; spec: string; category: VtabCategory | 'stand-in' }[];
+  missing: string[];
+} {
   const known = new Map(VTAB_TASKS.map((t) => [t.name, t]));
   const wanted = o.tasks ?? VTAB_TASKS.map((t) => t.name);
   const unknown = wanted.filter((t) => !known.has(t) && !STAND_IN_TASKS.includes(t));
   if (unknown.length) {
-    throw new UsageError(`unknown task(s) ${unknown.join(', ')}; VTAB tasks: ${VTAB_TASKS.map((t) => t.name).join(', ')}; stand-ins: ${STAND_IN_TASKS.join(', ')}`);
+    throw new UsageError(
+      `unknown task(s) ${unknown.join(', ')}; VTAB tasks: ${VTAB_TASKS.map((t) => t.name).join(', ')}; stand-ins: ${STAND_IN_TASKS.join(', ')}`,
+    );
   }
   if (o.dataRoot !== undefined && !isDir(o.dataRoot)) throw new UsageError(`--data-root ${o.dataRoot} is not a folder`);
   const run: { name: string; spec: string; category: VtabCategory | 'stand-in' }[] = [];
@@ -181,7 +188,10 @@ export async function runVtab(o: VtabOptions): Promise<VtabReport> {
     o.onTask?.(r, reused);
   }
   const cats: VtabCategory[] = ['Natural', 'Specialized', 'Structured'];
-  const categoryMeans = Object.fromEntries(cats.map((c) => [c, mean(results.filter((r) => r.category === c).map((r) => r.top1))])) as Record<VtabCategory, number | null>;
+  const categoryMeans = Object.fromEntries(cats.map((c) => [c, mean(results.filter((r) => r.category === c).map((r) => r.top1))])) as Record<
+    VtabCategory,
+    number | null
+  >;
   return {
     results,
     missing,

@@ -12,7 +12,17 @@
 import { markdownTable, lineChart, pointFromSeeds, summarize, type Cell, type Series } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  openData,
+  pct,
+  signedPts,
+  slug,
+  trainVariant,
+  type DataConfig,
+  type NormVariant,
+  type OptimConfig,
 } from './common.js';
 
 export interface BatchSizeConfig {
@@ -95,14 +105,17 @@ function publishedMarkdown(): string {
     ['GN', ...p.GN],
     ['BN − GN', ...p.BN.map((b, i) => Number((b - p.GN[i]).toFixed(1)))],
   ];
-  return `${p.source}:\n\n` + markdownTable({ columns: ['images per GPU', ...p.imagesPerGpu.map(String)].map((h) => ({ header: h, decimals: 1 })), rows }) +
-    '\nQiao et al. 2019 (the lecture\'s Weight Standardization slide): with 1 image per GPU, GN+WS outperforms BN trained with large batches.\n';
+  return (
+    `${p.source}:\n\n` +
+    markdownTable({ columns: ['images per GPU', ...p.imagesPerGpu.map(String)].map((h) => ({ header: h, decimals: 1 })), rows }) +
+    "\nQiao et al. 2019 (the lecture's Weight Standardization slide): with 1 image per GPU, GN+WS outperforms BN trained with large batches.\n"
+  );
 }
 
 export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
   name: 'batch-size',
   title: 'BatchNorm vs GroupNorm vs GroupNorm+WS across per-device batch sizes',
-  echoes: "Wu & He 2018, Figure 1 / Table 3 (the lecture's \"Group Normalization: better than BN?\" figure)",
+  echoes: 'Wu & He 2018, Figure 1 / Table 3 (the lecture\'s "Group Normalization: better than BN?" figure)',
   published: { markdown: publishedMarkdown(), data: BATCH_SIZE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 40,
@@ -117,7 +130,14 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
       for (const v of cfg.variants) {
         for (const b of cfg.perDevice) {
           const outcome = await trainVariant(ctx, cfg, data, v, seed, `${slug(v.label)}-per-device-${b}-seed-${seed}`, { batchSplit: cfg.optim.batch / b });
-          runs.push({ variant: v.label, perDevice: b, seed, error: outcome.top1 === null ? null : 1 - outcome.top1, diverged: outcome.diverged, seconds: outcome.seconds });
+          runs.push({
+            variant: v.label,
+            perDevice: b,
+            seed,
+            error: outcome.top1 === null ? null : 1 - outcome.top1,
+            diverged: outcome.diverged,
+            seconds: outcome.seconds,
+          });
         }
       }
     }
@@ -139,21 +159,31 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
     const bn = cfg.variants.find((v) => v.norm.kind === 'batch');
     const gn = cfg.variants.find((v) => v.norm.kind === 'group' && !v.standardize);
     if (bn && gn) {
-      rows.push([`${bn.label} − ${gn.label}`, ...cfg.perDevice.map((b) => {
-        const x = cell(bn.label, b);
-        const y = cell(gn.label, b);
-        return x && y ? 100 * (x.mean - y.mean) : null;
-      })]);
+      rows.push([
+        `${bn.label} − ${gn.label}`,
+        ...cfg.perDevice.map((b) => {
+          const x = cell(bn.label, b);
+          const y = cell(gn.label, b);
+          return x && y ? 100 * (x.mean - y.mean) : null;
+        }),
+      ]);
     }
     const table = markdownTable({ columns: [{ header: 'images per device' }, ...cfg.perDevice.map((b) => ({ header: String(b), decimals: 2 }))], rows });
 
-    const series: Series[] = cfg.variants.map((v) => ({
-      name: v.label,
-      points: cfg.perDevice
-        .map((b) => ({ b, errs: runs.filter((r) => r.variant === v.label && r.perDevice === b).map((r) => r.error) }))
-        .filter(({ errs }) => errs.every((e) => e !== null))
-        .map(({ b, errs }) => pointFromSeeds(b, errs.map((e) => 100 * (e ?? 0)))),
-    })).filter((s) => s.points.length > 0);
+    const series: Series[] = cfg.variants
+      .map((v) => ({
+        name: v.label,
+        points: cfg.perDevice
+          .map((b) => ({ b, errs: runs.filter((r) => r.variant === v.label && r.perDevice === b).map((r) => r.error) }))
+          .filter(({ errs }) => errs.every((e) => e !== null))
+          .map(({ b, errs }) =>
+            pointFromSeeds(
+              b,
+              errs.map((e) => 100 * (e ?? 0)),
+            ),
+          ),
+      }))
+      .filter((s) => s.points.length > 0);
     const sizes = [...cfg.perDevice].sort((a, b) => a - b);
     const figure = lineChart(series, {
       title: 'Test error vs images per device',
@@ -193,8 +223,12 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
         `${describeOptim(cfg.optim)}; the batch is split into micro-batches of ${cfg.perDevice.join(', ')} images, each normalized on its own (BatchNorm statistics per micro-batch, as per device); gradients are summed over the micro-batches`,
         `seeds ${cfg.seeds.join(', ')} (initialization, data order)`,
       ],
-      sections: [{ heading: 'Measured: test error (%)', markdown: `${cfg.model} on ${cfg.data.spec}, mean ± std over ${cfg.seeds.length} seed(s):\n\n${table}` }],
-      figures: [{ file: 'batch-size', caption: 'Test error vs images per device for BN, GN and GN+WS (the lecture\'s "GN better than BN?" figure)', spec: figure }],
+      sections: [
+        { heading: 'Measured: test error (%)', markdown: `${cfg.model} on ${cfg.data.spec}, mean ± std over ${cfg.seeds.length} seed(s):\n\n${table}` },
+      ],
+      figures: [
+        { file: 'batch-size', caption: 'Test error vs images per device for BN, GN and GN+WS (the lecture\'s "GN better than BN?" figure)', spec: figure },
+      ],
       findings,
     };
   },

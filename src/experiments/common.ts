@@ -137,7 +137,9 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
   const config = spec.configs[ctx.form];
   const machine = machineInfo();
   if (ctx.form === 'full') {
-    ctx.log(`${spec.name}: expected run time about ${spec.expectedMinutes} min (measured with --threads 1 on a busy 2-core machine, see docs/experiments.md); --quick runs in seconds`);
+    ctx.log(
+      `${spec.name}: expected run time about ${spec.expectedMinutes} min (measured with --threads 1 on a busy 2-core machine, see docs/experiments.md); --quick runs in seconds`,
+    );
   }
   ctx.log(`${spec.name} (${ctx.form}): ${spec.title}; writing to ${ctx.out}`);
   await fs.mkdir(ctx.out, { recursive: true });
@@ -175,7 +177,10 @@ function renderReport<C, R>(spec: ExperimentSpec<C, R>, form: Form, r: Experimen
   const lines: string[] = [];
   lines.push(`# ${spec.name}: ${spec.title}`, '');
   lines.push(`Echoes ${spec.echoes}.`, '');
-  lines.push(`Form: **${form}**${form === 'quick' ? ' (a smoke test of the pipeline: its numbers mean nothing)' : ''}. Run time ${formatDuration(seconds)} on ${formatMachine(machine)}.`, '');
+  lines.push(
+    `Form: **${form}**${form === 'quick' ? ' (a smoke test of the pipeline: its numbers mean nothing)' : ''}. Run time ${formatDuration(seconds)} on ${formatMachine(machine)}.`,
+    '',
+  );
   lines.push('## Setup', '', ...r.setup.map((s) => `- ${s}`), '');
   lines.push('## Published', '', spec.published.markdown.trimEnd(), '');
   for (const s of r.sections) lines.push(`## ${s.heading}`, '', s.markdown.trimEnd(), '');
@@ -323,7 +328,6 @@ async function readEvals(file: string): Promise<EvalPoint[]> {
   return out;
 }
 
-
 /**
  * Trains `run.model` with the project's trainer (micro-batches, MixUp,
  * evaluation) into OUT/runs/<name>, from scratch (no resume). A diverged run
@@ -425,7 +429,10 @@ export async function trainVariant(
 
 /** A file-name-safe form of a label ('GN+WS' -> 'gn-ws'). */
 export function slug(label: string): string {
-  return label.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-|-$/g, '');
+  return label
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 /** Seeds libtorch's generator, then builds (initialization is reproducible per seed). */

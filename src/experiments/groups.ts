@@ -9,9 +9,7 @@
 // or {kind: 'group', channelsPerGroup}).
 import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, pointFromSeeds, summarize, type Cell } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
-import {
-  defineExperiment, describeData, describeOptim, openData, pct, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
-} from './common.js';
+import { defineExperiment, describeData, describeOptim, openData, pct, trainVariant, type DataConfig, type NormVariant, type OptimConfig } from './common.js';
 
 export interface GroupsConfig {
   data: DataConfig;
@@ -82,7 +80,13 @@ export interface GroupsResults {
 const ROW_TITLE = { groups: '# groups (G)', channelsPerGroup: '# channels per group' } as const;
 
 /** The lecture's layout: one row of errors, one of differences to the best (– marks the best). */
-function tableOf(what: 'groups' | 'channelsPerGroup', settings: readonly number[], errors: readonly (number | null)[], decimals: number, scale: number): string {
+function tableOf(
+  what: 'groups' | 'channelsPerGroup',
+  settings: readonly number[],
+  errors: readonly (number | null)[],
+  decimals: number,
+  scale: number,
+): string {
   const valid = errors.filter((e): e is number => e !== null);
   const best = valid.length > 0 ? Math.min(...valid) : null;
   const label = (s: number) => (s === 1 ? `1 (=${what === 'groups' ? 'LN' : 'IN'})` : String(s));
@@ -112,8 +116,16 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     const data = await openData(cfg.data);
     const { train, test } = data;
     const plan: { row: 'groups' | 'channelsPerGroup'; setting: number; variant: NormVariant }[] = [
-      ...cfg.groups.map((g) => ({ row: 'groups' as const, setting: g, variant: { label: `G=${g}`, norm: { kind: 'group' as const, groups: g }, standardize: false } })),
-      ...cfg.channelsPerGroup.map((c) => ({ row: 'channelsPerGroup' as const, setting: c, variant: { label: `${c} ch/group`, norm: { kind: 'group' as const, channelsPerGroup: c }, standardize: false } })),
+      ...cfg.groups.map((g) => ({
+        row: 'groups' as const,
+        setting: g,
+        variant: { label: `G=${g}`, norm: { kind: 'group' as const, groups: g }, standardize: false },
+      })),
+      ...cfg.channelsPerGroup.map((c) => ({
+        row: 'channelsPerGroup' as const,
+        setting: c,
+        variant: { label: `${c} ch/group`, norm: { kind: 'group' as const, channelsPerGroup: c }, standardize: false },
+      })),
     ];
     const runs: GroupsRun[] = [];
     for (const seed of cfg.seeds) {
@@ -131,11 +143,19 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
       });
       const valid = errs.filter((e): e is number => e !== null);
       const best = valid.length > 0 ? Math.min(...valid) : null;
-      settings.forEach((s, i) => rows.push({ row, setting: s, error: errs[i], deltaToBest: errs[i] === null || best === null ? null : (errs[i] as number) - best }));
+      settings.forEach((s, i) =>
+        rows.push({ row, setting: s, error: errs[i], deltaToBest: errs[i] === null || best === null ? null : (errs[i] as number) - best }),
+      );
     }
     const measured = (row: 'groups' | 'channelsPerGroup') => {
       const settings = row === 'groups' ? cfg.groups : cfg.channelsPerGroup;
-      return tableOf(row, settings, settings.map((s) => rows.find((r) => r.row === row && r.setting === s)?.error ?? null), 2, 100);
+      return tableOf(
+        row,
+        settings,
+        settings.map((s) => rows.find((r) => r.row === row && r.setting === s)?.error ?? null),
+        2,
+        100,
+      );
     };
     const chart = (row: 'groups' | 'channelsPerGroup', title: string) => {
       const settings = row === 'groups' ? cfg.groups : cfg.channelsPerGroup;
@@ -143,7 +163,12 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
       const points = settings
         .map((s) => ({ s, errs: runs.filter((r) => r.row === row && r.setting === s).map((r) => r.error) }))
         .filter(({ errs }) => errs.every((e) => e !== null))
-        .map(({ s, errs }) => pointFromSeeds(s, errs.map((e) => 100 * (e ?? 0))));
+        .map(({ s, errs }) =>
+          pointFromSeeds(
+            s,
+            errs.map((e) => 100 * (e ?? 0)),
+          ),
+        );
       const best = Math.min(...points.map((p) => p.y));
       const pubBest = Math.min(...pub.error);
       return lineChart(
@@ -151,7 +176,14 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
           { name: `measured (${cfg.model})`, points: points.map((p) => ({ x: p.x, y: p.y - best })) },
           { name: 'published (ResNet-50, ImageNet)', points: pub.setting.map((s, i) => ({ x: s, y: pub.error[i] - pubBest })) },
         ].filter((s) => s.points.length > 0),
-        { title, xTitle: row === 'groups' ? 'groups (1 = LayerNorm)' : 'channels per group (1 = InstanceNorm)', yTitle: 'error − best error (pts)', logX: true, xTicks: [...SETTINGS].reverse(), width: PANEL_WIDTH },
+        {
+          title,
+          xTitle: row === 'groups' ? 'groups (1 = LayerNorm)' : 'channels per group (1 = InstanceNorm)',
+          yTitle: 'error − best error (pts)',
+          logX: true,
+          xTicks: [...SETTINGS].reverse(),
+          width: PANEL_WIDTH,
+        },
       );
     };
     const figure = hconcatFigures([chart('groups', 'A given number of groups'), chart('channelsPerGroup', 'A given number of channels per group')], {
@@ -169,7 +201,9 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
       const norm = row === 'groups' ? 'LayerNorm (1 group)' : 'InstanceNorm (1 channel per group)';
       findings.push(
         `${what}: best ${best.setting} (${pct(best.error ?? NaN)}% error; published best ${pub.setting[pubBestIdx]})` +
-          (one ? `; ${norm} is ${pct(one.deltaToBest ?? NaN)} pts worse than the best (published ${(pub.error[pub.error.length - 1] - pub.error[pubBestIdx]).toFixed(1)}).` : '.'),
+          (one
+            ? `; ${norm} is ${pct(one.deltaToBest ?? NaN)} pts worse than the best (published ${(pub.error[pub.error.length - 1] - pub.error[pubBestIdx]).toFixed(1)}).`
+            : '.'),
       );
     }
     return {
@@ -180,7 +214,12 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
         `${describeOptim(cfg.optim)} (Wu & He: 32 images per GPU; GroupNorm does not depend on the batch)`,
         `seeds ${cfg.seeds.join(', ')}`,
       ],
-      sections: [{ heading: 'Measured: test error (%) and difference to the best', markdown: `${cfg.model} on ${cfg.data.spec}${cfg.seeds.length > 1 ? ` (mean over ${cfg.seeds.length} seeds)` : ''}:\n\n${measured('groups')}\n${measured('channelsPerGroup')}` }],
+      sections: [
+        {
+          heading: 'Measured: test error (%) and difference to the best',
+          markdown: `${cfg.model} on ${cfg.data.spec}${cfg.seeds.length > 1 ? ` (mean over ${cfg.seeds.length} seeds)` : ''}:\n\n${measured('groups')}\n${measured('channelsPerGroup')}`,
+        },
+      ],
       figures: [{ file: 'groups', caption: 'Error minus the best error of each row, measured here and published (Wu & He)', spec: figure }],
       findings,
     };

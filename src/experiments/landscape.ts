@@ -20,8 +20,21 @@ import { SGD } from '../train/optim.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import { learningRate } from '../train/schedule.js';
 import {
-  buildVariant, checkStop, defineExperiment, describeData, describeOptim, formatDuration, openData, pct, STUDY_EVAL_BATCH, studyRecipe, withModel,
-  type DataConfig, type NormVariant, type OptimConfig, type RunContext,
+  buildVariant,
+  checkStop,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  formatDuration,
+  openData,
+  pct,
+  STUDY_EVAL_BATCH,
+  studyRecipe,
+  withModel,
+  type DataConfig,
+  type NormVariant,
+  type OptimConfig,
+  type RunContext,
 } from './common.js';
 
 export interface LandscapeConfig {
@@ -215,10 +228,27 @@ export function landscapeFigure(cfg: LandscapeConfig, runs: readonly LandscapeRu
   }));
   return hconcatFigures(
     [
-      bandChart(lossSeries, { title: '(a) loss landscape', subtitle: 'band: loss range; line: loss at θ', xTitle: 'training step', yTitle: 'loss along the gradient', width: PANEL_WIDTH, logY: true }),
-      bandChart(gradSeries, { title: '(b) gradient predictiveness', subtitle: 'band: range over step sizes', xTitle: 'training step', yTitle: 'L2 change of the gradient', width: PANEL_WIDTH, logY: true }),
+      bandChart(lossSeries, {
+        title: '(a) loss landscape',
+        subtitle: 'band: loss range; line: loss at θ',
+        xTitle: 'training step',
+        yTitle: 'loss along the gradient',
+        width: PANEL_WIDTH,
+        logY: true,
+      }),
+      bandChart(gradSeries, {
+        title: '(b) gradient predictiveness',
+        subtitle: 'band: range over step sizes',
+        xTitle: 'training step',
+        yTitle: 'L2 change of the gradient',
+        width: PANEL_WIDTH,
+        logY: true,
+      }),
     ],
-    { title: `Loss and gradient variation along the gradient: ${cfg.model} on ${cfg.data.spec}`, subtitle: `step sizes ${cfg.stepSizes.join(', ')}; lr ${cfg.optim.lr}, batch ${cfg.optim.batch}` },
+    {
+      title: `Loss and gradient variation along the gradient: ${cfg.model} on ${cfg.data.spec}`,
+      subtitle: `step sizes ${cfg.stepSizes.join(', ')}; lr ${cfg.optim.lr}, batch ${cfg.optim.batch}`,
+    },
   );
 }
 
@@ -280,7 +310,13 @@ export const landscape = defineExperiment<LandscapeConfig, LandscapeResults>({
         `every ${cfg.probeEvery} steps, on the step's batch: the parameters move to θ − η ∇L(θ) for η in {${cfg.stepSizes.join(', ')}}; recorded are the range of the loss (including η = 0), ||∇L(θ − η∇L) − ∇L(θ)|| and its ratio to the parameter change (effective β-smoothness); BatchNorm uses the batch's statistics, as in training`,
       ],
       sections: [{ heading: 'Measured (mean ± std over the probes)', markdown: table }],
-      figures: [{ file: 'landscape', caption: 'Range of the loss (a) and of the L2 change of the gradient (b) when moving along the gradient, with and without normalization', spec: figure }],
+      figures: [
+        {
+          file: 'landscape',
+          caption: 'Range of the loss (a) and of the L2 change of the gradient (b) when moving along the gradient, with and without normalization',
+          spec: figure,
+        },
+      ],
       findings,
     };
   },

@@ -10,7 +10,16 @@ import { evalLoader, type Dataset } from '../data/index.js';
 import { getModel, type ImageClassifier } from '../models/index.js';
 import { Dense, Module, VarStore } from '../nn/index.js';
 import {
-  heatmapWithPoints, lineChart, markdownTable, meanStd, pointFromSeeds, summarize, type Cell, type HeatmapPanel, type LabelledPoint, type Series,
+  heatmapWithPoints,
+  lineChart,
+  markdownTable,
+  meanStd,
+  pointFromSeeds,
+  summarize,
+  type Cell,
+  type HeatmapPanel,
+  type LabelledPoint,
+  type Series,
 } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { rawImages, toModelInput } from '../train/batch.js';
@@ -18,8 +27,20 @@ import { mixImages, mixupLambda } from '../train/mixup.js';
 import { SGD } from '../train/optim.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  checkStop, defineExperiment, describeData, describeOptim, openData, pct, seeded, signedPts, studyRecipe, trainRun, withModel,
-  type DataConfig, type OptimConfig, type RunContext,
+  checkStop,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  openData,
+  pct,
+  seeded,
+  signedPts,
+  studyRecipe,
+  trainRun,
+  withModel,
+  type DataConfig,
+  type OptimConfig,
+  type RunContext,
 } from './common.js';
 
 export interface ToyConfig {
@@ -172,7 +193,10 @@ function missRates(model: ImageClassifier, pairs: PairImages, lambdas: readonly 
         const len = Math.min(500, n - start);
         const pred = T.tidy(() =>
           T.noGrad(() => {
-            const x = pairs.a.narrow(0, start, len).mul(lam).add(pairs.b.narrow(0, start, len).mul(1 - lam));
+            const x = pairs.a
+              .narrow(0, start, len)
+              .mul(lam)
+              .add(pairs.b.narrow(0, start, len).mul(1 - lam));
             return model.forward(x).argmax(1).toArray();
           }),
         );
@@ -228,12 +252,23 @@ function moons(cfg: ToyConfig): { x: number[]; y: number[]; label: number[] } {
 }
 
 /** Trains the toy MLP full-batch (mixup when alpha > 0: one lambda per step, a permutation as partners); returns p(y=1|x) on the grid and the training accuracy. */
-function trainToy(cfg: ToyConfig, alpha: number, pts: { x: number[]; y: number[]; label: number[] }, xs: number[], ys: number[]): { p: number[][]; accuracy: number } {
+function trainToy(
+  cfg: ToyConfig,
+  alpha: number,
+  pts: { x: number[]; y: number[]; label: number[] },
+  xs: number[],
+  ys: number[],
+): { p: number[][]; accuracy: number } {
   const mlp = seeded(cfg.seed, () => new ToyMlp(cfg.hidden));
   const opt = new SGD(mlp.store.trainable(), { momentum: 0.9, weightDecay: 0 });
   try {
     const n = pts.label.length;
-    const X = T.keep(T.tensor(pts.x.flatMap((v, i) => [v, pts.y[i]]), [n, 2]));
+    const X = T.keep(
+      T.tensor(
+        pts.x.flatMap((v, i) => [v, pts.y[i]]),
+        [n, 2],
+      ),
+    );
     const Y = T.keep(T.tidy(() => T.oneHot(T.tensor(pts.label, [n], 'int64'), 2).float()));
     T.manualSeed(cfg.seed + 1);
     for (let step = 0; step < cfg.steps; step++) {
@@ -253,7 +288,10 @@ function trainToy(cfg: ToyConfig, alpha: number, pts: { x: number[]; y: number[]
     }
     const result = T.tidy(() =>
       T.noGrad(() => {
-        const grid = T.tensor(ys.flatMap((gy) => xs.flatMap((gx) => [gx, gy])), [xs.length * ys.length, 2]);
+        const grid = T.tensor(
+          ys.flatMap((gy) => xs.flatMap((gx) => [gx, gy])),
+          [xs.length * ys.length, 2],
+        );
         const p1 = T.softmax(mlp.forward(grid), 1).select(1, 1).toArray();
         const pred = mlp.forward(X).argmax(1).toArray();
         return { p1, hits: pred.filter((c, i) => c === pts.label[i]).length };
@@ -313,7 +351,14 @@ async function trainAll(cfg: MixupConfig, ctx: RunContext, train: Dataset, test:
               recipe: studyRecipe(cfg.optim, { mixupAlpha: alpha }),
               seed,
             });
-            return { alpha, seed, error: o.top1 === null ? null : 1 - o.top1, diverged: o.diverged, seconds: o.seconds, missRates: o.diverged ? null : missRates(model, pairs, cfg.missLambdas) };
+            return {
+              alpha,
+              seed,
+              error: o.top1 === null ? null : 1 - o.top1,
+              diverged: o.diverged,
+              seconds: o.seconds,
+              missRates: o.diverged ? null : missRates(model, pairs, cfg.missLambdas),
+            };
           },
         ),
       );
@@ -373,7 +418,18 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
     const missSeries: Series[] = cfg.alphas
       .map((alpha) => {
         const rs = runs.filter((r) => r.alpha === alpha && r.missRates !== null);
-        return { name: methodName(alpha), points: rs.length === 0 ? [] : cfg.missLambdas.map((l, k) => pointFromSeeds(l, rs.map((r) => 100 * (r.missRates ?? [])[k]))) };
+        return {
+          name: methodName(alpha),
+          points:
+            rs.length === 0
+              ? []
+              : cfg.missLambdas.map((l, k) =>
+                  pointFromSeeds(
+                    l,
+                    rs.map((r) => 100 * (r.missRates ?? [])[k]),
+                  ),
+                ),
+        };
       })
       .filter((s) => s.points.length > 0);
     const missFigure = lineChart(missSeries, {
@@ -390,7 +446,13 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
       { name: 'ERM', grid: { xs: toy.xs, ys: toy.ys, p: toy.erm }, points: pts },
       { name: `mixup α=${cfg.toy.alpha}`, grid: { xs: toy.xs, ys: toy.ys, p: toy.mixup }, points: pts },
     ];
-    const toyFigure = heatmapWithPoints(panels, { title: 'Effect of mixup on a toy problem', subtitle: 'shading: p(y = 1 | x) of a 2-layer ReLU MLP', xTitle: 'x₁', yTitle: 'x₂', valueTitle: 'p(y=1|x)' });
+    const toyFigure = heatmapWithPoints(panels, {
+      title: 'Effect of mixup on a toy problem',
+      subtitle: 'shading: p(y = 1 | x) of a 2-layer ReLU MLP',
+      xTitle: 'x₁',
+      yTitle: 'x₂',
+      valueTitle: 'p(y=1|x)',
+    });
 
     const findings: string[] = [];
     const meanErr = (alpha: number) => {
@@ -410,7 +472,8 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
         `mixup α=${alpha}: test error ${e === null ? 'diverged' : `${pct(e)}%`}` +
           (e !== null && erm !== null ? ` (${signedPts(e - erm)} pts vs ERM's ${pct(erm)}%)` : '') +
           `; misses ${m === null ? 'n/a' : `${pct(m)}%`}` +
-          (m !== null && ermMiss !== null ? ` (ERM ${pct(ermMiss)}%)` : '') + '.',
+          (m !== null && ermMiss !== null ? ` (ERM ${pct(ermMiss)}%)` : '') +
+          '.',
       );
     }
     findings.push(`Toy problem: training accuracy ERM ${pct(toy.ermTrainAccuracy, 1)}%, mixup α=${cfg.toy.alpha} ${pct(toy.mixupTrainAccuracy, 1)}%.`);
@@ -423,7 +486,12 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
         `misses: ${cfg.missPairs} pairs of training images with different labels, mixed at λ in {${cfg.missLambdas.join(', ')}}; a miss is a prediction that is neither label`,
         `toy: two half-moons of ${cfg.toy.perClass} points per class (noise ${cfg.toy.noise}), MLP 2-${cfg.toy.hidden}-${cfg.toy.hidden}-2 with ReLU, full-batch SGD (momentum 0.9, lr ${cfg.toy.lr}) for ${cfg.toy.steps} steps, ERM vs mixup α=${cfg.toy.alpha}`,
       ],
-      sections: [{ heading: 'Measured', markdown: `${cfg.model} on ${cfg.data.spec}, mean ± std over ${cfg.seeds.length} seed(s); miss rates per λ are means over seeds:\n\n${table}` }],
+      sections: [
+        {
+          heading: 'Measured',
+          markdown: `${cfg.model} on ${cfg.data.spec}, mean ± std over ${cfg.seeds.length} seed(s); miss rates per λ are means over seeds:\n\n${table}`,
+        },
+      ],
       figures: [
         { file: 'mixup-misses', caption: 'Miss rate at interpolated training inputs, ERM vs mixup', spec: missFigure },
         { file: 'mixup-toy', caption: 'p(y = 1 | x) on the 2-D toy problem, ERM vs mixup α = 1', spec: toyFigure },

@@ -9,10 +9,31 @@
 // shift, noisy BatchNorm would lose the benefit. The noise is an option of
 // the model zoo's BatchNorm ({kind: 'batch', noise: SANTURKAR_NOISE}).
 import { SANTURKAR_NOISE, type NoiseSpec } from '../nn/index.js';
-import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, meanStd, pointFromSeeds, summarize, type Cell, type Series, type SeriesPoint } from '../report/index.js';
+import {
+  hconcatFigures,
+  lineChart,
+  markdownTable,
+  PANEL_WIDTH,
+  meanStd,
+  pointFromSeeds,
+  summarize,
+  type Cell,
+  type Series,
+  type SeriesPoint,
+} from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  defineExperiment, describeData, describeOptim, openData, pct, slug, smoothCurve, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  openData,
+  pct,
+  slug,
+  smoothCurve,
+  trainVariant,
+  type DataConfig,
+  type NormVariant,
+  type OptimConfig,
 } from './common.js';
 
 export interface NoisyBnConfig {
@@ -80,7 +101,12 @@ export interface NoisyBnResults {
 function seedBand(curves: readonly (readonly [number, number][])[], scale = 1): SeriesPoint[] {
   if (curves.length === 0) return [];
   const steps = curves[0].map(([s]) => s).filter((s) => curves.every((c) => c.some(([x]) => x === s)));
-  return steps.map((s) => pointFromSeeds(s, curves.map((c) => scale * (c.find(([x]) => x === s)?.[1] ?? NaN))));
+  return steps.map((s) =>
+    pointFromSeeds(
+      s,
+      curves.map((c) => scale * (c.find(([x]) => x === s)?.[1] ?? NaN)),
+    ),
+  );
 }
 
 export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
@@ -123,24 +149,60 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
       const rs = byVariant(v.label);
       const ok = rs.filter((r) => r.top1 !== null);
       const acc: Cell = ok.length === rs.length ? meanStd(ok.map((r) => 100 * (r.top1 ?? 0))) : `${rs.length - ok.length} of ${rs.length} diverged`;
-      const finalLoss: Cell = ok.length === rs.length && rs.every((r) => r.lossCurve.length > 0) ? meanStd(rs.map((r) => r.lossCurve[r.lossCurve.length - 1][1])) : null;
+      const finalLoss: Cell =
+        ok.length === rs.length && rs.every((r) => r.lossCurve.length > 0) ? meanStd(rs.map((r) => r.lossCurve[r.lossCurve.length - 1][1])) : null;
       const reached = rs.map((r) => r.stepsToTarget).filter((s): s is number => s !== null);
       const toTarget: Cell = reached.length === rs.length ? meanStd(reached) : `${reached.length} of ${rs.length} runs reached it`;
       return [v.label, acc, finalLoss, toTarget];
     });
     const table = markdownTable({
-      columns: ['network', { header: 'final test top-1 (%)', decimals: 2 }, { header: 'final training loss (smoothed)', decimals: 3 }, { header: `steps to ${pct(cfg.targetTop1, 0)}% test top-1`, decimals: 0 }],
+      columns: [
+        'network',
+        { header: 'final test top-1 (%)', decimals: 2 },
+        { header: 'final training loss (smoothed)', decimals: 3 },
+        { header: `steps to ${pct(cfg.targetTop1, 0)}% test top-1`, decimals: 0 },
+      ],
       rows,
     });
-    const lossSeries: Series[] = variants.map((v) => ({ name: v.label, points: seedBand(byVariant(v.label).filter((r) => !r.diverged).map((r) => r.lossCurve)) })).filter((s) => s.points.length > 0);
-    const testSeries: Series[] = variants.map((v) => ({ name: v.label, points: seedBand(byVariant(v.label).filter((r) => !r.diverged).map((r) => r.testCurve), 100) })).filter((s) => s.points.length > 0);
+    const lossSeries: Series[] = variants
+      .map((v) => ({
+        name: v.label,
+        points: seedBand(
+          byVariant(v.label)
+            .filter((r) => !r.diverged)
+            .map((r) => r.lossCurve),
+        ),
+      }))
+      .filter((s) => s.points.length > 0);
+    const testSeries: Series[] = variants
+      .map((v) => ({
+        name: v.label,
+        points: seedBand(
+          byVariant(v.label)
+            .filter((r) => !r.diverged)
+            .map((r) => r.testCurve),
+          100,
+        ),
+      }))
+      .filter((s) => s.points.length > 0);
     const band = cfg.seeds.length > 1 ? `; bands: min-max over ${cfg.seeds.length} seeds` : '';
     const figure = hconcatFigures(
       [
-        lineChart(lossSeries, { title: 'Training loss (smoothed)', xTitle: 'step', yTitle: 'training loss', markers: false, spread: 'band', width: PANEL_WIDTH, logY: true }),
+        lineChart(lossSeries, {
+          title: 'Training loss (smoothed)',
+          xTitle: 'step',
+          yTitle: 'training loss',
+          markers: false,
+          spread: 'band',
+          width: PANEL_WIDTH,
+          logY: true,
+        }),
         lineChart(testSeries, { title: 'Test accuracy', xTitle: 'step', yTitle: 'test top-1 (%)', markers: false, spread: 'band', width: PANEL_WIDTH }),
       ],
-      { title: `Standard vs BatchNorm vs "noisy" BatchNorm: ${cfg.model} on ${cfg.data.spec}`, subtitle: `lr ${cfg.optim.lr}, batch ${cfg.optim.batch}${band}` },
+      {
+        title: `Standard vs BatchNorm vs "noisy" BatchNorm: ${cfg.model} on ${cfg.data.spec}`,
+        subtitle: `lr ${cfg.optim.lr}, batch ${cfg.optim.batch}${band}`,
+      },
     );
     const findings: string[] = [];
     const meanTop1 = (label: string) => {
@@ -152,7 +214,9 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
     findings.push(`Final test top-1: standard ${f(std)}, BatchNorm ${f(bn)}, noisy BatchNorm ${f(noisy)}.`);
     for (const v of variants) {
       const reached = byVariant(v.label).map((r) => r.stepsToTarget);
-      findings.push(`${v.label}: reached ${pct(cfg.targetTop1, 0)}% test top-1 at step ${reached.map((s) => (s === null ? 'never' : String(s))).join(' / ')} (per seed).`);
+      findings.push(
+        `${v.label}: reached ${pct(cfg.targetTop1, 0)}% test top-1 at step ${reached.map((s) => (s === null ? 'never' : String(s))).join(' / ')} (per seed).`,
+      );
     }
     return {
       results: { runs },
@@ -163,7 +227,9 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
         `seeds ${cfg.seeds.join(', ')}`,
       ],
       sections: [{ heading: 'Measured', markdown: `${cfg.model} on ${cfg.data.spec}, mean ± std over ${cfg.seeds.length} seed(s):\n\n${table}` }],
-      figures: [{ file: 'noisy-bn', caption: 'Training loss and test accuracy of the standard network, with BatchNorm and with noisy BatchNorm', spec: figure }],
+      figures: [
+        { file: 'noisy-bn', caption: 'Training loss and test accuracy of the standard network, with BatchNorm and with noisy BatchNorm', spec: figure },
+      ],
       findings,
     };
   },

@@ -17,7 +17,19 @@ import { getModel, type ImageClassifier } from '../models/index.js';
 import { hconcatFigures, lineChart, markdownTable, type Cell, type Series } from '../report/index.js';
 import { upstreamRecipe } from '../train/recipes.js';
 import type { TrainRecipe } from '../train/trainer.js';
-import { checkStop, defineExperiment, formatDuration, fractionLabel, openData, pct, seeded, signedPts, trainRun, withModel, type RunContext } from './common.js';
+import {
+  checkStop,
+  defineExperiment,
+  formatDuration,
+  fractionLabel,
+  openData,
+  pct,
+  seeded,
+  signedPts,
+  trainRun,
+  withModel,
+  type RunContext,
+} from './common.js';
 
 export interface ScaleConfig {
   upstream: {
@@ -49,7 +61,8 @@ export interface ScaleConfig {
 
 /** Kolesnikov et al. 2020, the data-and-model-size study (the lecture's slides): what it shows, in words. */
 export const SCALE_PUBLISHED = {
-  source: 'Kolesnikov et al. 2020, Section 4 "data and model sizes" figure (ILSVRC-2012 -> ImageNet-21k -> JFT-300M upstream; R50x1 ... R152x4; downstream full and few-shot transfer)',
+  source:
+    'Kolesnikov et al. 2020, Section 4 "data and model sizes" figure (ILSVRC-2012 -> ImageNet-21k -> JFT-300M upstream; R50x1 ... R152x4; downstream full and few-shot transfer)',
   claim:
     'Downstream accuracy grows with the upstream data and with the model; the gain from more upstream data is largest for the largest models (a small ResNet-50x1 gains little, and can even lose, when moving to the largest dataset), and the few-shot regime benefits the most.',
 };
@@ -97,18 +110,32 @@ export interface ScaleResults {
 
 function recipeFor(cfg: ScaleConfig, datasetSize: number): TrainRecipe & { steps: number } {
   const u = cfg.upstream;
-  const r = upstreamRecipe({ variant: 'S', datasetSize, epochs: u.epochs, batch: u.batch, lrPer256: u.lrPer256, crop: u.crop, precrop: u.precrop, flip: false });
+  const r = upstreamRecipe({
+    variant: 'S',
+    datasetSize,
+    epochs: u.epochs,
+    batch: u.batch,
+    lrPer256: u.lrPer256,
+    crop: u.crop,
+    precrop: u.precrop,
+    flip: false,
+  });
   return { ...r, steps: r.schedule.totalSteps };
 }
 
 async function fewShot(cfg: ScaleConfig, model: ImageClassifier, down: { train: Dataset; test: Dataset }, ctx: RunContext): Promise<FewShotRow[]> {
-  return linearFewShot(model, down.train, down.test, { crop: cfg.downstream.crop, shots: cfg.downstream.shots, seeds: cfg.downstream.seeds, workers: ctx.workers });
+  return linearFewShot(model, down.train, down.test, {
+    crop: cfg.downstream.crop,
+    shots: cfg.downstream.shots,
+    seeds: cfg.downstream.seeds,
+    workers: ctx.workers,
+  });
 }
 
 export const scale = defineExperiment<ScaleConfig, ScaleResults>({
   name: 'scale',
   title: 'Downstream few-shot accuracy vs upstream data size and model width',
-  echoes: "Kolesnikov et al. 2020, the data-and-model-size figure (the lecture's \"BiT Interesting results: Data & Model Sizes\" slides)",
+  echoes: 'Kolesnikov et al. 2020, the data-and-model-size figure (the lecture\'s "BiT Interesting results: Data & Model Sizes" slides)',
   published: { markdown: `${SCALE_PUBLISHED.source}: ${SCALE_PUBLISHED.claim}\n`, data: SCALE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 20,
@@ -125,7 +152,16 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
         () => seeded(cfg.seed, () => getModel(name).build({ headSize: upTest.numClasses })),
         (model) => fewShot(cfg, model, down, ctx),
       );
-      rows.push({ model: name, fraction: 0, upstreamImages: 0, upstreamSteps: 0, upstreamTop1: null, diverged: false, seconds: (Date.now() - t0) / 1000, fewShot: random });
+      rows.push({
+        model: name,
+        fraction: 0,
+        upstreamImages: 0,
+        upstreamSteps: 0,
+        upstreamTop1: null,
+        diverged: false,
+        seconds: (Date.now() - t0) / 1000,
+        fewShot: random,
+      });
       ctx.log(`  ${name}, random init: ${cfg.downstream.shots.map((k, i) => `${k}-shot ${pct(random[i].mean, 1)}%`).join(', ')}`);
       for (const fraction of u.fractions) {
         checkStop(ctx);
@@ -136,13 +172,33 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
         const row = await withModel(
           () => seeded(cfg.seed, () => getModel(name).build({ headSize: train.numClasses })),
           async (model) => {
-            const o = await trainRun(ctx, { name: `${name.toLowerCase()}-${u.spec}-${fraction}`, model, modelName: name, train, test: upTest, dataSpec: spec, recipe, seed: cfg.seed });
+            const o = await trainRun(ctx, {
+              name: `${name.toLowerCase()}-${u.spec}-${fraction}`,
+              model,
+              modelName: name,
+              train,
+              test: upTest,
+              dataSpec: spec,
+              recipe,
+              seed: cfg.seed,
+            });
             const fs = o.diverged ? [] : await fewShot(cfg, model, down, ctx);
-            return { model: name, fraction, upstreamImages: train.length, upstreamSteps: recipe.steps, upstreamTop1: o.top1, diverged: o.diverged, seconds: (Date.now() - t1) / 1000, fewShot: fs };
+            return {
+              model: name,
+              fraction,
+              upstreamImages: train.length,
+              upstreamSteps: recipe.steps,
+              upstreamTop1: o.top1,
+              diverged: o.diverged,
+              seconds: (Date.now() - t1) / 1000,
+              fewShot: fs,
+            };
           },
         );
         rows.push(row);
-        ctx.log(`  ${name}, ${fractionLabel(fraction)} of ${u.spec} (${recipe.steps} steps): ${row.fewShot.map((r) => `${r.shots}-shot ${pct(r.mean, 1)}%`).join(', ')} (${formatDuration(row.seconds)})`);
+        ctx.log(
+          `  ${name}, ${fractionLabel(fraction)} of ${u.spec} (${recipe.steps} steps): ${row.fewShot.map((r) => `${r.shots}-shot ${pct(r.mean, 1)}%`).join(', ')} (${formatDuration(row.seconds)})`,
+        );
       }
     }
 
@@ -169,16 +225,18 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
       ]),
     });
     const panel = (k: number) => {
-      const series: Series[] = cfg.models.map((m) => ({
-        name: m,
-        points: rows
-          .filter((r) => r.model === m && r.fraction > 0 && !r.diverged)
-          .map((r) => {
-            const f = r.fewShot.find((x) => x.shots === k);
-            return f ? { x: r.upstreamImages, y: 100 * f.mean, lo: 100 * (f.mean - f.std), hi: 100 * (f.mean + f.std) } : null;
-          })
-          .filter((p): p is { x: number; y: number; lo: number; hi: number } => p !== null),
-      })).filter((s) => s.points.length > 0);
+      const series: Series[] = cfg.models
+        .map((m) => ({
+          name: m,
+          points: rows
+            .filter((r) => r.model === m && r.fraction > 0 && !r.diverged)
+            .map((r) => {
+              const f = r.fewShot.find((x) => x.shots === k);
+              return f ? { x: r.upstreamImages, y: 100 * f.mean, lo: 100 * (f.mean - f.std), hi: 100 * (f.mean + f.std) } : null;
+            })
+            .filter((p): p is { x: number; y: number; lo: number; hi: number } => p !== null),
+        }))
+        .filter((s) => s.points.length > 0);
       return lineChart(series, {
         title: `${k}-shot ${cfg.downstream.spec}`,
         xTitle: `upstream images (${u.spec})`,
@@ -190,7 +248,13 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
       });
     };
     const panels = cfg.downstream.panels.map(panel);
-    const figure = panels.length > 1 ? hconcatFigures(panels, { title: `Data and model size: upstream ${u.spec} -> ${cfg.downstream.spec} (linear few-shot)`, subtitle: `bars: ± std over ${cfg.downstream.seeds} k-shot draws` }) : panels[0];
+    const figure =
+      panels.length > 1
+        ? hconcatFigures(panels, {
+            title: `Data and model size: upstream ${u.spec} -> ${cfg.downstream.spec} (linear few-shot)`,
+            subtitle: `bars: ± std over ${cfg.downstream.seeds} k-shot draws`,
+          })
+        : panels[0];
 
     const findings: string[] = [];
     const kMain = cfg.downstream.panels[Math.min(1, cfg.downstream.panels.length - 1)];
@@ -202,7 +266,9 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
       const a = acc(m, lo);
       const b = acc(m, hi);
       if (a !== null && b !== null) {
-        findings.push(`${m}: ${kMain}-shot ${cfg.downstream.spec} accuracy ${pct(a, 1)}% after ${fractionLabel(lo)} of ${u.spec}, ${pct(b, 1)}% after ${fractionLabel(hi)} (${signedPts(b - a, 1)} pts)${a0 !== null ? `; random init ${pct(a0, 1)}%` : ''}.`);
+        findings.push(
+          `${m}: ${kMain}-shot ${cfg.downstream.spec} accuracy ${pct(a, 1)}% after ${fractionLabel(lo)} of ${u.spec}, ${pct(b, 1)}% after ${fractionLabel(hi)} (${signedPts(b - a, 1)} pts)${a0 !== null ? `; random init ${pct(a0, 1)}%` : ''}.`,
+        );
       }
     }
     if (cfg.models.length >= 2) {
@@ -215,7 +281,9 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
       const gs = gain(small);
       const gl = gain(large);
       if (gs !== null && gl !== null) {
-        findings.push(`Gain from ${fractionLabel(lo)} to ${fractionLabel(hi)} of the upstream data at ${kMain} shots: ${large} ${signedPts(gl, 1)} pts, ${small} ${signedPts(gs, 1)} pts (published: the larger model gains more).`);
+        findings.push(
+          `Gain from ${fractionLabel(lo)} to ${fractionLabel(hi)} of the upstream data at ${kMain} shots: ${large} ${signedPts(gl, 1)} pts, ${small} ${signedPts(gs, 1)} pts (published: the larger model gains more).`,
+        );
       }
     }
     return {
@@ -225,8 +293,16 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
         `upstream: ${u.fractions.map(fractionLabel).join(', ')} of ${u.spec} (stratified subsets) for ${u.epochs} epoch(s) each with BiT's upstream recipe: batch ${u.batch}, lr ${u.lrPer256} x batch / 256, momentum 0.9, weight decay 1e-4, warm-up 17.8%, /10 at 30, 60, 80 of 90 epochs scaled; resize ${u.precrop} then random crop ${u.crop}, no flips (digits); evaluated on ${upTest.length} ${u.spec} test images`,
         `downstream: ${cfg.downstream.spec} (${down.train.length} training, ${down.test.length} test images, resized to ${cfg.downstream.crop}x${cfg.downstream.crop}); frozen pre-logit features, the closed-form linear few-shot evaluator (ridge regression, big_vision's settings), ${cfg.downstream.shots.join('/')}-shot over ${cfg.downstream.seeds} draws each`,
       ],
-      sections: [{ heading: 'Measured', markdown: `Few-shot accuracy on ${cfg.downstream.spec} (mean ± std over ${cfg.downstream.seeds} k-shot draws):\n\n${table}` }],
-      figures: [{ file: 'scale', caption: `Downstream few-shot accuracy on ${cfg.downstream.spec} vs upstream ${u.spec} images, per model (random-init references in the table)`, spec: figure }],
+      sections: [
+        { heading: 'Measured', markdown: `Few-shot accuracy on ${cfg.downstream.spec} (mean ± std over ${cfg.downstream.seeds} k-shot draws):\n\n${table}` },
+      ],
+      figures: [
+        {
+          file: 'scale',
+          caption: `Downstream few-shot accuracy on ${cfg.downstream.spec} vs upstream ${u.spec} images, per model (random-init references in the table)`,
+          spec: figure,
+        },
+      ],
       findings,
     };
   },

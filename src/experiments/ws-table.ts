@@ -9,11 +9,33 @@
 // images (BatchNorm statistics per micro-batch, as per chip), and the
 // recipe is BiT's upstream one: lr 0.03 x batch / 256, weight decay 1e-4,
 // momentum 0.9, its warm-up and decay shape.
-import { groupedBarChart, hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, meanStd, summarize, type Bar, type Cell, type Series } from '../report/index.js';
+import {
+  groupedBarChart,
+  hconcatFigures,
+  lineChart,
+  markdownTable,
+  PANEL_WIDTH,
+  meanStd,
+  summarize,
+  type Bar,
+  type Cell,
+  type Series,
+} from '../report/index.js';
 import type { TopLevelSpec } from 'vega-lite';
 import { UPSTREAM_LR_PER_256, UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
-  defineExperiment, describeData, describeOptim, openData, pct, signedPts, slug, smoothCurve, trainVariant, type DataConfig, type NormVariant, type OptimConfig,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  openData,
+  pct,
+  signedPts,
+  slug,
+  smoothCurve,
+  trainVariant,
+  type DataConfig,
+  type NormVariant,
+  type OptimConfig,
 } from './common.js';
 
 export interface WsTableConfig {
@@ -77,10 +99,16 @@ export interface WsTableResults {
 
 function publishedMarkdown(): string {
   const p = WS_TABLE_PUBLISHED;
-  return `${p.source}:\n\n` + markdownTable({
-    columns: ['', { header: 'Plain Conv', decimals: 1 }, { header: 'Weight Std.', decimals: 1 }],
-    rows: [['Batch Norm.', p.BN.plain, p.BN.ws], ['Group Norm.', p.GN.plain, p.GN.ws]],
-  });
+  return (
+    `${p.source}:\n\n` +
+    markdownTable({
+      columns: ['', { header: 'Plain Conv', decimals: 1 }, { header: 'Weight Std.', decimals: 1 }],
+      rows: [
+        ['Batch Norm.', p.BN.plain, p.BN.ws],
+        ['Group Norm.', p.GN.plain, p.GN.ws],
+      ],
+    })
+  );
 }
 
 const NORM_NAME = { BN: 'Batch Norm.', GN: 'Group Norm.' } as const;
@@ -108,7 +136,16 @@ export function wsTableFigure(cfg: WsTableConfig, runs: readonly WsTableRun[]): 
     panels.push(groupedBarChart(bars, { title: 'Test error (%)', xTitle: 'convolution', yTitle: 'test error (%)', legendTitle: 'norm', width: 300 }));
   }
   if (curves.length > 0) {
-    panels.push(lineChart(curves, { title: `Training loss (seed ${cfg.seeds[0]}, smoothed)`, xTitle: 'step', yTitle: 'training loss', markers: false, width: PANEL_WIDTH, logY: true }));
+    panels.push(
+      lineChart(curves, {
+        title: `Training loss (seed ${cfg.seeds[0]}, smoothed)`,
+        xTitle: 'step',
+        yTitle: 'training loss',
+        markers: false,
+        width: PANEL_WIDTH,
+        logY: true,
+      }),
+    );
   }
   if (panels.length === 0) throw new Error('ws-table: every run diverged; nothing to plot');
   return panels.length > 1
@@ -130,14 +167,26 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
     const cells: { norm: 'BN' | 'GN'; ws: boolean; variant: NormVariant }[] = [];
     for (const norm of ['BN', 'GN'] as const) {
       for (const ws of [false, true]) {
-        cells.push({ norm, ws, variant: { label: `${norm}${ws ? '+WS' : ''}`, norm: norm === 'BN' ? { kind: 'batch' } : { kind: 'group', groups: cfg.groups }, standardize: ws } });
+        cells.push({
+          norm,
+          ws,
+          variant: { label: `${norm}${ws ? '+WS' : ''}`, norm: norm === 'BN' ? { kind: 'batch' } : { kind: 'group', groups: cfg.groups }, standardize: ws },
+        });
       }
     }
     const runs: WsTableRun[] = [];
     for (const seed of cfg.seeds) {
       for (const c of cells) {
         const o = await trainVariant(ctx, cfg, data, c.variant, seed, `${slug(c.variant.label)}-seed-${seed}`, { batchSplit: cfg.optim.batch / cfg.perDevice });
-        runs.push({ norm: c.norm, ws: c.ws, seed, top1: o.top1, diverged: o.diverged, seconds: o.seconds, lossCurve: smoothCurve(o.losses, Math.max(1, Math.floor(o.losses.length / 60)), 0.9) });
+        runs.push({
+          norm: c.norm,
+          ws: c.ws,
+          seed,
+          top1: o.top1,
+          diverged: o.diverged,
+          seconds: o.seconds,
+          lossCurve: smoothCurve(o.losses, Math.max(1, Math.floor(o.losses.length / 60)), 0.9),
+        });
       }
     }
     const cellMean = (norm: 'BN' | 'GN', ws: boolean) => meanTop1(runs, norm, ws);
@@ -149,7 +198,13 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
     const table = (['BN', 'GN'] as const).map((norm) => ({ norm, plain: cellMean(norm, false), ws: cellMean(norm, true) }));
     const p = WS_TABLE_PUBLISHED;
     const measured = markdownTable({
-      columns: ['', { header: 'Plain Conv', decimals: 2 }, { header: 'Weight Std.', decimals: 2 }, { header: 'published plain', decimals: 1 }, { header: 'published WS', decimals: 1 }],
+      columns: [
+        '',
+        { header: 'Plain Conv', decimals: 2 },
+        { header: 'Weight Std.', decimals: 2 },
+        { header: 'published plain', decimals: 1 },
+        { header: 'published WS', decimals: 1 },
+      ],
       rows: [
         ['Batch Norm.', cellStd('BN', false), cellStd('BN', true), p.BN.plain, p.BN.ws],
         ['Group Norm.', cellStd('GN', false), cellStd('GN', true), p.GN.plain, p.GN.ws],
@@ -164,7 +219,9 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
     const [bn, gn] = table;
     findings.push(`BN: ${f(bn.plain)} plain, ${f(bn.ws)} with WS (WS ${gain(bn.plain, bn.ws)}; published ${signedPts((p.BN.ws - p.BN.plain) / 100, 1)}).`);
     findings.push(`GN: ${f(gn.plain)} plain, ${f(gn.ws)} with WS (WS ${gain(gn.plain, gn.ws)}; published ${signedPts((p.GN.ws - p.GN.plain) / 100, 1)}).`);
-    findings.push(`GN+WS vs BN (plain): ${gain(bn.plain, gn.ws)} (published ${signedPts((p.GN.ws - p.BN.plain) / 100, 1)}); GN plain vs BN plain: ${gain(bn.plain, gn.plain)} (published ${signedPts((p.GN.plain - p.BN.plain) / 100, 1)}).`);
+    findings.push(
+      `GN+WS vs BN (plain): ${gain(bn.plain, gn.ws)} (published ${signedPts((p.GN.ws - p.BN.plain) / 100, 1)}); GN plain vs BN plain: ${gain(bn.plain, gn.plain)} (published ${signedPts((p.GN.plain - p.BN.plain) / 100, 1)}).`,
+    );
     return {
       results: { runs, table },
       setup: [
@@ -173,7 +230,12 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
         `${describeOptim(cfg.optim)}; the batch is built from micro-batches of ${cfg.perDevice} images (BiT: 8 per chip), BatchNorm statistics per micro-batch`,
         `seeds ${cfg.seeds.join(', ')}`,
       ],
-      sections: [{ heading: 'Measured: test top-1 (%)', markdown: `${cfg.model} on ${cfg.data.spec} (mean ± std over ${cfg.seeds.length} seed(s)), beside the published BiT-S ResNet-50 numbers:\n\n${measured}` }],
+      sections: [
+        {
+          heading: 'Measured: test top-1 (%)',
+          markdown: `${cfg.model} on ${cfg.data.spec} (mean ± std over ${cfg.seeds.length} seed(s)), beside the published BiT-S ResNet-50 numbers:\n\n${measured}`,
+        },
+      ],
       figures: [{ file: 'ws-table', caption: 'Test error (100 − top-1) of the 2x2 table and the training loss of each cell', spec: figure }],
       findings,
     };

@@ -9,17 +9,7 @@
 // header (2.0 if it is too long) padded so that the data starts on a
 // 64-byte boundary.
 import { promises as fs } from 'node:fs';
-import {
-  DTYPES,
-  NpyFormatError,
-  byteRange,
-  ndarrayProblem,
-  numel,
-  type NdArray,
-  type NdData,
-  type NdDtype,
-  type NpyErrorContext,
-} from './ndarray.js';
+import { DTYPES, NpyFormatError, byteRange, ndarrayProblem, numel, type NdArray, type NdData, type NdDtype, type NpyErrorContext } from './ndarray.js';
 import { withAtomicFile } from './atomic.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
@@ -52,9 +42,7 @@ const DESCR: { readonly [D in NdDtype]: string } = {
 };
 
 /** Type character and size (as in '<f4') to dtype. */
-const CODES: ReadonlyMap<string, NdDtype> = new Map(
-  (Object.entries(DESCR) as [NdDtype, string][]).map(([dtype, descr]) => [descr.slice(1), dtype]),
-);
+const CODES: ReadonlyMap<string, NdDtype> = new Map((Object.entries(DESCR) as [NdDtype, string][]).map(([dtype, descr]) => [descr.slice(1), dtype]));
 
 /** What a `.npy` header says. */
 export interface NpyHeader {
@@ -85,10 +73,7 @@ export function parseDescr(descr: string, context: NpyErrorContext = {}): { dtyp
   const order = descr.charAt(0);
   const dtype = CODES.get(descr.slice(1));
   if (dtype === undefined || !'<>|='.includes(order) || descr.length < 2) {
-    throw new NpyFormatError(
-      `unsupported dtype '${descr}' (supported: ${Object.values(DESCR).join(', ')}, in either byte order)`,
-      context,
-    );
+    throw new NpyFormatError(`unsupported dtype '${descr}' (supported: ${Object.values(DESCR).join(', ')}, in either byte order)`, context);
   }
   const itemSize = DTYPES[dtype].itemSize;
   if (order === '|' && itemSize > 1) {
@@ -228,7 +213,6 @@ class LiteralParser {
     }
     if (close === ')' && items.length === 1 && !sawComma) {
       return items[0] as PyValue; // (x) is just x in Python, not a tuple
-
     }
     return { kind: close === ')' ? 'tuple' : 'list', items };
   }
@@ -315,10 +299,7 @@ export function npyHeaderLength(prefix: Uint8Array, context: NpyErrorContext = {
   const view = new DataView(prefix.buffer, prefix.byteOffset, preamble);
   const textBytes = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (textBytes > MAX_NPY_HEADER_BYTES) {
-    throw new NpyFormatError(
-      `the .npy header claims ${textBytes} bytes of text; at most ${MAX_NPY_HEADER_BYTES} are accepted`,
-      context,
-    );
+    throw new NpyFormatError(`the .npy header claims ${textBytes} bytes of text; at most ${MAX_NPY_HEADER_BYTES} are accepted`, context);
   }
   return preamble + textBytes;
 }
@@ -327,10 +308,7 @@ export function npyHeaderLength(prefix: Uint8Array, context: NpyErrorContext = {
 export function parseNpyHeader(bytes: Uint8Array, context: NpyErrorContext = {}): NpyHeader {
   const headerBytes = npyHeaderLength(bytes, context);
   if (headerBytes === undefined || bytes.length < headerBytes) {
-    throw new NpyFormatError(
-      `truncated .npy header: ${bytes.length} bytes, need ${headerBytes ?? MAGIC_LENGTH + 4}`,
-      context,
-    );
+    throw new NpyFormatError(`truncated .npy header: ${bytes.length} bytes, need ${headerBytes ?? MAGIC_LENGTH + 4}`, context);
   }
   const major = bytes[6] as number;
   const preamble = MAGIC_LENGTH + 2 + (major === 1 ? 2 : 4);
@@ -512,10 +490,7 @@ export class NpyDecoder {
       return { bytes: this.head[6] === 1 ? versionEnd + 2 : versionEnd + 4, complete: false };
     }
     if (total > this.totalBytes) {
-      throw new NpyFormatError(
-        `truncated: the .npy header needs ${total} bytes but ${holder(this.context)} holds only ${this.totalBytes}`,
-        this.context,
-      );
+      throw new NpyFormatError(`truncated: the .npy header needs ${total} bytes but ${holder(this.context)} holds only ${this.totalBytes}`, this.context);
     }
     return { bytes: total, complete: true };
   }

@@ -122,8 +122,7 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-const CP437_HIGH =
-  'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
+const CP437_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
 
 /** Decodes a member name: UTF-8 if the archive says so, else code page 437 (as Python's zipfile does). */
 function decodeName(raw: Uint8Array, utf8: boolean, context: NpyErrorContext): string {
@@ -324,10 +323,7 @@ export class ZipReader {
     const context = this.contextFor(entry);
     const at = entry.localHeaderOffset;
     if (at + LOCAL_HEADER_BYTES > this.dataEnd) {
-      throw new NpyFormatError(
-        `local header at byte ${at} would overlap the central directory at byte ${this.dataEnd}`,
-        context,
-      );
+      throw new NpyFormatError(`local header at byte ${at} would overlap the central directory at byte ${this.dataEnd}`, context);
     }
     const length = Math.min(LOCAL_HEADER_BYTES + entry.rawName.length, this.dataEnd - at);
     const local = await this.source.read(at, length);
@@ -342,10 +338,7 @@ export class ZipReader {
     const extraBytes = header.getUint16(28, true);
     const localName = local.subarray(LOCAL_HEADER_BYTES, LOCAL_HEADER_BYTES + nameBytes);
     if (nameBytes !== entry.rawName.length || !sameBytes(localName, entry.rawName)) {
-      throw new NpyFormatError(
-        `the local header at byte ${at} does not name this member (the file is corrupt)`,
-        context,
-      );
+      throw new NpyFormatError(`the local header at byte ${at} does not name this member (the file is corrupt)`, context);
     }
     const start = at + LOCAL_HEADER_BYTES + nameBytes + extraBytes;
     if (start + entry.compressedSize > this.dataEnd) {
@@ -376,10 +369,7 @@ function zlibError(err: unknown, context: NpyErrorContext): Error {
     return err;
   }
   const code = (err as { code?: unknown }).code;
-  const detail =
-    code === 'ERR_BUFFER_TOO_LARGE'
-      ? 'inflates to more bytes than the directory declares'
-      : `deflate data is corrupt (${(err as Error).message})`;
+  const detail = code === 'ERR_BUFFER_TOO_LARGE' ? 'inflates to more bytes than the directory declares' : `deflate data is corrupt (${(err as Error).message})`;
   return new NpyFormatError(detail, context, { cause: err });
 }
 
@@ -415,10 +405,7 @@ async function readDirectory(source: ByteSource, label: string): Promise<{ entri
     }
   }
   if (eocd < 0) {
-    throw new NpyFormatError(
-      'not a zip archive (or truncated): no end-of-central-directory record in the last ' + `${tailLength} bytes`,
-      context,
-    );
+    throw new NpyFormatError('not a zip archive (or truncated): no end-of-central-directory record in the last ' + `${tailLength} bytes`, context);
   }
   const eocdOffset = tailStart + eocd;
   const diskNumber = tailView.getUint16(eocd + 4, true);
@@ -471,10 +458,7 @@ async function readDirectory(source: ByteSource, label: string): Promise<{ entri
     throw new NpyFormatError(`the central directory claims ${directoryBytes} bytes; at most ${MAX_CENTRAL_DIRECTORY_BYTES} are accepted`, context);
   }
   if (entryCount * CENTRAL_HEADER_BYTES > directoryBytes) {
-    throw new NpyFormatError(
-      `the end record claims ${entryCount} members, which cannot fit in a ${directoryBytes}-byte central directory`,
-      context,
-    );
+    throw new NpyFormatError(`the end record claims ${entryCount} members, which cannot fit in a ${directoryBytes}-byte central directory`, context);
   }
   const directory = await source.read(directoryStart, directoryBytes);
   const entries = parseDirectory(directory, entryCount, directoryStart, context);
@@ -492,10 +476,7 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
       throw new NpyFormatError(`${where} runs past the end of the central directory`, context);
     }
     if (data.getUint32(at, true) !== SIG_CENTRAL) {
-      throw new NpyFormatError(
-        `${where}: expected signature ${hex32(SIG_CENTRAL)}, found ${hex32(data.getUint32(at, true))}`,
-        context,
-      );
+      throw new NpyFormatError(`${where}: expected signature ${hex32(SIG_CENTRAL)}, found ${hex32(data.getUint32(at, true))}`, context);
     }
     const flags = data.getUint16(at + 8, true);
     const method = data.getUint16(at + 10, true);
@@ -554,10 +535,7 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
       throw new NpyFormatError('the member is encrypted; encrypted archives are not supported', memberContext);
     }
     if (method !== METHOD_STORED && method !== METHOD_DEFLATED) {
-      throw new NpyFormatError(
-        `compression method ${method} is not supported (expected 0 stored or 8 deflated)`,
-        memberContext,
-      );
+      throw new NpyFormatError(`compression method ${method} is not supported (expected 0 stored or 8 deflated)`, memberContext);
     }
     if (method === METHOD_STORED && compressedSize !== uncompressedSize) {
       throw new NpyFormatError(
@@ -585,10 +563,7 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
     at = next;
   }
   if (at !== directory.length) {
-    throw new NpyFormatError(
-      `the central directory is ${directory.length} bytes but its ${entryCount} entries take ${at}`,
-      context,
-    );
+    throw new NpyFormatError(`the central directory is ${directory.length} bytes but its ${entryCount} entries take ${at}`, context);
   }
   return entries;
 }
@@ -648,12 +623,7 @@ export class ZipWriter {
    * Adds a member called `name` whose content, `size` bytes, comes from
    * `pieces`. The content is streamed to the file as it arrives.
    */
-  async add(
-    name: string,
-    size: number,
-    pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-    options: ZipMemberOptions = {},
-  ): Promise<void> {
+  async add(name: string, size: number, pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: ZipMemberOptions = {}): Promise<void> {
     if (this.finished) {
       throw new Error(`${this.label}: the zip writer is finished`);
     }
@@ -701,11 +671,7 @@ export class ZipWriter {
         position += piece.length;
       }
     } else {
-      const deflated = pipeline(
-        Readable.from(counted(), { objectMode: false }),
-        zlib.createDeflateRaw({ level: this.options.level ?? 6 }),
-        () => undefined,
-      );
+      const deflated = pipeline(Readable.from(counted(), { objectMode: false }), zlib.createDeflateRaw({ level: this.options.level ?? 6 }), () => undefined);
       for await (const piece of deflated as AsyncIterable<Buffer>) {
         await this.writeAt(piece, position);
         position += piece.length;
@@ -851,11 +817,7 @@ function centralHeader(member: WrittenMember, force: boolean): Buffer {
  * writer, then the directory is written, the file flushed and renamed over
  * `path`. If `fill` throws, `path` is left as it was and no temporary file stays.
  */
-export async function writeZip(
-  path: string,
-  fill: (writer: ZipWriter) => Promise<void>,
-  options: ZipWriterOptions = {},
-): Promise<void> {
+export async function writeZip(path: string, fill: (writer: ZipWriter) => Promise<void>, options: ZipWriterOptions = {}): Promise<void> {
   await withAtomicFile(path, async (handle) => {
     const writer = new ZipWriter(handle, path, options);
     await fill(writer);

@@ -41,7 +41,14 @@ const UPSTREAM = {
   M: { data: 'ImageNet-21k (14.2M images, 21k classes)', head: 21843 },
 } as const;
 
-function bitEntry(name: string, family: ModelEntry['family'], description: string, head: number, cfg: Omit<ResNetV2Config, 'headSize'>, url?: string): ModelEntry {
+function bitEntry(
+  name: string,
+  family: ModelEntry['family'],
+  description: string,
+  head: number,
+  cfg: Omit<ResNetV2Config, 'headSize'>,
+  url?: string,
+): ModelEntry {
   return {
     name,
     family,
@@ -112,24 +119,42 @@ const ENTRIES: readonly ModelEntry[] = [
   ),
   // Small variants for CPU work: the same ResNet-v2 code with fewer units and
   // narrower stages; GroupNorm uses 8 groups because their narrowest layers have 16 channels.
-  bitEntry('BiT-Tiny', 'bit-small', 'ResNet-v2 with 1 unit per stage, root width 16, GN(8)+WS: the full BiT architecture in miniature, for tests (forward+backward in milliseconds at 32-64 px)', 10, {
-    blockUnits: [1, 1, 1, 1],
-    widthFactor: 1,
-    baseWidth: 16,
-    norm: { kind: 'group', groups: SMALL_GROUPS },
-  }),
-  bitEntry('BiT-Mini', 'bit-small', 'ResNet-v2 with 2 units per stage, root width 16, GN(8)+WS: for CPU demos (pre-training on MNIST-sized data in minutes)', 10, {
-    blockUnits: [2, 2, 2, 2],
-    widthFactor: 1,
-    baseWidth: 16,
-    norm: { kind: 'group', groups: SMALL_GROUPS },
-  }),
-  bitEntry('BiT-Small', 'bit-small', 'ResNet-v2 with 2 units per stage, root width 32, GN(16)+WS: twice the width of BiT-Mini, for the model-size studies', 10, {
-    blockUnits: [2, 2, 2, 2],
-    widthFactor: 1,
-    baseWidth: 32,
-    norm: { kind: 'group', groups: 16 },
-  }),
+  bitEntry(
+    'BiT-Tiny',
+    'bit-small',
+    'ResNet-v2 with 1 unit per stage, root width 16, GN(8)+WS: the full BiT architecture in miniature, for tests (forward+backward in milliseconds at 32-64 px)',
+    10,
+    {
+      blockUnits: [1, 1, 1, 1],
+      widthFactor: 1,
+      baseWidth: 16,
+      norm: { kind: 'group', groups: SMALL_GROUPS },
+    },
+  ),
+  bitEntry(
+    'BiT-Mini',
+    'bit-small',
+    'ResNet-v2 with 2 units per stage, root width 16, GN(8)+WS: for CPU demos (pre-training on MNIST-sized data in minutes)',
+    10,
+    {
+      blockUnits: [2, 2, 2, 2],
+      widthFactor: 1,
+      baseWidth: 16,
+      norm: { kind: 'group', groups: SMALL_GROUPS },
+    },
+  ),
+  bitEntry(
+    'BiT-Small',
+    'bit-small',
+    'ResNet-v2 with 2 units per stage, root width 32, GN(16)+WS: twice the width of BiT-Mini, for the model-size studies',
+    10,
+    {
+      blockUnits: [2, 2, 2, 2],
+      widthFactor: 1,
+      baseWidth: 32,
+      norm: { kind: 'group', groups: 16 },
+    },
+  ),
   classicResnetEntry(18, 'basic', [2, 2, 2, 2]),
   classicResnetEntry(34, 'basic', [3, 4, 6, 3]),
   classicResnetEntry(50, 'bottleneck', BIT_DEPTHS[50]),
@@ -141,7 +166,7 @@ const ENTRIES: readonly ModelEntry[] = [
   // maps, so even InstanceNorm has more than one value to normalize. BatchNorm
   // by default like their big siblings; the studies inject GN / WS / noise.
   smallResnetEntry('ResNet-8-16', 16, 'widths 16/32/64 (GroupNorm needs <= 16 groups): for batch-size, noisy-BN, landscape and mixup studies on CPU'),
-  smallResnetEntry('ResNet-8-64', 64, 'widths 64/128/256, so every group count 1..64 of Wu & He\'s group-division table divides every layer'),
+  smallResnetEntry('ResNet-8-64', 64, "widths 64/128/256, so every group count 1..64 of Wu & He's group-division table divides every layer"),
 ].map(recordingOverrides);
 
 const BY_NAME = new Map(ENTRIES.map((e) => [e.name.toLowerCase(), e]));

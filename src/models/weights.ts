@@ -133,7 +133,12 @@ export function* modelArrays(model: ImageClassifier): Generator<[string, NdArray
  * Saves the model in the official BiT key scheme (plus `extra` entries, such
  * as optimizer state), atomically: a reader never sees a half-written file.
  */
-export async function saveWeights(model: ImageClassifier, file: string, extra: Iterable<[string, NdArray]> = [], opts: { compress?: boolean } = {}): Promise<void> {
+export async function saveWeights(
+  model: ImageClassifier,
+  file: string,
+  extra: Iterable<[string, NdArray]> = [],
+  opts: { compress?: boolean } = {},
+): Promise<void> {
   function* all(): Generator<[string, NdArray]> {
     yield* modelArrays(model);
     yield* extra;

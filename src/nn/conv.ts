@@ -89,7 +89,9 @@ export class Conv2d extends Module {
     const version = this.weight.version;
     if (this.#packed && this.#packed.version === version) return this.#packed.weight;
     this.#dropCaches();
-    const packed = T.tidy(() => T.packConv2dWeight(this.standardize ? standardizeWeight(this.weight) : this.weight, { stride: this.stride, padding: this.padding }));
+    const packed = T.tidy(() =>
+      T.packConv2dWeight(this.standardize ? standardizeWeight(this.weight) : this.weight, { stride: this.stride, padding: this.padding }),
+    );
     this.#packed = { version, weight: T.keep(packed) };
     return packed;
   }

@@ -23,9 +23,7 @@ export const SANTURKAR_NOISE: NoiseSpec = { nMu: 0.5, nSigma: 1.25, rMu: 0.1, rS
 
 export type NormSpec =
   /** GroupNorm with `groups` groups (default 32) or `channelsPerGroup` channels per group; groups 1 is LayerNorm, 1 channel per group InstanceNorm. */
-  | { kind: 'group'; groups?: number; channelsPerGroup?: number }
-  | { kind: 'batch'; momentum?: number; noise?: NoiseSpec }
-  | { kind: 'none' };
+  { kind: 'group'; groups?: number; channelsPerGroup?: number } | { kind: 'batch'; momentum?: number; noise?: NoiseSpec } | { kind: 'none' };
 
 export const BIT_NORM: NormSpec = { kind: 'group', groups: GN_GROUPS };
 
@@ -90,10 +88,16 @@ export class BatchNorm extends Module {
 
 function injectNoise(y: T.Tensor, n: NoiseSpec): T.Tensor {
   const shape = [y.shape[0], y.shape[1], ...y.shape.slice(2).map(() => 1)];
-  const mu = T.rand([1]).mul(2 * n.nMu).sub(n.nMu);
-  const sigma = T.rand([1]).mul(n.nSigma - 1).add(1);
+  const mu = T.rand([1])
+    .mul(2 * n.nMu)
+    .sub(n.nMu);
+  const sigma = T.rand([1])
+    .mul(n.nSigma - 1)
+    .add(1);
   const s = T.randn(shape).mul(n.rSigma).add(sigma);
-  const m = T.rand(shape).mul(2 * n.rMu).add(mu.sub(n.rMu));
+  const m = T.rand(shape)
+    .mul(2 * n.rMu)
+    .add(mu.sub(n.rMu));
   return y.mul(s).add(m);
 }
 

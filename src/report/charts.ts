@@ -88,7 +88,10 @@ export interface LineChartOptions extends XYOptions {
  */
 export function lineChart(series: readonly Series[], options: LineChartOptions): TopLevelSpec {
   const op = 'lineChart';
-  checkSeriesNames(op, series.map((s) => s.name));
+  checkSeriesNames(
+    op,
+    series.map((s) => s.name),
+  );
   const rows: Row[] = [];
   let hasSpread = false;
   for (const s of series) {
@@ -105,7 +108,10 @@ export function lineChart(series: readonly Series[], options: LineChartOptions):
   const spread = options.spread ?? (hasSpread ? 'errorbar' : 'none');
   const x = xEncoding(options);
   const y = yEncoding(options, 'y');
-  const color = seriesColor(series.map((s) => s.name), options.legendTitle);
+  const color = seriesColor(
+    series.map((s) => s.name),
+    options.legendTitle,
+  );
   const hasLoHi = { filter: 'isValid(datum.lo) && isValid(datum.hi)' };
 
   const layer: PanelLayer[] = [];
@@ -156,7 +162,10 @@ export type BandChartOptions = XYOptions;
  */
 export function bandChart(series: readonly BandSeries[], options: BandChartOptions): TopLevelSpec {
   const op = 'bandChart';
-  checkSeriesNames(op, series.map((s) => s.name));
+  checkSeriesNames(
+    op,
+    series.map((s) => s.name),
+  );
   const rows: Row[] = [];
   let hasCentre = false;
   for (const s of series) {
@@ -173,7 +182,10 @@ export function bandChart(series: readonly BandSeries[], options: BandChartOptio
     });
   }
   const x = xEncoding(options);
-  const color = seriesColor(series.map((s) => s.name), options.legendTitle);
+  const color = seriesColor(
+    series.map((s) => s.name),
+    options.legendTitle,
+  );
   const layer: PanelLayer[] = [
     {
       mark: { type: 'area', opacity: BAND_OPACITY },
@@ -235,7 +247,10 @@ const POINT_COLOURS = ['#08306b', '#7f2704', '#2ca02c', '#9467bd', '#8c564b', '#
  */
 export function heatmapWithPoints(panels: readonly HeatmapPanel[], options: HeatmapOptions): TopLevelSpec {
   const op = 'heatmapWithPoints';
-  checkSeriesNames(op, panels.map((p) => p.name));
+  checkSeriesNames(
+    op,
+    panels.map((p) => p.name),
+  );
   const rows: Row[] = [];
   const labels: string[] = [];
   let xMin = Infinity;
@@ -509,12 +524,7 @@ function checkValue(op: string, where: string, name: string, value: number, log:
 }
 
 /** Checks `lo` / `hi` are both given or both absent, finite and ordered; returns them or null. */
-function checkSpread(
-  op: string,
-  where: string,
-  p: { lo?: number; hi?: number },
-  log: boolean | undefined,
-): { lo: number; hi: number } | null {
+function checkSpread(op: string, where: string, p: { lo?: number; hi?: number }, log: boolean | undefined): { lo: number; hi: number } | null {
   if (p.lo === undefined && p.hi === undefined) return null;
   if (p.lo === undefined || p.hi === undefined) throw new Error(`${op}: ${where} has only one of lo / hi; give both or neither`);
   checkValue(op, where, 'lo', p.lo, log);

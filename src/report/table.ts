@@ -53,11 +53,13 @@ export function markdownTable(table: Table): string {
   const widths = columnWidths(headers, cells, 3);
   const rule = aligns.map((align, c) => alignmentRule(align, widths[c]));
   const line = (parts: readonly string[]): string => `| ${parts.join(' | ')} |`;
-  return [
-    line(headers.map((h, c) => pad(h, widths[c], aligns[c]))),
-    line(rule),
-    ...cells.map((row) => line(row.map((text, c) => pad(text, widths[c], aligns[c])))),
-  ].join('\n') + '\n';
+  return (
+    [
+      line(headers.map((h, c) => pad(h, widths[c], aligns[c]))),
+      line(rule),
+      ...cells.map((row) => line(row.map((text, c) => pad(text, widths[c], aligns[c])))),
+    ].join('\n') + '\n'
+  );
 }
 
 /** Renders `table` as aligned plain text: columns two spaces apart, a dashed rule under the header. */
@@ -65,11 +67,13 @@ export function textTable(table: Table): string {
   const { headers, aligns, cells } = layout(table, (text) => text);
   const widths = columnWidths(headers, cells, 1);
   const line = (parts: readonly string[]): string => parts.join('  ').trimEnd();
-  return [
-    line(headers.map((h, c) => pad(h, widths[c], aligns[c]))),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...cells.map((row) => line(row.map((text, c) => pad(text, widths[c], aligns[c])))),
-  ].join('\n') + '\n';
+  return (
+    [
+      line(headers.map((h, c) => pad(h, widths[c], aligns[c]))),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...cells.map((row) => line(row.map((text, c) => pad(text, widths[c], aligns[c])))),
+    ].join('\n') + '\n'
+  );
 }
 
 interface Layout {

@@ -15,12 +15,15 @@ export function distAvailable(): boolean {
 }
 
 function checkEndpoint(host: string, port: number, op: string): void {
-  if (typeof host !== 'string' || host.trim() === '') throw new ArgumentError(`Argument 'host' passed to '${op}' must be a host name or address, but got '${String(host)}'`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ArgumentError(`Argument 'port' passed to '${op}' must be an integer in 1..65535, but got ${port}`);
+  if (typeof host !== 'string' || host.trim() === '')
+    throw new ArgumentError(`Argument 'host' passed to '${op}' must be a host name or address, but got '${String(host)}'`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ArgumentError(`Argument 'port' passed to '${op}' must be an integer in 1..65535, but got ${port}`);
 }
 
 function checkTimeout(timeoutMs: number, op: string): void {
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 1) throw new ArgumentError(`Argument 'timeoutMs' passed to '${op}' must be a number of milliseconds >= 1, but got ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 1)
+    throw new ArgumentError(`Argument 'timeoutMs' passed to '${op}' must be a number of milliseconds >= 1, but got ${timeoutMs}`);
 }
 
 /**
@@ -51,7 +54,8 @@ export function distIsInitialized(): boolean {
 
 /** Reduces `t` over every rank, in place (the result lands on every rank). */
 export function distAllReduce_(t: Tensor, op: ReduceOp = 'sum'): Tensor {
-  if (op !== 'sum' && op !== 'max' && op !== 'min') throw new ArgumentError(`Argument 'op' passed to 'distAllReduce_' must be 'sum', 'max' or 'min', but got '${String(op)}'`);
+  if (op !== 'sum' && op !== 'max' && op !== 'min')
+    throw new ArgumentError(`Argument 'op' passed to 'distAllReduce_' must be 'sum', 'max' or 'min', but got '${String(op)}'`);
   native().distAllreduce(t.handle, op);
   return t;
 }

@@ -114,7 +114,9 @@ export function batchNorm(
 ): Tensor {
   assertRank(x, [2, 3, 4, 5], 'x', 'batchNorm');
   if (opts.training && x.shape[0] * x.shape.slice(2).reduce((a, b) => a * b, 1) < 2) {
-    throw new ArgumentError(`Argument 'x' passed to 'batchNorm' must have more than one value per channel in training mode, but got shape [${x.shape.join(', ')}]`);
+    throw new ArgumentError(
+      `Argument 'x' passed to 'batchNorm' must have more than one value per channel in training mode, but got shape [${x.shape.join(', ')}]`,
+    );
   }
   return wrap(
     native().batchNorm(
@@ -138,7 +140,9 @@ export function layerNorm(x: Tensor, shape: readonly number[], weight: Tensor | 
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   assertRank(weight, 2, 'weight', 'linear');
   if (x.shape[x.rank - 1] !== weight.shape[1]) {
-    throw new ArgumentError(`Argument 'x' passed to 'linear' must have ${weight.shape[1]} features in its last dimension, but got shape [${x.shape.join(', ')}]`);
+    throw new ArgumentError(
+      `Argument 'x' passed to 'linear' must have ${weight.shape[1]} features in its last dimension, but got shape [${x.shape.join(', ')}]`,
+    );
   }
   return wrap(native().linear(x.handle, weight.handle, bias?.handle ?? null));
 }
@@ -159,11 +163,14 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: { reduction?:
   assertRank(logits, 2, 'logits', 'crossEntropy');
   if (target.rank === 1) {
     assertDtype(target, ['int64'], 'target', 'crossEntropy');
-    if (target.shape[0] !== logits.shape[0]) throw new ArgumentError(`Argument 'target' passed to 'crossEntropy' must have ${logits.shape[0]} labels, but got ${target.shape[0]}`);
+    if (target.shape[0] !== logits.shape[0])
+      throw new ArgumentError(`Argument 'target' passed to 'crossEntropy' must have ${logits.shape[0]} labels, but got ${target.shape[0]}`);
   } else {
     assertFloat(target, 'target', 'crossEntropy');
     if (target.shape.join() !== logits.shape.join()) {
-      throw new ArgumentError(`Argument 'target' passed to 'crossEntropy' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`);
+      throw new ArgumentError(
+        `Argument 'target' passed to 'crossEntropy' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`,
+      );
     }
   }
   return wrap(native().crossEntropy(logits.handle, target.handle, opts.reduction ?? 'mean', opts.labelSmoothing ?? 0, null));
@@ -172,7 +179,9 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: { reduction?:
 /** Sigmoid cross-entropy for multi-label targets in [0, 1], shape of the logits. */
 export function bceWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
   if (target.shape.join() !== logits.shape.join()) {
-    throw new ArgumentError(`Argument 'target' passed to 'bceWithLogits' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`);
+    throw new ArgumentError(
+      `Argument 'target' passed to 'bceWithLogits' must have the logits' shape [${logits.shape.join(', ')}], but got [${target.shape.join(', ')}]`,
+    );
   }
   return wrap(native().bceWithLogits(logits.handle, target.handle, reduction, null));
 }

@@ -5,7 +5,8 @@ import { ArgumentError, assertRank } from './validate.js';
 
 function assertSquare(a: Tensor, op: string): void {
   assertRank(a, [2, 3], 'a', op);
-  if (a.shape[a.rank - 1] !== a.shape[a.rank - 2]) throw new ArgumentError(`Argument 'a' passed to '${op}' must be square, but got shape [${a.shape.join(', ')}]`);
+  if (a.shape[a.rank - 1] !== a.shape[a.rank - 2])
+    throw new ArgumentError(`Argument 'a' passed to '${op}' must be square, but got shape [${a.shape.join(', ')}]`);
 }
 
 /** Solves A X = B. */

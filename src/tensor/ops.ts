@@ -42,9 +42,10 @@ export function typedArrayFrom(values: ArrayLike<number>, dtype: DType): AnyType
 export function tensor(data: AnyTypedArray | ArrayLike<number>, shape?: readonly number[], dtype?: DType): Tensor {
   const own = ArrayBuffer.isView(data) ? dtypeOfArray(data as AnyTypedArray) : undefined;
   const dt: DType = dtype ?? own ?? 'float32';
-  const arr = own !== undefined && (dtype === undefined || dtype === own || (dtype === 'bool' && data instanceof Uint8Array))
-    ? (data as AnyTypedArray)
-    : typedArrayFrom(data as ArrayLike<number>, dt);
+  const arr =
+    own !== undefined && (dtype === undefined || dtype === own || (dtype === 'bool' && data instanceof Uint8Array))
+      ? (data as AnyTypedArray)
+      : typedArrayFrom(data as ArrayLike<number>, dt);
   const s = shape ? [...shape] : [arr.length];
   assertShape(s, 'shape', 'tensor');
   const n = s.reduce((a, b) => a * b, 1);
@@ -97,11 +98,21 @@ export function eye(n: number, dtype: DType = 'float32'): Tensor {
 
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ArgumentError("Argument 'tensors' passed to 'cat' must be a non-empty list");
-  return wrap(native().cat(tensors.map((t) => t.handle), dim));
+  return wrap(
+    native().cat(
+      tensors.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ArgumentError("Argument 'tensors' passed to 'stack' must be a non-empty list");
-  return wrap(native().stack(tensors.map((t) => t.handle), dim));
+  return wrap(
+    native().stack(
+      tensors.map((t) => t.handle),
+      dim,
+    ),
+  );
 }
 /** Elementwise choice: `a` where `cond` is true, else `b` (numbers broadcast). */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
@@ -119,16 +130,30 @@ export function lerp(a: Tensor, b: Tensor, weight: number): Tensor {
 /** ts[i] += alpha * others[i], for every i, in place. */
 export function foreachAdd_(ts: readonly Tensor[], others: readonly Tensor[], alpha = 1): void {
   if (ts.length !== others.length) throw new ArgumentError(`'foreachAdd_' needs lists of equal length, got ${ts.length} and ${others.length}`);
-  if (ts.length) native().foreachAdd_(ts.map((t) => t.handle), others.map((t) => t.handle), alpha);
+  if (ts.length)
+    native().foreachAdd_(
+      ts.map((t) => t.handle),
+      others.map((t) => t.handle),
+      alpha,
+    );
 }
 /** ts[i] *= value, in place. */
 export function foreachMul_(ts: readonly Tensor[], value: number): void {
-  if (ts.length) native().foreachMul_(ts.map((t) => t.handle), value);
+  if (ts.length)
+    native().foreachMul_(
+      ts.map((t) => t.handle),
+      value,
+    );
 }
 /** ts[i] = scale * ts[i] + others[i], in place, in one pass over each tensor (SGD's momentum buffer update). */
 export function foreachMulAdd_(ts: readonly Tensor[], scale: number, others: readonly Tensor[]): void {
   if (ts.length !== others.length) throw new ArgumentError(`'foreachMulAdd_' needs lists of equal length, got ${ts.length} and ${others.length}`);
-  if (ts.length) native().foreachMulAdd_(ts.map((t) => t.handle), scale, others.map((t) => t.handle));
+  if (ts.length)
+    native().foreachMulAdd_(
+      ts.map((t) => t.handle),
+      scale,
+      others.map((t) => t.handle),
+    );
 }
 export function foreachZero_(ts: readonly Tensor[]): void {
   if (ts.length) native().foreachZero_(ts.map((t) => t.handle));

@@ -47,9 +47,7 @@ export function aggregateOpEvents(events: readonly (readonly [string, number, nu
       sums.set(e.name, s);
     }
   }
-  return [...sums.entries()]
-    .map(([op, s]) => ({ op, calls: s.calls, selfMs: s.selfUs / 1000, totalMs: s.totalUs / 1000 }))
-    .sort((a, b) => b.selfMs - a.selfMs);
+  return [...sums.entries()].map(([op, s]) => ({ op, calls: s.calls, selfMs: s.selfUs / 1000, totalMs: s.totalUs / 1000 })).sort((a, b) => b.selfMs - a.selfMs);
 }
 
 /**

@@ -25,7 +25,8 @@ export type TypedArrayFor<D extends DType> = D extends 'float32'
 export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
 
 /** What `tidy` may return: tensors, possibly nested in arrays and plain objects. */
-export type TensorContainer = void | undefined | null | number | string | boolean | Tensor | readonly TensorContainer[] | { readonly [key: string]: TensorContainer };
+export type TensorContainer =
+  void | undefined | null | number | string | boolean | Tensor | readonly TensorContainer[] | { readonly [key: string]: TensorContainer };
 
 const scopes: Set<Tensor>[] = [];
 

@@ -15,7 +15,10 @@ export function rawImages(b: Batch): T.Tensor {
  */
 export function toModelInput(raw: T.Tensor): T.Tensor {
   const [n, h, w] = raw.shape;
-  return T.empty([n, 3, h, w]).copy_(raw.permute([0, 3, 1, 2])).mul_(PIXEL_SCALE).add_(PIXEL_OFFSET);
+  return T.empty([n, 3, h, w])
+    .copy_(raw.permute([0, 3, 1, 2]))
+    .mul_(PIXEL_SCALE)
+    .add_(PIXEL_OFFSET);
 }
 
 /**

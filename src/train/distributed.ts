@@ -102,7 +102,6 @@ const KEY = {
   sync: (label: string, n: number) => `bit/sync/${label}/${n}`,
 };
 
-
 /** Blocks the thread for `ms` (the loop is blocked in collectives anyway). */
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -123,9 +122,13 @@ function seconds(ms: number): string {
  */
 export async function initDistributed(o: DistributedOptions): Promise<GlooCollective> {
   const { rank, world, masterAddr: host, masterPort: port } = o;
-  if (!T.distAvailable()) throw new DistributedError(`data-parallel training needs the addon's c10d/Gloo support, which this build lacks: install libgloo-dev and rebuild (npm rebuild)`);
+  if (!T.distAvailable())
+    throw new DistributedError(
+      `data-parallel training needs the addon's c10d/Gloo support, which this build lacks: install libgloo-dev and rebuild (npm rebuild)`,
+    );
   if (!Number.isInteger(world) || world < 1) throw new DistributedError(`the world size must be a whole number >= 1, but got ${world}`);
-  if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new DistributedError(`rank ${rank} is outside the world of ${world} workers (ranks 0..${world - 1})`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= world)
+    throw new DistributedError(`rank ${rank} is outside the world of ${world} workers (ranks 0..${world - 1})`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new DistributedError(`the master port must be in 1..65535, but got ${port}`);
   if (T.distIsInitialized()) throw new DistributedError('this process already joined a data-parallel run');
   const joinMs = o.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_S * 1000;
@@ -138,7 +141,9 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
   try {
     await lookup(host);
   } catch (err) {
-    throw new DistributedError(`rank ${rank} cannot resolve the master address '${host}' (${(err as NodeJS.ErrnoException).code ?? messageOf(err)}): pass --master-addr as the host name or IP address of the machine that runs rank 0 (--node-rank 0)`);
+    throw new DistributedError(
+      `rank ${rank} cannot resolve the master address '${host}' (${(err as NodeJS.ErrnoException).code ?? messageOf(err)}): pass --master-addr as the host name or IP address of the machine that runs rank 0 (--node-rank 0)`,
+    );
   }
 
   const unreachable = (cause?: unknown) =>
@@ -167,10 +172,16 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     } catch (err) {
       const msg = messageOf(err);
       if (/address already in use|errno: 98/i.test(msg)) {
-        throw new DistributedError(`rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`, { cause: err });
+        throw new DistributedError(
+          `rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`,
+          { cause: err },
+        );
       }
       if (/timed out|connect/i.test(msg)) {
-        throw new DistributedError(`rank 0 started the rendezvous store on port ${port} but could not reach it at ${where}: --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`, { cause: err });
+        throw new DistributedError(
+          `rank 0 started the rendezvous store on port ${port} but could not reach it at ${where}: --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`,
+          { cause: err },
+        );
       }
       throw new DistributedError(`rank 0 could not start the rendezvous store at ${where}`, { cause: err });
     }
@@ -209,7 +220,9 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
         );
       }
       if (lead.fingerprint !== fingerprint) {
-        fail(`rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint)}. Run the same command (model, data, recipe flags) on every machine`);
+        fail(
+          `rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint)}. Run the same command (model, data, recipe flags) on every machine`,
+        );
       }
       T.distStoreAdd(KEY.arrived, 1);
       const go = T.distStoreGet(KEY.go, joinMs + 5000);
@@ -362,7 +375,14 @@ export class GlooCollective implements Collective {
   }
 
   averageGradients(params: readonly T.Tensor[]): void {
-    if (this.#plan?.params !== params) this.#plan = { params, buckets: planBuckets(params.map((p) => ({ dtype: p.dtype, size: p.size })), this.bucketBytes) };
+    if (this.#plan?.params !== params)
+      this.#plan = {
+        params,
+        buckets: planBuckets(
+          params.map((p) => ({ dtype: p.dtype, size: p.size })),
+          this.bucketBytes,
+        ),
+      };
     const world = this.world;
     const stats = this.gradientStats;
     const t0 = performance.now();
@@ -374,7 +394,13 @@ export class GlooCollective implements Collective {
             const missing = grads.some((g) => g === null);
             // one flag per tensor after the values: how many ranks had a gradient for it
             const parts = bucket.members.map((i, k) => (grads[k] ?? T.zeros(params[i].shape, { dtype: bucket.dtype })).reshape([-1]));
-            parts.push(T.tensor(grads.map((g) => (g === null ? 0 : 1)), [grads.length], bucket.dtype));
+            parts.push(
+              T.tensor(
+                grads.map((g) => (g === null ? 0 : 1)),
+                [grads.length],
+                bucket.dtype,
+              ),
+            );
             const flat = T.cat(parts);
             const t1 = performance.now();
             T.distAllReduce_(flat, 'sum');
@@ -415,7 +441,10 @@ export class GlooCollective implements Collective {
 
   broadcast(tensors: readonly T.Tensor[]): void {
     if (tensors.length === 0) return;
-    const buckets = planBuckets(tensors.map((t) => ({ dtype: t.dtype, size: t.size })), this.bucketBytes);
+    const buckets = planBuckets(
+      tensors.map((t) => ({ dtype: t.dtype, size: t.size })),
+      this.bucketBytes,
+    );
     this.#run('broadcast from rank 0', () =>
       T.tidy(() =>
         T.noGrad(() => {

@@ -28,7 +28,10 @@ export function scoreBatch(logits: T.Tensor, labels: T.Tensor, multiLabel: boole
     const k = Math.min(5, logits.shape[1]);
     const top = logits.topk(k, 1).indices;
     if (multiLabel) {
-      const hit1 = labels.gather(1, top.narrow(1, 0, 1)).sum().item();
+      const hit1 = labels
+        .gather(1, top.narrow(1, 0, 1))
+        .sum()
+        .item();
       const hit5 = labels.gather(1, top).amax(1).sum().item();
       // summed over classes, as the training loss (trainer's lossOf), so the two compare
       return [hit1, hit5, T.bceWithLogits(logits, labels, 'sum').item()];
@@ -42,7 +45,13 @@ export function scoreBatch(logits: T.Tensor, labels: T.Tensor, multiLabel: boole
 /** Evaluates `model` on every image of `ds` (sharded over ranks when a collective is given). */
 export async function evaluate(model: ImageClassifier, ds: Dataset, opts: EvalOptions): Promise<EvalResult> {
   const col = opts.collective ?? null;
-  const loader = evalLoader(ds, { batchSize: (opts.batchSize ?? 64) * (col?.world ?? 1), crop: opts.crop, workers: opts.workers, rank: col?.rank ?? 0, worldSize: col?.world ?? 1 });
+  const loader = evalLoader(ds, {
+    batchSize: (opts.batchSize ?? 64) * (col?.world ?? 1),
+    crop: opts.crop,
+    workers: opts.workers,
+    rank: col?.rank ?? 0,
+    worldSize: col?.world ?? 1,
+  });
   const wasTraining = model.training;
   model.eval();
   let [hit1, hit5, lossSum, n] = [0, 0, 0, 0];

@@ -59,7 +59,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const spec = finetuneSpec(o.data, o.shots, o.seed);
   const { train: trainSet, openEval } = await openForTraining(spec, o.evalSplit ?? 'test');
   const evalSet = (await openEval())!; // 'test' or 'val', never 'none'
-  if (trainSet.multiLabel) throw new UsageError(`${trainSet.name} is multi-label: fine-tuning expects one label per image (use bit pretrain for multi-label data)`);
+  if (trainSet.multiLabel)
+    throw new UsageError(`${trainSet.name} is multi-label: fine-tuning expects one label per image (use bit pretrain for multi-label data)`);
   const recipe = resolveRecipe(trainSet, o);
   o.onRecipe?.(recipe, trainSet);
   const entry = getModel(o.model);

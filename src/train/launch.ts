@@ -75,7 +75,8 @@ export class LaunchError extends Error {
 function envInt(env: NodeJS.ProcessEnv, name: string, min: number): number {
   const v = env[name];
   const n = Number(v);
-  if (v === undefined || !/^\d+$/.test(v.trim()) || n < min) throw new LaunchError(`the environment variable ${name} must be a whole number >= ${min} for a data-parallel worker, but is '${v ?? ''}'`);
+  if (v === undefined || !/^\d+$/.test(v.trim()) || n < min)
+    throw new LaunchError(`the environment variable ${name} must be a whole number >= ${min} for a data-parallel worker, but is '${v ?? ''}'`);
   return n;
 }
 
@@ -95,11 +96,15 @@ export function workerEnvFrom(env: NodeJS.ProcessEnv): WorkerEnv | null {
 
 /** Checks the flags; returns the world size. */
 export function checkFlags(f: DistributedFlags): number {
-  if (!(Number.isInteger(f.nprocPerNode) && f.nprocPerNode >= 1)) throw new LaunchError(`--nproc-per-node must be a whole number >= 1, but got ${f.nprocPerNode}`);
+  if (!(Number.isInteger(f.nprocPerNode) && f.nprocPerNode >= 1))
+    throw new LaunchError(`--nproc-per-node must be a whole number >= 1, but got ${f.nprocPerNode}`);
   if (!(Number.isInteger(f.nnodes) && f.nnodes >= 1)) throw new LaunchError(`--nnodes must be a whole number >= 1, but got ${f.nnodes}`);
-  if (!(Number.isInteger(f.nodeRank) && f.nodeRank >= 0 && f.nodeRank < f.nnodes)) throw new LaunchError(`--node-rank ${f.nodeRank} is outside 0..${f.nnodes - 1} (--nnodes ${f.nnodes})`);
-  if (!(Number.isInteger(f.masterPort) && f.masterPort >= 0 && f.masterPort <= 65535)) throw new LaunchError(`--master-port must be in 0..65535, but got ${f.masterPort}`);
-  if (f.masterPort === 0 && f.nnodes > 1) throw new LaunchError('--master-port 0 (any free port) works on one machine only: with --nnodes > 1 give every machine the same port');
+  if (!(Number.isInteger(f.nodeRank) && f.nodeRank >= 0 && f.nodeRank < f.nnodes))
+    throw new LaunchError(`--node-rank ${f.nodeRank} is outside 0..${f.nnodes - 1} (--nnodes ${f.nnodes})`);
+  if (!(Number.isInteger(f.masterPort) && f.masterPort >= 0 && f.masterPort <= 65535))
+    throw new LaunchError(`--master-port must be in 0..65535, but got ${f.masterPort}`);
+  if (f.masterPort === 0 && f.nnodes > 1)
+    throw new LaunchError('--master-port 0 (any free port) works on one machine only: with --nnodes > 1 give every machine the same port');
   if (!(f.distTimeout > 0)) throw new LaunchError(`--dist-timeout must be a positive number of seconds, but got ${f.distTimeout}`);
   if (!(f.joinTimeout > 0)) throw new LaunchError(`--join-timeout must be a positive number of seconds, but got ${f.joinTimeout}`);
   return f.nprocPerNode * f.nnodes;
@@ -271,7 +276,11 @@ function watchLauncher(): void {
  * (when the environment says so), or launches this machine's workers (when
  * the flags ask for more than one process). Resolves to the exit code.
  */
-export async function runDataParallel(flags: DistributedFlags, fingerprint: string, body: (collective: GlooCollective | null, place: RunPlace) => Promise<number>): Promise<number> {
+export async function runDataParallel(
+  flags: DistributedFlags,
+  fingerprint: string,
+  body: (collective: GlooCollective | null, place: RunPlace) => Promise<number>,
+): Promise<number> {
   const env = workerEnvFrom(process.env);
   if (env) {
     watchLauncher();

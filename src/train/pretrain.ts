@@ -76,7 +76,6 @@ export function resolvePretrainRecipe(train: Dataset, f: PretrainRecipeFlags): U
   return r;
 }
 
-
 export function describeUpstreamRecipe(r: UpstreamRecipe): string {
   const s = r.schedule;
   return [

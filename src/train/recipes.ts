@@ -130,7 +130,8 @@ export function applyOverrides(r: FinetuneRecipe, o: RecipeOverrides): FinetuneR
   if (out.batch % out.batchSplit !== 0) throw new Error(`--batch ${out.batch} is not divisible by --batch-split ${out.batchSplit}`);
   const base = o.baseLr ?? HYPERRULE_BASE_LR;
   out.lr = o.lr ?? (base * out.batch) / HYPERRULE_BATCH;
-  if (o.lr === undefined && out.batch !== HYPERRULE_BATCH) out.notes.push(`batch ${out.batch}: lr ${base} x ${out.batch}/${HYPERRULE_BATCH} = ${out.lr.toPrecision(3)}`);
+  if (o.lr === undefined && out.batch !== HYPERRULE_BATCH)
+    out.notes.push(`batch ${out.batch}: lr ${base} x ${out.batch}/${HYPERRULE_BATCH} = ${out.lr.toPrecision(3)}`);
   out.schedule.baseLr = out.lr;
   if (o.crop !== undefined) out.crop = o.crop;
   if (o.precrop !== undefined) out.precrop = o.precrop;
@@ -227,4 +228,3 @@ export function upstreamRecipe(input: UpstreamInput): UpstreamRecipe {
     ],
   };
 }
-

@@ -67,7 +67,10 @@ export interface RunOptions {
 }
 
 /** The part of a TrainConfig that RunOptions decide (checkpoints default to every tenth of the run). */
-export function runSettings(o: RunOptions, totalSteps: number): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep'> {
+export function runSettings(
+  o: RunOptions,
+  totalSteps: number,
+): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep'> {
   return {
     outDir: o.out,
     seed: o.seed ?? 0,
@@ -160,7 +163,8 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
           : `No checkpoint was written by this run: re-running the same command starts ${existsSync(file) ? `from ${file} again` : 'over'}.`;
     } else {
       // rank 0 writes the checkpoints: it may have finished one more than this rank knows of
-      const known = step > 0 ? `step ${step} or later` : where.writingStep > 0 ? `step ${where.writingStep} if rank 0 finished writing it` : 'if one was written';
+      const known =
+        step > 0 ? `step ${step} or later` : where.writingStep > 0 ? `step ${where.writingStep} if rank 0 finished writing it` : 'if one was written';
       hint = `Re-run the same command to resume from the last complete checkpoint, ${file} on rank 0's machine (${known}).`;
     }
     throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
@@ -286,7 +290,9 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
               const partners = T.tensor(mixupPartners(micro, cfg.seed, step, m), [micro]).to('int64');
               x = mixImages(x, partners, lam);
               const logits = model.forward(x);
-              loss = lossOf(cfg.loss, logits, ym).mul(lam).add(lossOf(cfg.loss, logits, ym.indexSelect(0, partners)).mul(1 - lam));
+              loss = lossOf(cfg.loss, logits, ym)
+                .mul(lam)
+                .add(lossOf(cfg.loss, logits, ym.indexSelect(0, partners)).mul(1 - lam));
             } else {
               loss = lossOf(cfg.loss, model.forward(x), ym);
             }
@@ -366,7 +372,14 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     ...cfg.info,
   };
   if (lead) {
-    const meta = metaArray({ model: cfg.modelName, headSize: model.headSize, classNames: cfg.train.classNames, crop: recipe.crop, data: cfg.dataSpec, ...model.overrides });
+    const meta = metaArray({
+      model: cfg.modelName,
+      headSize: model.headSize,
+      classNames: cfg.train.classNames,
+      crop: recipe.crop,
+      data: cfg.dataSpec,
+      ...model.overrides,
+    });
     await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
     await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
   }

@@ -51,7 +51,9 @@ export class Progress {
     const rate = this.#units / Math.max(elapsed, 1e-9);
     const eta = done > 0 ? ((this.#total - step) * elapsed) / done : Infinity;
     const pct = ((100 * step) / this.#total).toFixed(0).padStart(3);
-    const extra = Object.entries(fields).map(([k, v]) => `${k} ${v}`).join('  ');
+    const extra = Object.entries(fields)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('  ');
     const line = `${this.#label} ${pct}% ${step}/${this.#total}  ${extra}  ${rate.toFixed(1)} ${this.#unit}/s  ${formatDuration(elapsed)}<${formatDuration(eta)}`;
     if (this.#tty) {
       if (now - this.#lastDraw < 100 && step < this.#total) return;

@@ -10,8 +10,20 @@ import { after, test } from 'node:test';
 import { cliPath } from '../helpers.js';
 import { requirePython } from '../python.js';
 import {
-  compare, formatReport, measureLoaders, measureScaling, openmpWaitPolicy, peerArgsFor, peerEnvironment, precropFor, reportJson,
-  runOurs, runPeer, scalingTable, writeBenchFiles, type BenchSetup,
+  compare,
+  formatReport,
+  measureLoaders,
+  measureScaling,
+  openmpWaitPolicy,
+  peerArgsFor,
+  peerEnvironment,
+  precropFor,
+  reportJson,
+  runOurs,
+  runPeer,
+  scalingTable,
+  writeBenchFiles,
+  type BenchSetup,
 } from '../../src/bench/index.js';
 import { getModel } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
@@ -34,7 +46,18 @@ async function setup(): Promise<BenchSetup> {
 
 test('the peer gets the architecture flags of BiT models and none for the classic ResNets', () => {
   assert.deepEqual(peerArgsFor(getModel('BiT-Tiny'), 10), ['--units', '1,1,1,1', '--width-factor', '1', '--base-width', '16', '--groups', '8', '--head', '10']);
-  assert.deepEqual(peerArgsFor(getModel('BiT-S-R50x1'), 1000), ['--units', '3,4,6,3', '--width-factor', '1', '--base-width', '64', '--groups', '32', '--head', '1000']);
+  assert.deepEqual(peerArgsFor(getModel('BiT-S-R50x1'), 1000), [
+    '--units',
+    '3,4,6,3',
+    '--width-factor',
+    '1',
+    '--base-width',
+    '64',
+    '--groups',
+    '32',
+    '--head',
+    '1000',
+  ]);
   assert.equal(peerArgsFor(getModel('ResNet-50'), 1000), null);
 });
 
@@ -83,13 +106,27 @@ test("the peer's environment: ours (same OpenMP settings) or the user's (without
 
 test('a failing child names the side and its error', async () => {
   const s = await setup();
-  await assert.rejects(runOurs({ ...s, weights: path.join(dir, 'missing.npz'), phase: 'forward', warmup: 0, reps: 1, profile: false }), /our forward benchmark failed[\s\S]*missing\.npz/);
+  await assert.rejects(
+    runOurs({ ...s, weights: path.join(dir, 'missing.npz'), phase: 'forward', warmup: 0, reps: 1, profile: false }),
+    /our forward benchmark failed[\s\S]*missing\.npz/,
+  );
 });
 
 test('compare alternates the sides and reports ratios, the table and the JSON object', async () => {
   peerAvailable();
   const lines: string[] = [];
-  const c = await compare({ model: MODEL, resolution: RES, batch: BATCH, threads: 1, peer: true, rounds: 2, warmup: 0, reps: 1, profile: false, log: (l) => lines.push(l) });
+  const c = await compare({
+    model: MODEL,
+    resolution: RES,
+    batch: BATCH,
+    threads: 1,
+    peer: true,
+    rounds: 2,
+    warmup: 0,
+    reps: 1,
+    profile: false,
+    log: (l) => lines.push(l),
+  });
   // round 1: ours then PyTorch; round 2: PyTorch then ours
   const order = lines.map((l) => /(ours|pytorch)/.exec(l)?.[1]);
   assert.deepEqual(order, ['ours', 'pytorch', 'ours', 'pytorch', 'pytorch', 'ours', 'pytorch', 'ours']);
@@ -108,7 +145,18 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
 });
 
 test('compare without a peer measures ours only, and a model without a peer is refused', async () => {
-  const c = await compare({ model: MODEL, resolution: RES, batch: BATCH, threads: 1, peer: false, rounds: 1, warmup: 0, reps: 1, profile: false, log: () => {} });
+  const c = await compare({
+    model: MODEL,
+    resolution: RES,
+    batch: BATCH,
+    threads: 1,
+    peer: false,
+    rounds: 1,
+    warmup: 0,
+    reps: 1,
+    profile: false,
+    log: () => {},
+  });
   assert.equal(c.pytorch, null);
   assert.equal(c.ratios, null);
   assert.ok(c.ours.train.imagesPerSecond > 0);
@@ -119,21 +167,45 @@ test('compare without a peer measures ours only, and a model without a peer is r
 });
 
 test('the scaling table varies batch, resolution and micro-batches', () => {
-  const rows = measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [1, 2], resolutions: [32, 48], microBatches: [1, 2, 4], warmup: 0, reps: 1, log: () => {} });
-  assert.deepEqual(rows.map((r) => [r.axis, r.batch, r.resolution, r.microBatches]), [
-    ['batch', 1, 32, 1], ['batch', 2, 32, 1], ['resolution', 4, 32, 1], ['resolution', 4, 48, 1],
-    ['micro-batches', 4, 32, 1], ['micro-batches', 4, 32, 2], ['micro-batches', 4, 32, 4],
-  ]);
+  const rows = measureScaling({
+    model: MODEL,
+    batch: 4,
+    resolution: RES,
+    batches: [1, 2],
+    resolutions: [32, 48],
+    microBatches: [1, 2, 4],
+    warmup: 0,
+    reps: 1,
+    log: () => {},
+  });
+  assert.deepEqual(
+    rows.map((r) => [r.axis, r.batch, r.resolution, r.microBatches]),
+    [
+      ['batch', 1, 32, 1],
+      ['batch', 2, 32, 1],
+      ['resolution', 4, 32, 1],
+      ['resolution', 4, 48, 1],
+      ['micro-batches', 4, 32, 1],
+      ['micro-batches', 4, 32, 2],
+      ['micro-batches', 4, 32, 4],
+    ],
+  );
   assert.equal(rows[5].forwardImagesPerSecond, null);
   assert.match(scalingTable(rows, 'text'), /vs 1 pass/);
-  assert.throws(() => measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [], resolutions: [], microBatches: [3], warmup: 0, reps: 1, log: () => {} }), /does not divide/);
+  assert.throws(
+    () => measureScaling({ model: MODEL, batch: 4, resolution: RES, batches: [], resolutions: [], microBatches: [3], warmup: 0, reps: 1, log: () => {} }),
+    /does not divide/,
+  );
 });
 
 test('the loader measurement runs on both synthetic sources (in memory, JPEG files) at the HyperRule precrop', async () => {
   assert.equal(precropFor(128), 160);
   const lines: string[] = [];
   const rows = await measureLoaders({ resolution: 32, batch: 4, workers: 1, batches: 2, log: (l) => lines.push(l) });
-  assert.deepEqual(rows.map((r) => r.source), ['in-memory 32x32 RGB (CIFAR-sized)', 'JPEG files 500x375 (ImageNet-sized)']);
+  assert.deepEqual(
+    rows.map((r) => r.source),
+    ['in-memory 32x32 RGB (CIFAR-sized)', 'JPEG files 500x375 (ImageNet-sized)'],
+  );
   for (const r of rows) {
     assert.deepEqual([r.images, r.precrop, r.crop, r.workers], [8, precropFor(32), 32, 1], r.source);
     assert.ok(r.imagesPerSecond > 0, r.source);
@@ -142,7 +214,28 @@ test('the loader measurement runs on both synthetic sources (in memory, JPEG fil
 });
 
 test('`bit bench --json` prints one object with the required keys', () => {
-  const out = execFileSync(process.execPath, [cliPath(), 'bench', '--model', MODEL, '--resolution', String(RES), '--batch', String(BATCH), '--threads', '1', '--reps', '1', '--warmup', '0', '--no-loader', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(
+    process.execPath,
+    [
+      cliPath(),
+      'bench',
+      '--model',
+      MODEL,
+      '--resolution',
+      String(RES),
+      '--batch',
+      String(BATCH),
+      '--threads',
+      '1',
+      '--reps',
+      '1',
+      '--warmup',
+      '0',
+      '--no-loader',
+      '--json',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const j = JSON.parse(out) as Record<string, unknown>;
   for (const key of ['forward_images_per_s', 'train_images_per_s', 'peak_rss_mb']) assert.equal(typeof j[key], 'number', key);
   assert.equal(j.model, MODEL);

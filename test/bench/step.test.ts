@@ -21,7 +21,10 @@ test('SGD with momentum and weight decay follows PyTorch: buf = m*buf + (g + wd*
     const opt = new SGD([p], { momentum: 0.9, weightDecay: 0.1 });
     let pv = [1, -2, 3];
     let buf = [0, 0, 0];
-    const grads = [[0.5, 1, -1], [2, 0, 0.25]];
+    const grads = [
+      [0.5, 1, -1],
+      [2, 0, 0.25],
+    ];
     for (const g of grads) {
       p.setGrad(T.tensor(g));
       opt.step(0.1);
@@ -59,7 +62,10 @@ test('a step in 2 micro-batches updates the parameters as one pass over the whol
         const step = new TrainStep(model);
         step.run(x, benchLabels(4, 5), micro);
         step.dispose();
-        return model.store.trainable().slice(0, 6).flatMap((p) => p.toArray());
+        return model.store
+          .trainable()
+          .slice(0, 6)
+          .flatMap((p) => p.toArray());
       });
     } finally {
       model.dispose();
@@ -91,7 +97,14 @@ test('op timings: self time excludes the ops an op called, per thread', () => {
 test('profileOps records libtorch ops, the backward pass included', () => {
   const rows = T.tidy(() => {
     const w = T.randn([8, 8]).setRequiresGrad(true);
-    return T.profileOps(() => T.tidy(() => T.matmul(T.randn([4, 8]), w).relu().sum().backward()));
+    return T.profileOps(() =>
+      T.tidy(() =>
+        T.matmul(T.randn([4, 8]), w)
+          .relu()
+          .sum()
+          .backward(),
+      ),
+    );
   });
   const ops = rows.map((r) => r.op);
   assert.ok(ops.includes('aten::mm'), ops.join(', '));
@@ -209,7 +222,13 @@ test('stats helpers', () => {
   assert.ok(Math.abs(variation([1, 3]) - Math.SQRT2 / 2) < 1e-12);
   assert.deepEqual(parseIntList(1)('8, 16,8'), [8, 16]);
   assert.throws(() => parseIntList(1)('8,0'), /expected an integer >= 1, got '0'/);
-  const a = [{ op: 'conv', calls: 2, selfMs: 5, totalMs: 6 }, { op: 'gn', calls: 1, selfMs: 1, totalMs: 1 }];
-  const b = [{ op: 'conv', calls: 2, selfMs: 4, totalMs: 7 }, { op: 'relu', calls: 1, selfMs: 2, totalMs: 2 }];
+  const a = [
+    { op: 'conv', calls: 2, selfMs: 5, totalMs: 6 },
+    { op: 'gn', calls: 1, selfMs: 1, totalMs: 1 },
+  ];
+  const b = [
+    { op: 'conv', calls: 2, selfMs: 4, totalMs: 7 },
+    { op: 'relu', calls: 1, selfMs: 2, totalMs: 2 },
+  ];
   assert.deepEqual(fastestOps([a, b]), [b[0], b[1], a[1]]);
 });

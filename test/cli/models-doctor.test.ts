@@ -11,10 +11,27 @@ test('bit models --json lists every model; the classic ResNets match the lecture
   assert.equal(r.status, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as { name: string; params: number; macs: number }[];
   const byName = new Map(rows.map((x) => [x.name, x]));
-  for (const name of ['BiT-S-R50x1', 'BiT-S-R50x3', 'BiT-S-R101x1', 'BiT-S-R101x3', 'BiT-S-R152x2', 'BiT-S-R152x4', 'BiT-M-R50x1', 'BiT-M-R152x4', 'BiT-Tiny', 'ResNet-18']) {
+  for (const name of [
+    'BiT-S-R50x1',
+    'BiT-S-R50x3',
+    'BiT-S-R101x1',
+    'BiT-S-R101x3',
+    'BiT-S-R152x2',
+    'BiT-S-R152x4',
+    'BiT-M-R50x1',
+    'BiT-M-R152x4',
+    'BiT-Tiny',
+    'ResNet-18',
+  ]) {
     assert.ok(byName.has(name), name);
   }
-  const table: [string, number][] = [['ResNet-18', 1.8], ['ResNet-34', 3.6], ['ResNet-50', 3.8], ['ResNet-101', 7.6], ['ResNet-152', 11.3]];
+  const table: [string, number][] = [
+    ['ResNet-18', 1.8],
+    ['ResNet-34', 3.6],
+    ['ResNet-50', 3.8],
+    ['ResNet-101', 7.6],
+    ['ResNet-152', 11.3],
+  ];
   for (const [name, g] of table) assert.ok(Math.abs(byName.get(name)!.macs / (g * 1e9) - 1) < 0.03, `${name}: ${byName.get(name)!.macs}`);
   const text = run(['models', '--resolution', '128']);
   assert.equal(text.status, 0);
@@ -24,7 +41,12 @@ test('bit models --json lists every model; the classic ResNets match the lecture
 test('bit doctor reports libtorch, BLAS and threads', () => {
   const r = run(['doctor', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const d = JSON.parse(r.stdout) as { addon: { loaded: boolean }; libtorch: { version: string; library: string; distributed: boolean }; blas: { library: string; matmulGflops: number }; threads: { torch: number; cores: number } };
+  const d = JSON.parse(r.stdout) as {
+    addon: { loaded: boolean };
+    libtorch: { version: string; library: string; distributed: boolean };
+    blas: { library: string; matmulGflops: number };
+    threads: { torch: number; cores: number };
+  };
   assert.equal(d.addon.loaded, true);
   assert.match(d.libtorch.version, /^\d+\.\d+/);
   assert.match(d.libtorch.library, /libtorch_cpu\.so/);

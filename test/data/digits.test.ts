@@ -31,7 +31,10 @@ test('digits: 1,797 rows of 8x8, 10 classes, pixels 0..16 rescaled to 0..255', a
   assert.equal(min, 0);
   assert.equal(max, 255);
   // The first image of the file (a 0): row 0 is 0,0,5,13,9,1,0,0.
-  assert.deepEqual([...pixels.subarray(0, 8)], [0, 0, 5, 13, 9, 1, 0, 0].map((v) => Math.round((v * 255) / 16)));
+  assert.deepEqual(
+    [...pixels.subarray(0, 8)],
+    [0, 0, 5, 13, 9, 1, 0, 0].map((v) => Math.round((v * 255) / 16)),
+  );
   assert.equal(labels[0], 0);
 });
 
@@ -67,13 +70,16 @@ test('digits missing: the error names all three places and the fetch script', as
       assert.equal(findDigitsFile(), SKLEARN_DIGITS);
       return;
     }
-    assert.throws(() => findDigitsFile(), (err: Error) => {
-      assert.match(err.message, /nope\.csv\.gz \(\$BIT_DIGITS\)/);
-      assert.ok(err.message.includes(path.join(tmp, 'digits.csv.gz')));
-      assert.ok(err.message.includes(SKLEARN_DIGITS));
-      assert.match(err.message, /scripts\/fetch-debian-data\.sh/);
-      return true;
-    });
+    assert.throws(
+      () => findDigitsFile(),
+      (err: Error) => {
+        assert.match(err.message, /nope\.csv\.gz \(\$BIT_DIGITS\)/);
+        assert.ok(err.message.includes(path.join(tmp, 'digits.csv.gz')));
+        assert.ok(err.message.includes(SKLEARN_DIGITS));
+        assert.match(err.message, /scripts\/fetch-debian-data\.sh/);
+        return true;
+      },
+    );
   } finally {
     if (saved.d === undefined) delete process.env.BIT_DIGITS;
     else process.env.BIT_DIGITS = saved.d;

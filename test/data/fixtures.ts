@@ -46,7 +46,10 @@ export async function writeDigit(file: string, index: number, kind: ImageKind): 
   const grey = Buffer.from(await mnistPixels(index));
   await fs.mkdir(path.dirname(file), { recursive: true });
   if (kind === 'grey-png') {
-    await sharp(grey, { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+    await sharp(grey, { raw: { width: 28, height: 28, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(file);
     return;
   }
   const channels = kind === 'rgba-png' ? 4 : 3;
@@ -78,9 +81,12 @@ export interface DigitFolder {
 export async function makeDigitFolder(root: string, perClass = 5, testPerClass = 2): Promise<DigitFolder> {
   const classes = ['zero', 'one', 'two'];
   const kinds: ImageKind[] = ['grey-png', 'rgb-png', 'rgba-png', 'jpeg', 'webp'];
-  const ext: Record<ImageKind, string> = { 'grey-png': 'png', 'rgb-png': 'png', 'rgba-png': 'png', 'jpeg': 'jpg', 'webp': 'webp' };
+  const ext: Record<ImageKind, string> = { 'grey-png': 'png', 'rgb-png': 'png', 'rgba-png': 'png', jpeg: 'jpg', webp: 'webp' };
   const files = new Map<string, Map<string, { file: string; index: number; kind: ImageKind }[]>>();
-  for (const [split, count, skip] of [['train', perClass, 0], ['test', testPerClass, perClass]] as const) {
+  for (const [split, count, skip] of [
+    ['train', perClass, 0],
+    ['test', testPerClass, perClass],
+  ] as const) {
     const bySplit = new Map<string, { file: string; index: number; kind: ImageKind }[]>();
     files.set(split, bySplit);
     for (let c = 0; c < classes.length; c++) {
@@ -92,7 +98,10 @@ export async function makeDigitFolder(root: string, perClass = 5, testPerClass =
         await writeDigit(file, idx[k], kind);
         list.push({ file, index: idx[k], kind });
       }
-      bySplit.set(classes[c], list.sort((a, b) => (a.file < b.file ? -1 : 1)));
+      bySplit.set(
+        classes[c],
+        list.sort((a, b) => (a.file < b.file ? -1 : 1)),
+      );
     }
   }
   return { root, files };
@@ -107,7 +116,10 @@ export async function writeCorrupt(file: string): Promise<void> {
 /** Writes a JPEG cut in half (the header is intact, the pixel data truncated). */
 export async function writeTruncatedJpeg(file: string, index: number): Promise<void> {
   const grey = Buffer.from(await mnistPixels(index));
-  const big = await sharp(grey, { raw: { width: 28, height: 28, channels: 1 } }).resize(112, 112).jpeg().toBuffer();
+  const big = await sharp(grey, { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(112, 112)
+    .jpeg()
+    .toBuffer();
   await fs.mkdir(path.dirname(file), { recursive: true });
   await fs.writeFile(file, big.subarray(0, Math.floor(big.length / 2)));
 }

@@ -73,7 +73,10 @@ test('image folder: missing, empty and malformed folders are clear errors', asyn
   await assert.rejects(openImageFolder(path.join(tmp, 'absent'), 'train'), /image folder .*absent does not exist/);
   const noTrain = path.join(tmp, 'no-train');
   await fs.mkdir(path.join(noTrain, 'pictures'), { recursive: true });
-  await assert.rejects(openImageFolder(noTrain, 'train'), /image folder .*no-train has no train\/ folder for the train split: expected .*no-train\/train\/<class>\/<image>; found pictures/);
+  await assert.rejects(
+    openImageFolder(noTrain, 'train'),
+    /image folder .*no-train has no train\/ folder for the train split: expected .*no-train\/train\/<class>\/<image>; found pictures/,
+  );
   const empty = path.join(tmp, 'empty');
   await fs.mkdir(path.join(empty, 'train'), { recursive: true });
   await assert.rejects(openImageFolder(empty, 'train'), /empty\/train has no class folders/);

@@ -75,7 +75,10 @@ test('corrupt IDX files give errors naming the file and the problem', async () =
   assert.throws(() => parseIdx(bad, 'imgs.idx', IDX_IMAGES_MAGIC), /imgs\.idx: bad magic number 0x00000801: expected 0x00000803.*swapped/);
   const junk = new TextEncoder().encode('hello world, not idx');
   assert.throws(() => parseIdx(junk, 'junk.idx', IDX_IMAGES_MAGIC), /junk\.idx: bad magic number 0x68656c6c/);
-  assert.throws(() => parseIdx(good.subarray(0, good.length - 5), 'short.idx', IDX_IMAGES_MAGIC), /short\.idx: truncated IDX file: header says \[2, 3, 3\] = 18 bytes of data, but only 13/);
+  assert.throws(
+    () => parseIdx(good.subarray(0, good.length - 5), 'short.idx', IDX_IMAGES_MAGIC),
+    /short\.idx: truncated IDX file: header says \[2, 3, 3\] = 18 bytes of data, but only 13/,
+  );
   assert.throws(() => parseIdx(good.subarray(0, 10), 'tiny.idx', IDX_IMAGES_MAGIC), /tiny\.idx: truncated IDX file: 10 bytes, shorter than its 16-byte header/);
   const long = new Uint8Array(good.length + 3);
   long.set(good);

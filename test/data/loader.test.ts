@@ -14,7 +14,10 @@ let digits: Dataset;
 let small: Dataset;
 before(async () => {
   digits = await openDigits('train');
-  small = digits.subset(Int32Array.from({ length: 120 }, (_, i) => i * 10), 'digits/train[::10][:120]');
+  small = digits.subset(
+    Int32Array.from({ length: 120 }, (_, i) => i * 10),
+    'digits/train[::10][:120]',
+  );
 });
 after(() => removeDir(tmp));
 
@@ -63,10 +66,19 @@ test('each epoch is a fresh permutation: every sample once per epoch, order resh
   const epoch0 = batches.slice(0, 3).flatMap((b) => [...b.indices]);
   const epoch1 = batches.slice(3, 6).flatMap((b) => [...b.indices]);
   const all = Array.from({ length: 120 }, (_, i) => i);
-  assert.deepEqual([...epoch0].sort((x, y) => x - y), all);
-  assert.deepEqual([...epoch1].sort((x, y) => x - y), all);
+  assert.deepEqual(
+    [...epoch0].sort((x, y) => x - y),
+    all,
+  );
+  assert.deepEqual(
+    [...epoch1].sort((x, y) => x - y),
+    all,
+  );
   assert.notDeepEqual(epoch0, epoch1);
-  assert.deepEqual(batches.map((b) => b.epoch), [0, 0, 0, 1, 1, 1]);
+  assert.deepEqual(
+    batches.map((b) => b.epoch),
+    [0, 0, 0, 1, 1, 1],
+  );
   // Steps need not align with epochs: with 50 per batch, step 2 spans epochs 0 and 1.
   const loader = trainLoader(small, { ...opts, batchSize: 50, workers: 1 });
   const p = loader.plan(2);
@@ -79,7 +91,10 @@ test('each epoch is a fresh permutation: every sample once per epoch, order resh
 test('startStep resumes with exactly the batches a full run gives from that step', async () => {
   const full = await take(trainLoader(small, { ...opts, workers: 1 }), 8);
   const resumed = await take(trainLoader(small, { ...opts, workers: 2, startStep: 5 }), 3);
-  assert.deepEqual(resumed.map((b) => b.step), [5, 6, 7]);
+  assert.deepEqual(
+    resumed.map((b) => b.step),
+    [5, 6, 7],
+  );
   assertSameBatches(full.slice(5), resumed);
   // Resuming far ahead computes the plan without decoding the skipped batches.
   const far = trainLoader(digits, { ...opts, workers: 1, startStep: 1_000_000 });
@@ -106,10 +121,16 @@ test('sharding: 2 ranks get disjoint halves that together are the global batch',
     const loader = evalLoader(small, { batchSize: 50, crop: 16, workers: 1, rank, worldSize: 2 });
     const bs = await take(loader, 100);
     assert.equal(bs.length, 3);
-    assert.deepEqual(bs.map((b) => b.n), rank === 0 ? [25, 25, 20] : [25, 25, 0]);
+    assert.deepEqual(
+      bs.map((b) => b.n),
+      rank === 0 ? [25, 25, 20] : [25, 25, 0],
+    );
     for (const b of bs) seen.push(...b.indices);
   }
-  assert.deepEqual(seen.sort((x, y) => x - y), Array.from({ length: 120 }, (_, i) => i));
+  assert.deepEqual(
+    seen.sort((x, y) => x - y),
+    Array.from({ length: 120 }, (_, i) => i),
+  );
   assert.throws(() => trainLoader(small, { ...opts, batchSize: 41, worldSize: 2 }), /batchSize 41 must be a multiple of worldSize 2/);
   assert.throws(() => trainLoader(small, { ...opts, rank: 2, worldSize: 2 }), /rank 2 is out of range for worldSize 2/);
 });
@@ -120,8 +141,14 @@ test('evaluation: the split once, in order, last batch partial; can be run again
     for (let round = 0; round < 2; round++) {
       const bs: Batch[] = [];
       for await (const b of loader) bs.push(b);
-      assert.deepEqual(bs.map((b) => b.n), [50, 50, 20]);
-      assert.deepEqual(bs.flatMap((b) => [...b.indices]), Array.from({ length: 120 }, (_, i) => i));
+      assert.deepEqual(
+        bs.map((b) => b.n),
+        [50, 50, 20],
+      );
+      assert.deepEqual(
+        bs.flatMap((b) => [...b.indices]),
+        Array.from({ length: 120 }, (_, i) => i),
+      );
       assert.equal(bs[2].images.length, 20 * 16 * 16 * 3);
     }
     const it = loader[Symbol.asyncIterator]();

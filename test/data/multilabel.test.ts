@@ -59,7 +59,10 @@ test('multi-label folder: bad lines, labels out of range and missing files are n
   await fs.mkdir(bad, { recursive: true });
   await fs.writeFile(path.join(bad, 'classes.txt'), 'x\ny\n');
   await fs.writeFile(path.join(bad, 'train.tsv'), 'a.png\t0\nb.png\t1,2\n');
-  await assert.rejects(openMultiLabel(bad, 'train'), new RegExp(`${path.join(bad, 'train.tsv')}:2: label 2 is out of range: expected 0..1 \\(2 classes in .*classes.txt\\)`));
+  await assert.rejects(
+    openMultiLabel(bad, 'train'),
+    new RegExp(`${path.join(bad, 'train.tsv')}:2: label 2 is out of range: expected 0..1 \\(2 classes in .*classes.txt\\)`),
+  );
   await fs.writeFile(path.join(bad, 'train.tsv'), 'a.png 0\n');
   await assert.rejects(openMultiLabel(bad, 'train'), /train\.tsv:1: expected 'relative\/path<TAB>labels', found no tab/);
   await fs.writeFile(path.join(bad, 'train.tsv'), 'a.png\tcat\n');

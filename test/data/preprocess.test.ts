@@ -17,11 +17,23 @@ before(async () => {
 after(() => removeDir(tmp));
 
 /** Independent reference: sharp resize, then sharp extract at the offset, then sharp flop. */
-async function reference(input: sharp.Sharp, precrop: number, crop: number, top: number, left: number, flip: boolean): Promise<{ data: Buffer; channels: number }> {
+async function reference(
+  input: sharp.Sharp,
+  precrop: number,
+  crop: number,
+  top: number,
+  left: number,
+  flip: boolean,
+): Promise<{ data: Buffer; channels: number }> {
   const resized = await input.resize(precrop, precrop, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
   const raw = { width: precrop, height: precrop, channels: resized.info.channels };
   const cropped = await sharp(resized.data, { raw }).extract({ left, top, width: crop, height: crop }).raw().toBuffer();
-  const out = flip ? await sharp(cropped, { raw: { width: crop, height: crop, channels: raw.channels } }).flop().raw().toBuffer() : cropped;
+  const out = flip
+    ? await sharp(cropped, { raw: { width: crop, height: crop, channels: raw.channels } })
+        .flop()
+        .raw()
+        .toBuffer()
+    : cropped;
   return { data: out, channels: raw.channels };
 }
 
@@ -73,9 +85,10 @@ test('train preprocessing on image files (RGB, RGBA, grey, JPEG, WebP) matches s
     const file = ds.filePath(i) as string;
     const meta = await sharp(file).metadata();
     // Alpha dropped before resizing, as the loader documents.
-    const input = meta.hasAlpha === true
-      ? sharp(await sharp(file).removeAlpha().raw().toBuffer(), { raw: { width: 28, height: 28, channels: 3 } })
-      : sharp(file).toColourspace('srgb');
+    const input =
+      meta.hasAlpha === true
+        ? sharp(await sharp(file).removeAlpha().raw().toBuffer(), { raw: { width: 28, height: 28, channels: 3 } })
+        : sharp(file).toColourspace('srgb');
     assertMatches(got.data, await reference(input, 40, 32, aug.top, aug.left, aug.flip), file);
   }
   await assert.rejects(preprocessSample(ds, ds.length, config), /sample index 12 out of range \[0, 12\)/);
@@ -139,8 +152,14 @@ test('eval preprocessing is a deterministic resize to crop x crop', async () => 
   };
   const a = await run();
   const b = await run();
-  assert.deepEqual(a.map((x) => x.n), [2, 1]);
-  assert.deepEqual(a.map((x) => [...x.indices]), [[0, 1], [2]]);
+  assert.deepEqual(
+    a.map((x) => x.n),
+    [2, 1],
+  );
+  assert.deepEqual(
+    a.map((x) => [...x.indices]),
+    [[0, 1], [2]],
+  );
   for (let k = 0; k < a.length; k++) {
     assert.deepEqual(a[k].images, b[k].images);
     assert.equal(a[k].augment, null);
@@ -148,9 +167,10 @@ test('eval preprocessing is a deterministic resize to crop x crop', async () => 
   for (let i = 0; i < ds.length; i++) {
     const file = ds.filePath(i) as string;
     const meta = await sharp(file).metadata();
-    const input = meta.hasAlpha === true
-      ? sharp(await sharp(file).removeAlpha().raw().toBuffer(), { raw: { width: 28, height: 28, channels: 3 } })
-      : sharp(file).toColourspace('srgb');
+    const input =
+      meta.hasAlpha === true
+        ? sharp(await sharp(file).removeAlpha().raw().toBuffer(), { raw: { width: 28, height: 28, channels: 3 } })
+        : sharp(file).toColourspace('srgb');
     const want = await reference(input, 24, 24, 0, 0, false);
     const batch = a[Math.floor(i / 2)];
     const k = i % 2;

@@ -36,7 +36,10 @@ test('uniform integers stay in range and cover it', () => {
 
 test('permutations are permutations, reproducible, different per stream', () => {
   const p = permutation(1000, 3, RandomPurpose.epochPermutation, 0);
-  assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    [...p].sort((a, b) => a - b),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   assert.deepEqual(permutation(1000, 3, RandomPurpose.epochPermutation, 0), p);
   assert.notDeepEqual(permutation(1000, 3, RandomPurpose.epochPermutation, 1), p);
   assert.notDeepEqual(permutation(1000, 4, RandomPurpose.epochPermutation, 0), p);

@@ -9,7 +9,11 @@ const tmp = tempDir('spec');
 after(() => removeDir(tmp));
 
 test('openForTraining gives the sets openDataset gives, the held-out val from the same read of train', async () => {
-  for (const [text, split] of [['digits?val=200&shots=5&seed=1', 'val'], ['digits?fraction=0.5', 'test'], ['digits', 'none']] as const) {
+  for (const [text, split] of [
+    ['digits?val=200&shots=5&seed=1', 'val'],
+    ['digits?fraction=0.5', 'test'],
+    ['digits', 'none'],
+  ] as const) {
     const spec = parseDataSpec(text);
     const { train, openEval } = await openForTraining(spec, split);
     const evalSet = await openEval();
@@ -59,7 +63,10 @@ test('bare paths are recognised by their content', () => {
 });
 
 test('bad spec strings name the problem', () => {
-  assert.throws(() => parseDataSpec('cifar10'), /unknown dataset 'cifar10': expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR/);
+  assert.throws(
+    () => parseDataSpec('cifar10'),
+    /unknown dataset 'cifar10': expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR/,
+  );
   assert.throws(() => parseDataSpec(''), /empty dataset spec/);
   assert.throws(() => parseDataSpec('constructor'), /unknown dataset 'constructor'/);
   assert.throws(() => parseDataSpec('mnist?shots=two'), /option shots must be a number, but got 'two'/);

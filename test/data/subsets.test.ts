@@ -25,11 +25,17 @@ test('k-shot: exactly k per class, reproducible per seed, different across seeds
 
 test('k-shot: a clear error when a class has fewer than k examples', async () => {
   const train = await openDigits('train');
-  const small = train.subset(Int32Array.from({ length: 60 }, (_, i) => i), 'digits/train[:60]');
+  const small = train.subset(
+    Int32Array.from({ length: 60 }, (_, i) => i),
+    'digits/train[:60]',
+  );
   const counts = small.classCounts();
   const k = Math.min(...counts) + 1;
   const short = [...counts].findIndex((c) => c < k);
-  assert.throws(() => kShotSubset(small, k, 0), new RegExp(`digits/train\\[:60\\]: ${k}-shot needs ${k} examples of every class, but '${short}' \\(class ${short}\\) has ${counts[short]}`));
+  assert.throws(
+    () => kShotSubset(small, k, 0),
+    new RegExp(`digits/train\\[:60\\]: ${k}-shot needs ${k} examples of every class, but '${short}' \\(class ${short}\\) has ${counts[short]}`),
+  );
   assert.throws(() => kShotSubset(train, 0, 0), /k-shot needs a whole k >= 1, but got 0/);
   assert.throws(() => kShotSubset(train, 1, -2), /seed must be an integer/);
 });
@@ -66,7 +72,10 @@ test('proportional counts add up exactly', () => {
   const sizes = Int32Array.from([178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
   for (const total of [1, 7, 500, 1000, 1797]) {
     const c = proportionalCounts(sizes, total);
-    assert.equal(c.reduce((a, b) => a + b, 0), total);
+    assert.equal(
+      c.reduce((a, b) => a + b, 0),
+      total,
+    );
     c.forEach((x, k) => assert.ok(x <= sizes[k]));
   }
 });

@@ -58,7 +58,10 @@ interface WorkerResult {
 
 function runWorker(rank: number, port: number): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', WORKER], { env: { ...process.env, TEST_RANK: String(rank), TEST_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', WORKER], {
+      env: { ...process.env, TEST_RANK: String(rank), TEST_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -76,7 +79,10 @@ test('two processes: bucketed gradient averaging, sums, broadcast and a barrier'
   const port = await freePort();
   const results = await Promise.all([runWorker(0, port), runWorker(1, port)]);
   const sizes = SHAPES.map((s) => s.reduce((a, b) => a * b, 1));
-  const buckets = planBuckets(SHAPES.map((_, i) => ({ dtype: 'float32', size: sizes[i] })), 64 * 4);
+  const buckets = planBuckets(
+    SHAPES.map((_, i) => ({ dtype: 'float32', size: sizes[i] })),
+    64 * 4,
+  );
   assert.ok(buckets.length >= 3, `expected several buckets, planned ${buckets.length}`);
   for (const [rank, r] of results.entries()) {
     assert.equal(r.reduces, buckets.length, `rank ${rank}: one all-reduce per bucket`);
@@ -91,7 +97,14 @@ test('two processes: bucketed gradient averaging, sums, broadcast and a barrier'
       assertClose(r.grads[i]!, expected, 1e-6, `rank ${rank} parameter ${i}`);
     });
     assert.deepEqual(r.sums, [3, 10, 1]);
-    assert.deepEqual(r.broadcast, [[1, 1, 1, 1, 1], [0, 0, 0]], `rank ${rank} holds rank 0's tensors`);
+    assert.deepEqual(
+      r.broadcast,
+      [
+        [1, 1, 1, 1, 1],
+        [0, 0, 0],
+      ],
+      `rank ${rank} holds rank 0's tensors`,
+    );
   }
 });
 

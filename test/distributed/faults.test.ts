@@ -42,7 +42,14 @@ test('SIGKILL of rank 0 (which hosts the store), workers started by hand with to
   const out = path.join(dir, 'killed-0');
   const port = await freePort();
   const args = tinyPretrain(out, ['--batch', '16', '--steps', '400', '--checkpoint-every', '5', '--threads', '1', '--workers', '1']);
-  const env = (rank: number) => ({ RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+  const env = (rank: number) => ({
+    RANK: String(rank),
+    WORLD_SIZE: '2',
+    LOCAL_RANK: String(rank),
+    LOCAL_WORLD_SIZE: '2',
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: String(port),
+  });
   const rank0 = startBit(args, env(0));
   const rank1 = startBit(args, env(1));
   try {
@@ -54,7 +61,10 @@ test('SIGKILL of rank 0 (which hosts the store), workers started by hand with to
     assert.equal(r.code, 1, `exit code ${r.code}, signal ${r.signal}:\n${r.output}`);
     assert.ok(stopMs < LIMIT_MS, `rank 1 took ${stopMs} ms to stop`);
     assert.match(r.output, /bit: worker rank 0 was lost \(pid \d+ on [^)]+\): it hosts the rendezvous store at 127\.0\.0\.1:\d+, which no longer answers/);
-    assert.match(r.output, /resume from the last complete checkpoint, .*checkpoint\.npz on rank 0's machine \(step \d+ (or later|if rank 0 finished writing it)\)/);
+    assert.match(
+      r.output,
+      /resume from the last complete checkpoint, .*checkpoint\.npz on rank 0's machine \(step \d+ (or later|if rank 0 finished writing it)\)/,
+    );
   } finally {
     rank0.child.kill('SIGKILL');
     rank1.child.kill('SIGKILL');

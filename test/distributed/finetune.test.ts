@@ -19,7 +19,25 @@ interface Metrics {
 }
 
 test('bit finetune --nproc-per-node 2 trains the weights of one process and evaluates every test image once', async () => {
-  const args = (out: string) => ['finetune', '--model', 'BiT-Tiny', '--data', 'digits', '--out', out, '--steps', '4', '--batch', '16', '--lr', '0.01', '--resolution', '32', '--precrop', '36'];
+  const args = (out: string) => [
+    'finetune',
+    '--model',
+    'BiT-Tiny',
+    '--data',
+    'digits',
+    '--out',
+    out,
+    '--steps',
+    '4',
+    '--batch',
+    '16',
+    '--lr',
+    '0.01',
+    '--resolution',
+    '32',
+    '--precrop',
+    '36',
+  ];
   const one = path.join(dir, 'one');
   const two = path.join(dir, 'two');
   const r1 = await runBit([...args(one), '--threads', '1', '--workers', '1']);

@@ -31,7 +31,21 @@ test('port in use: rank 0 says which port and what to do', async () => {
 test('unreachable master: a worker of node 1 gives up after --join-timeout, naming host, port and rank', async () => {
   const port = await freePort();
   const t0 = Date.now();
-  const r = await runBit(tinyPretrain(path.join(dir, 'nomaster'), [...SHORT, '--nnodes', '2', '--node-rank', '1', '--master-addr', '127.0.0.1', '--master-port', String(port), '--join-timeout', '1.5']));
+  const r = await runBit(
+    tinyPretrain(path.join(dir, 'nomaster'), [
+      ...SHORT,
+      '--nnodes',
+      '2',
+      '--node-rank',
+      '1',
+      '--master-addr',
+      '127.0.0.1',
+      '--master-port',
+      String(port),
+      '--join-timeout',
+      '1.5',
+    ]),
+  );
   const ms = Date.now() - t0;
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, new RegExp(`worker rank 1 could not reach the master at 127\\.0\\.0\\.1:${port} within 1\\.5 s`));
@@ -40,7 +54,21 @@ test('unreachable master: a worker of node 1 gives up after --join-timeout, nami
 });
 
 test('unknown master host: the address is named', async () => {
-  const r = await runBit(tinyPretrain(path.join(dir, 'nohost'), [...SHORT, '--nnodes', '2', '--node-rank', '1', '--master-addr', 'no-such-host.invalid', '--master-port', '29500', '--join-timeout', '1']));
+  const r = await runBit(
+    tinyPretrain(path.join(dir, 'nohost'), [
+      ...SHORT,
+      '--nnodes',
+      '2',
+      '--node-rank',
+      '1',
+      '--master-addr',
+      'no-such-host.invalid',
+      '--master-port',
+      '29500',
+      '--join-timeout',
+      '1',
+    ]),
+  );
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /rank 1 cannot resolve the master address 'no-such-host\.invalid'/);
 });
@@ -52,8 +80,12 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
     runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '2', '--node-rank', '0'])),
     runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '3', '--node-rank', '1'])),
   ]);
-  const expected = /mismatched world sizes: rank 1 \(on [^)]+\) was started for 3 workers, but rank 0 \(on [^)]+\) for 2: give every machine the same --nnodes and --nproc-per-node/;
-  for (const [name, r] of [['node 0', node0], ['node 1', node1]] as const) {
+  const expected =
+    /mismatched world sizes: rank 1 \(on [^)]+\) was started for 3 workers, but rank 0 \(on [^)]+\) for 2: give every machine the same --nnodes and --nproc-per-node/;
+  for (const [name, r] of [
+    ['node 0', node0],
+    ['node 1', node1],
+  ] as const) {
     assert.equal(r.code, 1, `${name}: ${r.output}`);
     assert.match(r.output, expected, name);
     assert.ok(r.ms < 15_000, `${name} took ${r.ms} ms`);
@@ -75,7 +107,10 @@ test('a different command on one machine: the differing flags are named', async 
     ]);
     for (const r of [node0, node1]) {
       assert.equal(r.code, 1, r.output);
-      assert.match(r.output, new RegExp(`rank 1 \\(on [^)]+\\) was started with a different command than rank 0 \\(on [^)]+\\): ${difference.source}\\. Run the same command`));
+      assert.match(
+        r.output,
+        new RegExp(`rank 1 \\(on [^)]+\\) was started with a different command than rank 0 \\(on [^)]+\\): ${difference.source}\\. Run the same command`),
+      );
     }
   }
 });

@@ -12,7 +12,22 @@ export const BIT_MAIN = cliPath();
 
 /** A small, fast pre-training command: BiT-Tiny at 32 px on 120 MNIST images. */
 export function tinyPretrain(out: string, extra: readonly string[] = []): string[] {
-  return ['pretrain', '--model', 'BiT-Tiny', '--data', 'mnist?fraction=0.002', '--out', out, '--resolution', '32', '--precrop', '36', '--eval-split', 'none', ...extra];
+  return [
+    'pretrain',
+    '--model',
+    'BiT-Tiny',
+    '--data',
+    'mnist?fraction=0.002',
+    '--out',
+    out,
+    '--resolution',
+    '32',
+    '--precrop',
+    '36',
+    '--eval-split',
+    'none',
+    ...extra,
+  ];
 }
 
 export interface BitRun {
@@ -67,7 +82,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** The largest |a - b| over the model arrays of two .npz files whose keys pass `keep`, and where it is. */
-export async function maxWeightDiff(a: string, b: string, keep: (key: string) => boolean = () => true): Promise<{ diff: number; key: string; compared: number }> {
+export async function maxWeightDiff(
+  a: string,
+  b: string,
+  keep: (key: string) => boolean = () => true,
+): Promise<{ diff: number; key: string; compared: number }> {
   const ra = await NpzReader.open(a);
   const rb = await NpzReader.open(b);
   try {

@@ -59,7 +59,7 @@ test('a separable problem is solved; accuracy counts hits', () =>
     const y: number[] = [];
     for (let i = 0; i < 20; i++) {
       const cls = i % 4;
-      for (let j = 0; j < 4; j++) rows.push(j === cls ? 5 + (i % 3) : (i * 7 + j) % 3 / 10);
+      for (let j = 0; j < 4; j++) rows.push(j === cls ? 5 + (i % 3) : ((i * 7 + j) % 3) / 10);
       y.push(cls);
     }
     const x = T.tensor(rows, [20, 4]);

@@ -26,7 +26,9 @@ async function makeTask(dir: string, classes: number, n: number): Promise<void> 
       const idx = [...labels.keys()].filter((i) => labels[i] === c).slice(split === 'train' ? 0 : n, split === 'train' ? n : 2 * n);
       for (const i of idx) {
         const img = await digits.readImage(i);
-        await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path.join(dir, split, `class${c}`, `${i}.png`));
+        await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
+          .png()
+          .toFile(path.join(dir, split, `class${c}`, `${i}.png`));
       }
     }
   }
@@ -46,9 +48,18 @@ test('the 19 tasks of the lecture table with their categories', () => {
 
 test('task planning: found, missing and unknown tasks; a bad layout names the folder and what is wrong', () => {
   const p = planTasks({ dataRoot: path.join(root, 'data'), tasks: ['eurosat', 'svhn', 'digits'] });
-  assert.deepEqual(p.run.map((t) => [t.name, t.category]), [['eurosat', 'Specialized'], ['digits', 'stand-in']]);
+  assert.deepEqual(
+    p.run.map((t) => [t.name, t.category]),
+    [
+      ['eurosat', 'Specialized'],
+      ['digits', 'stand-in'],
+    ],
+  );
   assert.deepEqual(p.missing, ['svhn']);
-  assert.throws(() => planTasks({ dataRoot: path.join(root, 'data'), tasks: ['dtd'] }), /dtd: bad VTAB task layout \(train\/ has no class folders|no test\/ folder/);
+  assert.throws(
+    () => planTasks({ dataRoot: path.join(root, 'data'), tasks: ['dtd'] }),
+    /dtd: bad VTAB task layout \(train\/ has no class folders|no test\/ folder/,
+  );
   assert.throws(() => planTasks({ dataRoot: path.join(root, 'data'), tasks: ['imagenet'] }), /unknown task\(s\) imagenet; VTAB tasks: caltech101/);
   assert.throws(() => planTasks({ dataRoot: path.join(root, 'nowhere') }), /--data-root .*nowhere is not a folder/);
   assert.throws(() => planTasks({ dataRoot: path.join(root, 'data'), tasks: ['svhn'] }), /no task to run: none of svhn was found/);
@@ -56,11 +67,43 @@ test('task planning: found, missing and unknown tasks; a bad layout names the fo
 
 test('bit vtab runs the found tasks and a stand-in, reports category and overall means, and lists missing tasks', () => {
   const out = path.join(root, 'vtab-out');
-  const r = run(['vtab', '--weights', 'scratch', '--model', 'BiT-Tiny', '--data-root', path.join(root, 'data'), '--tasks', 'eurosat,svhn,digits', '--steps', '4', '--batch', '8', '--resolution', '16', '--precrop', '18', '--out', out, '--threads', '1', '--workers', '1']);
+  const r = run([
+    'vtab',
+    '--weights',
+    'scratch',
+    '--model',
+    'BiT-Tiny',
+    '--data-root',
+    path.join(root, 'data'),
+    '--tasks',
+    'eurosat,svhn,digits',
+    '--steps',
+    '4',
+    '--batch',
+    '8',
+    '--resolution',
+    '16',
+    '--precrop',
+    '18',
+    '--out',
+    out,
+    '--threads',
+    '1',
+    '--workers',
+    '1',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /missing tasks .*: svhn/);
-  const report = JSON.parse(readFileSync(path.join(out, 'vtab.json'), 'utf8')) as { results: { task: string; trainImages: number; testImages: number; top1: number }[]; categoryMeans: Record<string, number | null>; vtabMean: number; overallMean: number };
-  assert.deepEqual(report.results.map((x) => x.task), ['eurosat', 'digits']);
+  const report = JSON.parse(readFileSync(path.join(out, 'vtab.json'), 'utf8')) as {
+    results: { task: string; trainImages: number; testImages: number; top1: number }[];
+    categoryMeans: Record<string, number | null>;
+    vtabMean: number;
+    overallMean: number;
+  };
+  assert.deepEqual(
+    report.results.map((x) => x.task),
+    ['eurosat', 'digits'],
+  );
   assert.equal(report.results[1].trainImages, 1000, 'digits stand-in: 1,000 training examples');
   assert.equal(report.results[1].testImages, 500);
   assert.equal(report.results[0].testImages, 18);
@@ -83,11 +126,50 @@ test('the HyperRule picks the schedule from the k-shot subset size (10-shot, 10 
 
 test('bit fewshot: linear and fine-tuning evaluators write the table, JSON and figure', () => {
   const out = path.join(root, 'fewshot-out');
-  const r = run(['fewshot', '--weights', 'scratch', '--model', 'BiT-Tiny', '--data', 'digits', '--shots', '1,2', '--seeds', '2', '--method', 'both', '--steps', '3', '--batch', '8', '--resolution', '16', '--precrop', '18', '--out', out, '--threads', '1', '--workers', '1']);
+  const r = run([
+    'fewshot',
+    '--weights',
+    'scratch',
+    '--model',
+    'BiT-Tiny',
+    '--data',
+    'digits',
+    '--shots',
+    '1,2',
+    '--seeds',
+    '2',
+    '--method',
+    'both',
+    '--steps',
+    '3',
+    '--batch',
+    '8',
+    '--resolution',
+    '16',
+    '--precrop',
+    '18',
+    '--out',
+    out,
+    '--threads',
+    '1',
+    '--workers',
+    '1',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /from scratch\s+linear\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± \d+\.\d/);
-  const j = JSON.parse(readFileSync(path.join(out, 'fewshot.json'), 'utf8')) as { curves: { method: string; rows: { shots: number; accuracies: number[] }[] }[] };
-  assert.deepEqual(j.curves.map((c) => c.method), ['linear', 'finetune']);
-  assert.deepEqual(j.curves[1].rows.map((x) => [x.shots, x.accuracies.length]), [[1, 2], [2, 2]]);
+  const j = JSON.parse(readFileSync(path.join(out, 'fewshot.json'), 'utf8')) as {
+    curves: { method: string; rows: { shots: number; accuracies: number[] }[] }[];
+  };
+  assert.deepEqual(
+    j.curves.map((c) => c.method),
+    ['linear', 'finetune'],
+  );
+  assert.deepEqual(
+    j.curves[1].rows.map((x) => [x.shots, x.accuracies.length]),
+    [
+      [1, 2],
+      [2, 2],
+    ],
+  );
   for (const f of ['fewshot.md', 'fewshot.svg', 'fewshot.png', 'runs/0-from_scratch/2shot-seed1/metrics.json']) assert.ok(existsSync(path.join(out, f)), f);
 });

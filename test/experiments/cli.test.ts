@@ -9,12 +9,11 @@ import { test } from 'node:test';
 import { cliPath } from '../helpers.js';
 import { EXPERIMENT_NAMES } from '../../src/experiments/index.js';
 
-
 function bit(...args: string[]) {
   return spawnSync(process.execPath, [cliPath(), ...args], { encoding: 'utf8', env: { ...process.env, BIT_THREADS: '1' } });
 }
 
-test('the seven experiments of the issue are registered, in the lecture\'s order', () => {
+test("the seven experiments of the issue are registered, in the lecture's order", () => {
   assert.deepEqual(EXPERIMENT_NAMES, ['batch-size', 'ws-table', 'groups', 'noisy-bn', 'landscape', 'mixup', 'scale']);
 });
 

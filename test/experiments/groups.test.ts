@@ -13,7 +13,10 @@ test('groups --quick: an error and a difference to the best for every group coun
     const rows = arr(q.results.rows, 'rows', g.length + c.length);
     for (const row of ['groups', 'channelsPerGroup']) {
       const rs = rows.map((r, i) => obj(r, `rows[${i}]`)).filter((r) => r.row === row);
-      assert.deepEqual(rs.map((r) => r.setting), row === 'groups' ? g : c);
+      assert.deepEqual(
+        rs.map((r) => r.setting),
+        row === 'groups' ? g : c,
+      );
       const deltas = rs.map((r) => {
         num(r.error, `${row} error`, 0, 1);
         return num(r.deltaToBest, `${row} deltaToBest`, 0, 1);

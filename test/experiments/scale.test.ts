@@ -16,7 +16,10 @@ test('scale --quick: few-shot accuracy per (model, upstream fraction), with rand
       if (f === 0) assert.equal(r.upstreamTop1, null);
       else num(r.upstreamTop1, 'upstreamTop1', 0, 1);
       const fs = arr(r.fewShot, 'fewShot', shots.length).map((x, i) => obj(x, `fewShot[${i}]`));
-      assert.deepEqual(fs.map((x) => x.shots), shots);
+      assert.deepEqual(
+        fs.map((x) => x.shots),
+        shots,
+      );
       for (const x of fs) {
         num(x.mean, 'mean', 0, 1);
         num(x.std, 'std', 0, 1);

@@ -18,7 +18,10 @@ test('ws-table --quick: the 2x2 table {BN, GN} x {plain, WS} and a loss curve pe
     });
     assert.deepEqual([...new Set(cells)].sort(), ['BN/false', 'BN/true', 'GN/false', 'GN/true']);
     const table = arr(q.results.table, 'table', 2);
-    assert.deepEqual(table.map((r) => obj(r, 'row').norm), ['BN', 'GN']);
+    assert.deepEqual(
+      table.map((r) => obj(r, 'row').norm),
+      ['BN', 'GN'],
+    );
     for (const r of table) {
       num(obj(r, 'row').plain, 'plain', 0, 1);
       num(obj(r, 'row').ws, 'ws', 0, 1);

@@ -11,7 +11,6 @@ import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { NpzReader, writeNpz } from '../../src/io/npz.js';
 import { fixture } from '../helpers.js';
 
-
 /** mulberry32: a small seeded generator, so failures reproduce. */
 function random(seed: number): () => number {
   let a = seed >>> 0;
@@ -82,9 +81,8 @@ function mutate(original: Uint8Array, rng: Rng): Mutation {
     // Cut a slice out of the middle, or duplicate one.
     const from = below(rng, original.length);
     const to = from + below(rng, Math.min(200, original.length - from) + 1);
-    const bytes = rng() < 0.5
-      ? Buffer.concat([original.subarray(0, from), original.subarray(to)])
-      : Buffer.concat([original.subarray(0, to), original.subarray(from)]);
+    const bytes =
+      rng() < 0.5 ? Buffer.concat([original.subarray(0, from), original.subarray(to)]) : Buffer.concat([original.subarray(0, to), original.subarray(from)]);
     return { bytes, how: `slice ${from}..${to} cut or repeated`, exact: true };
   }
   // The tail of the file (its directory) over random bytes, or random bytes with a
@@ -110,7 +108,14 @@ async function ours(options: { compress?: boolean; forceZip64?: boolean }): Prom
   await writeNpz(
     file,
     [
-      ['resnet/block1/unit01/a/standardized_conv2d/kernel', ndarray('float32', [3, 3, 2, 2], Float32Array.from({ length: 36 }, (_, i) => i / 7))],
+      [
+        'resnet/block1/unit01/a/standardized_conv2d/kernel',
+        ndarray(
+          'float32',
+          [3, 3, 2, 2],
+          Float32Array.from({ length: 36 }, (_, i) => i / 7),
+        ),
+      ],
       ['steps', ndarray('int64', [], new BigInt64Array([123n]))],
       ['mask', ndarray('bool', [5], new Uint8Array([1, 0, 1, 1, 0]))],
       ['empty', ndarray('uint16', [0, 4], new Uint16Array(0))],
@@ -188,7 +193,7 @@ describe('fuzzing the npy decoder', () => {
       for (let i = 0; i < flips; i++) {
         // Aim mostly at the header, where the parsing is.
         const at = rng() < 0.8 ? below(rng, Math.min(128, bytes.length)) : below(rng, bytes.length);
-        bytes[at] = rng() < 0.5 ? below(rng, 256) : ' (),:\'0123456789TrueFalse<>|f4i8'.charCodeAt(below(rng, 32));
+        bytes[at] = rng() < 0.5 ? below(rng, 256) : " (),:'0123456789TrueFalse<>|f4i8".charCodeAt(below(rng, 32));
       }
       if (flips === 0 || rng() < 0.3) {
         length = below(rng, bytes.length + 1);

@@ -6,16 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { NpyFormatError, ND_DTYPES, ndarray, numel, zeros, type NdArray } from '../../src/io/ndarray.js';
-import {
-  NpyDecoder,
-  decodeNpy,
-  encodeNpy,
-  encodeNpyHeader,
-  npyDescr,
-  parseNpyHeader,
-  readNpy,
-  writeNpy,
-} from '../../src/io/npy.js';
+import { NpyDecoder, decodeNpy, encodeNpy, encodeNpyHeader, npyDescr, parseNpyHeader, readNpy, writeNpy } from '../../src/io/npy.js';
 
 /** A .npy file with header `text` (padded like numpy) and raw `data`. */
 function npy(text: string, data: Uint8Array = new Uint8Array(0), version = 1): Uint8Array {
@@ -169,9 +160,15 @@ describe('npy decoding', () => {
     const context = { file: 'model.npz', key: 'head/kernel', member: 'head/kernel.npy' };
     for (const descr of ['<f2', '<c8', '<c16', '|O', '<U3', '|S4', '<M8[ns]', '<u8', '|V8', '>f16']) {
       const bytes = npy(header(descr, '(2,)'), new Uint8Array(16));
-      rejects(() => new NpyDecoder(bytes.length, context).push(bytes), new RegExp(`^model\\.npz: member 'head/kernel\\.npy': unsupported dtype '${descr.replace(/[[\]]/g, '\\$&')}'`));
+      rejects(
+        () => new NpyDecoder(bytes.length, context).push(bytes),
+        new RegExp(`^model\\.npz: member 'head/kernel\\.npy': unsupported dtype '${descr.replace(/[[\]]/g, '\\$&')}'`),
+      );
     }
-    rejects(() => decodeNpy(npy("{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }", new Uint8Array(16))), /unsupported dtype \[\('a', '<f4'\), \('b', '<i4'\)\]/);
+    rejects(
+      () => decodeNpy(npy("{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }", new Uint8Array(16))),
+      /unsupported dtype \[\('a', '<f4'\), \('b', '<i4'\)\]/,
+    );
     rejects(() => decodeNpy(npy(header('|f4', '(1,)'), new Uint8Array(4))), /no byte order/);
   });
 
@@ -201,7 +198,7 @@ describe('npy decoding', () => {
       ["{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } junk", /after the header dict/],
       ["{'descr': '<f4', 'fortran_order': False, 'shape': (2,), ", /not a valid Python literal/],
       ["{'descr: '<f4'}", /not a valid Python literal/],
-      ["[1, 2]", /not a dict/],
+      ['[1, 2]', /not a dict/],
       [`{'descr': ${'('.repeat(5000)}`, /nested too deeply/],
       [`{'descr': '<f4', 'fortran_order': False, 'shape': (${Array(100).fill(1).join(', ')}), }`, /100 dimensions/],
     ];
@@ -228,7 +225,7 @@ describe('npy decoding', () => {
 });
 
 describe('npy encoding', () => {
-  it('writes numpy\'s header layout', () => {
+  it("writes numpy's header layout", () => {
     for (const shape of [[], [3], [7, 7, 3, 8], [123456789, 0]]) {
       const bytes = encodeNpyHeader('float32', shape);
       assert.equal(bytes.length % 64, 0);
@@ -238,7 +235,12 @@ describe('npy encoding', () => {
       assert.deepEqual(parsed.shape, shape);
       assert.equal(parsed.headerBytes, bytes.length);
     }
-    assert.equal(Buffer.from(encodeNpyHeader('float32', [7, 7, 3, 8])).toString('latin1').trimEnd(), "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (7, 7, 3, 8), }");
+    assert.equal(
+      Buffer.from(encodeNpyHeader('float32', [7, 7, 3, 8]))
+        .toString('latin1')
+        .trimEnd(),
+      "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (7, 7, 3, 8), }",
+    );
     assert.deepEqual(ND_DTYPES.map(npyDescr), ['<f4', '<f8', '<i8', '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', '|b1']);
   });
 

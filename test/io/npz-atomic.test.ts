@@ -13,7 +13,12 @@ import { writeZip } from '../../src/io/zip.js';
 const root = mkdtempSync(path.join(tmpdir(), 'bit-atomic-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const good = (seed: number): NdArray => ndarray('float32', [64, 64], Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i + seed)));
+const good = (seed: number): NdArray =>
+  ndarray(
+    'float32',
+    [64, 64],
+    Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i + seed)),
+  );
 
 describe('atomic npz writes', () => {
   let dir: string;
@@ -35,10 +40,21 @@ describe('atomic npz writes', () => {
     it(`a malformed array after good ones (${compress ? 'deflated' : 'stored'})`, async () => {
       const broken = { dtype: 'float32', shape: [3, 3, 64, 64], data: new Float32Array(250) } as NdArray;
       await assert.rejects(
-        writeNpz(target, [['a', good(1)], ['b', good(2)], ['resnet/block1/unit01/a/standardized_conv2d/kernel', broken]], { compress }),
+        writeNpz(
+          target,
+          [
+            ['a', good(1)],
+            ['b', good(2)],
+            ['resnet/block1/unit01/a/standardized_conv2d/kernel', broken],
+          ],
+          { compress },
+        ),
         (err: unknown) => {
           assert.ok(err instanceof TypeError);
-          assert.match(err.message, /checkpoint\.npz: array 'resnet\/block1\/unit01\/a\/standardized_conv2d\/kernel': shape \[3,3,64,64\] needs 36864 values but data holds 250/);
+          assert.match(
+            err.message,
+            /checkpoint\.npz: array 'resnet\/block1\/unit01\/a\/standardized_conv2d\/kernel': shape \[3,3,64,64\] needs 36864 values but data holds 250/,
+          );
           return true;
         },
       );

@@ -110,9 +110,18 @@ describe('npz round trip', () => {
   it('refuses duplicate and empty keys', async () => {
     const file = path.join(dir, 'dup.npz');
     const a = ndarray('int8', [1], new Int8Array([1]));
-    await assert.rejects(writeNpz(file, [['x', a], ['x', a]]), /member 'x\.npy' is written twice/);
+    await assert.rejects(
+      writeNpz(file, [
+        ['x', a],
+        ['x', a],
+      ]),
+      /member 'x\.npy' is written twice/,
+    );
     await assert.rejects(writeNpz(file, [['', a]]), /non-empty strings/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('dup') || f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('dup') || f.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('names the file, the key and the available keys for a missing array', async () => {
@@ -137,7 +146,10 @@ describe('npz round trip', () => {
     });
     const reader = await NpzReader.open(file);
     try {
-      for (const action of [() => reader.info('resnet/block1/unit01/b/standardized_conv2d/kernel'), () => reader.read('resnet/block1/unit01/b/standardized_conv2d/kernel')]) {
+      for (const action of [
+        () => reader.info('resnet/block1/unit01/b/standardized_conv2d/kernel'),
+        () => reader.read('resnet/block1/unit01/b/standardized_conv2d/kernel'),
+      ]) {
         await assert.rejects(action(), (err: unknown) => {
           assert.ok(err instanceof NpyFormatError);
           assert.equal(

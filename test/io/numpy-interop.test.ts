@@ -110,7 +110,14 @@ describe('numpy reads what we write', () => {
   before(requireNumpy);
 
   const arrays = new Map<string, NdArray>([
-    ['resnet/root_block/standardized_conv2d/kernel', ndarray('float32', [2, 2, 3, 4], Float32Array.from({ length: 48 }, (_, i) => Math.sin(i) * 3))],
+    [
+      'resnet/root_block/standardized_conv2d/kernel',
+      ndarray(
+        'float32',
+        [2, 2, 3, 4],
+        Float32Array.from({ length: 48 }, (_, i) => Math.sin(i) * 3),
+      ),
+    ],
     ['resnet/block4/unit03/c/group_norm/beta', ndarray('float32', [4], new Float32Array([-0, NaN, Infinity, 1e-45]))],
     ['head/conv2d/bias', zeros('float32', [0])],
     ['f8', ndarray('float64', [3], new Float64Array([Math.E, -1e-310, 1e300]))],

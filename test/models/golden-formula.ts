@@ -60,7 +60,10 @@ export function officialShapes(blockUnits: readonly number[], wf: number, head: 
 
 /** The value array of one key, by the README's rules. */
 export function formulaValues(key: string, shape: readonly number[]): Float32Array {
-  const u = uniform(fnv1a(key), shape.reduce((a, b) => a * b, 1));
+  const u = uniform(
+    fnv1a(key),
+    shape.reduce((a, b) => a * b, 1),
+  );
   if (key.endsWith('/gamma')) return u.map((v) => 1 + 0.25 * v);
   if (key.endsWith('/beta')) return u.map((v) => 0.25 * v);
   if (key.includes('/head/')) return u.map((v) => 0.05 * v);

@@ -49,7 +49,13 @@ for (const c of CASES) {
       const groups = cfg.norm?.kind === 'group' ? (cfg.norm.groups ?? 32) : 32;
       if (base === 64) {
         // full-size members: the key list is exactly the golden README's
-        assert.deepEqual(model.store.entries().map((e) => e.key).sort(), [...officialShapes(cfg.blockUnits, wf, c.head).keys()].sort());
+        assert.deepEqual(
+          model.store
+            .entries()
+            .map((e) => e.key)
+            .sort(),
+          [...officialShapes(cfg.blockUnits, wf, c.head).keys()].sort(),
+        );
       }
       const weights = path.join(dir, `${c.name}.npz`);
       await writeNpz(weights, formulaArrays(model));
@@ -57,12 +63,34 @@ for (const c of CASES) {
       const input = path.join(dir, `${c.name}-x.npy`);
       await writeNpy(input, { dtype: 'float32', shape: [2, c.res, c.res, 3], data: formulaInput(2, c.res) });
       const output = path.join(dir, `${c.name}-y.npy`);
-      execFileSync(referencePython(), [
-        path.join(repoRoot(), 'bench', 'bit_pytorch_peer.py'), 'logits', '--weights', weights, '--input', input, '--output', output,
-        '--units', cfg.blockUnits.join(','), '--width-factor', String(wf), '--base-width', String(base), '--groups', String(groups), '--head', String(c.head),
-      ], { stdio: 'pipe' });
+      execFileSync(
+        referencePython(),
+        [
+          path.join(repoRoot(), 'bench', 'bit_pytorch_peer.py'),
+          'logits',
+          '--weights',
+          weights,
+          '--input',
+          input,
+          '--output',
+          output,
+          '--units',
+          cfg.blockUnits.join(','),
+          '--width-factor',
+          String(wf),
+          '--base-width',
+          String(base),
+          '--groups',
+          String(groups),
+          '--head',
+          String(c.head),
+        ],
+        { stdio: 'pipe' },
+      );
       const expected = await readNpy(output);
-      const ours = T.tidy(() => T.noGrad(() => model.forward(T.tensor(formulaInput(2, c.res), [2, c.res, c.res, 3]).permute([0, 3, 1, 2]).contiguous()).toArray()));
+      const ours = T.tidy(() =>
+        T.noGrad(() => model.forward(T.tensor(formulaInput(2, c.res), [2, c.res, c.res, 3]).permute([0, 3, 1, 2]).contiguous()).toArray()),
+      );
       assertClose(ours, Array.from(expected.data as Float32Array), 2e-4, `${c.name} logits`);
     } finally {
       model.dispose();

@@ -17,7 +17,10 @@ describe('every registered model', () => {
         const entries = model.store.entries();
         const sum = entries.filter((e) => e.trainable).reduce((s, e) => s + e.tensor.shape.reduce((a, b) => a * b, 1), 0);
         assert.equal(model.store.numParams(), sum);
-        assert.ok(entries.every((e) => e.key.startsWith('resnet/')), 'every key lives under resnet/');
+        assert.ok(
+          entries.every((e) => e.key.startsWith('resnet/')),
+          'every key lives under resnet/',
+        );
         assert.equal(new Set(entries.map((e) => e.key)).size, entries.length, 'keys are unique');
         const out = T.tidy(() => T.noGrad(() => model.forwardBoth(T.zeros([0, 3, 64, 64])).logits.shape));
         assert.deepEqual(out, [0, 7]);
@@ -39,9 +42,15 @@ describe('every registered model', () => {
           assert.deepEqual(logits.shape, [2, 5]);
           assert.deepEqual(preLogits.shape, [2, model.featureDim]);
           T.crossEntropy(logits, T.tensor([1, 3], [2], 'int64')).backward();
-          const missing = model.store.entries().filter((e) => e.trainable && e.tensor.grad === null).map((e) => e.key);
+          const missing = model.store
+            .entries()
+            .filter((e) => e.trainable && e.tensor.grad === null)
+            .map((e) => e.key);
           assert.deepEqual(missing, []);
-          assert.ok(model.store.trainable().every((p) => T.tidy(() => p.grad!.isfinite().all().item()) === 1), 'finite gradients');
+          assert.ok(
+            model.store.trainable().every((p) => T.tidy(() => p.grad!.isfinite().all().item()) === 1),
+            'finite gradients',
+          );
         });
         model.store.trainable().forEach((p) => p.setGrad(null));
         assert.equal(T.memory().numTensors, before, 'the step left no tensor behind');
@@ -88,5 +97,8 @@ test('the largest model (BiT-M-R152x4) builds for real and runs a forward pass',
 
 test('unknown names list the known ones; bad configs are explained', () => {
   assert.throws(() => getModel('BiT-X-R9'), /unknown model 'BiT-X-R9'. Known models: BiT-S-R50x1, /);
-  assert.throws(() => getModel('BiT-Tiny').build({ norm: { kind: 'group', groups: 32 } }), /GroupNorm at 'resnet\/block1\/unit01\/a': 32 groups do not divide its 16 channels/);
+  assert.throws(
+    () => getModel('BiT-Tiny').build({ norm: { kind: 'group', groups: 32 } }),
+    /GroupNorm at 'resnet\/block1\/unit01\/a': 32 groups do not divide its 16 channels/,
+  );
 });

@@ -36,7 +36,10 @@ test('a head of another size is explained; a new head loads everything else and 
   const file = await savedTiny(10);
   const m = buildModel('BiT-Tiny', { headSize: 3 });
   try {
-    await assert.rejects(loadWeights(m, file), /the head has 10 outputs .* but the model was built with head size 3: build it with --head-size 10, or load the file with a new head/);
+    await assert.rejects(
+      loadWeights(m, file),
+      /the head has 10 outputs .* but the model was built with head size 3: build it with --head-size 10, or load the file with a new head/,
+    );
     const r = await loadWeights(m, file, { head: 'new' });
     assert.equal(r.headLoaded, false);
     const headAbs = T.tidy(() => m.store.get('resnet/head/conv2d/kernel')!.tensor.abs().sum().item());
@@ -56,7 +59,10 @@ test('missing, extra and misshapen keys name the file and the key; the model is 
     missing.delete('resnet/block2/unit01/b/group_norm/gamma');
     const f1 = path.join(dir, 'missing.npz');
     await writeNpz(f1, missing);
-    await assert.rejects(loadWeights(m, f1), new RegExp(`${f1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 1 model key\\(s\\) missing: resnet/block2/unit01/b/group_norm/gamma`));
+    await assert.rejects(
+      loadWeights(m, f1),
+      new RegExp(`${f1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 1 model key\\(s\\) missing: resnet/block2/unit01/b/group_norm/gamma`),
+    );
     const extra = new Map(arrays);
     extra.set('resnet/block5/unit01/a/group_norm/gamma', { dtype: 'float32', shape: [4], data: new Float32Array(4) });
     const f2 = path.join(dir, 'extra.npz');
@@ -66,7 +72,10 @@ test('missing, extra and misshapen keys name the file and the key; the model is 
     bad.set('resnet/block1/unit01/a/standardized_conv2d/kernel', { dtype: 'float32', shape: [1, 1, 16, 8], data: new Float32Array(128) });
     const f3 = path.join(dir, 'shape.npz');
     await writeNpz(f3, bad);
-    await assert.rejects(loadWeights(m, f3), /'resnet\/block1\/unit01\/a\/standardized_conv2d\/kernel' has shape \[1, 1, 16, 8\], the model expects \[1, 1, 16, 16\]/);
+    await assert.rejects(
+      loadWeights(m, f3),
+      /'resnet\/block1\/unit01\/a\/standardized_conv2d\/kernel' has shape \[1, 1, 16, 8\], the model expects \[1, 1, 16, 16\]/,
+    );
     const ints = new Map(arrays);
     ints.set('resnet/group_norm/beta', { dtype: 'int64', shape: [512], data: new BigInt64Array(512) });
     const f4 = path.join(dir, 'ints.npz');
@@ -119,7 +128,10 @@ test('a model built otherwise than its entry (plain convs) records it, and loadM
 
 test('metadata that is not JSON, or not model metadata, is an error naming the file and the key', async () => {
   const arrays = await readNpz(await savedTiny());
-  const bytes = (text: string) => { const data = new TextEncoder().encode(text); return { dtype: 'uint8' as const, shape: [data.length], data }; };
+  const bytes = (text: string) => {
+    const data = new TextEncoder().encode(text);
+    return { dtype: 'uint8' as const, shape: [data.length], data };
+  };
   const notJson = path.join(dir, 'meta-not-json.npz');
   await writeNpz(notJson, new Map([...arrays, [META_KEY, bytes('{"model": "BiT-Tiny", ')]]));
   await assert.rejects(readMeta(notJson), /meta-not-json\.npz.*bit\/meta.*not a JSON document/);
@@ -133,7 +145,8 @@ test('float64 arrays load (numpy default dtype) and other keys (optimizer state)
   const file = await savedTiny();
   const arrays = await readNpz(file);
   const mixed = new Map<string, import('../../src/io/npz.js').NdArray>();
-  for (const [k, a] of arrays) mixed.set(k, a.dtype === 'float32' && k.endsWith('/beta') ? { dtype: 'float64', shape: a.shape, data: Float64Array.from(a.data) } : a);
+  for (const [k, a] of arrays)
+    mixed.set(k, a.dtype === 'float32' && k.endsWith('/beta') ? { dtype: 'float64', shape: a.shape, data: Float64Array.from(a.data) } : a);
   mixed.set('optimizer/momentum/resnet/group_norm/beta', { dtype: 'float32', shape: [512], data: new Float32Array(512) });
   const f = path.join(dir, 'mixed.npz');
   await writeNpz(f, mixed);

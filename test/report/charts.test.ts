@@ -23,10 +23,16 @@ const SHOTS = [1, 5, 10, 25];
 
 /** Few-shot accuracies (%) over 3 seeds, shaped like BiT's Figure 2 curves. */
 function fewShotSeries(): Series[] {
-  const models: [string, number][] = [['BiT-S', 40], ['BiT-M', 48], ['BiT-L', 55]];
+  const models: [string, number][] = [
+    ['BiT-S', 40],
+    ['BiT-M', 48],
+    ['BiT-L', 55],
+  ];
   return models.map(([name, base]) => ({
     name,
-    points: SHOTS.map((shots, i) => pointFromSeeds(shots, [base + 10 * Math.log(shots) - 1.1, base + 10 * Math.log(shots) + 0.4, base + 10 * Math.log(shots) + 0.9 + i * 0.1])),
+    points: SHOTS.map((shots, i) =>
+      pointFromSeeds(shots, [base + 10 * Math.log(shots) - 1.1, base + 10 * Math.log(shots) + 0.4, base + 10 * Math.log(shots) + 0.9 + i * 0.1]),
+    ),
   }));
 }
 
@@ -123,7 +129,17 @@ describe('lineChart', () => {
   it('refuses data it cannot draw, naming the series and point', () => {
     const options = { title: 't', xTitle: 'x', yTitle: 'y', logX: true };
     assert.throws(() => lineChart([{ name: 'a', points: [{ x: 0, y: 1 }] }], options), /lineChart: series 'a' point 0 has x = 0, but a log axis needs x > 0/);
-    assert.throws(() => lineChart([{ name: 'a', points: [{ x: 1, y: 1 }] }, { name: 'a', points: [{ x: 1, y: 2 }] }], options), /series name 'a' appears twice/);
+    assert.throws(
+      () =>
+        lineChart(
+          [
+            { name: 'a', points: [{ x: 1, y: 1 }] },
+            { name: 'a', points: [{ x: 1, y: 2 }] },
+          ],
+          options,
+        ),
+      /series name 'a' appears twice/,
+    );
     assert.throws(() => lineChart([{ name: 'a', points: [{ x: 1, y: 1, lo: 2, hi: 1 }] }], options), /point 0 has lo = 2 > hi = 1/);
     assert.throws(() => lineChart([{ name: 'a', points: [{ x: 1, y: Number.NaN }] }], options), /y = NaN, expected a finite number/);
     assert.throws(() => lineChart([], options), /expected at least one series/);
@@ -196,7 +212,11 @@ describe('heatmapWithPoints', () => {
     const texts = await checkFigure(figure, 'Toy problem: ERM vs mixup');
     for (const text of ['ERM', 'mixup', 'x1', 'x2', 'p(y=1|x)', 'class', 'y=0', 'y=1']) assert.ok(texts.includes(text), `'${text}' is drawn`);
     const cells = markGroups(figure.svg, 'rect', 'child_layer_0_marks');
-    assert.deepEqual(cells.map((g) => (g.match(/<path\b/g) ?? []).length), [20, 20], '5 x 4 cells in each of two panels');
+    assert.deepEqual(
+      cells.map((g) => (g.match(/<path\b/g) ?? []).length),
+      [20, 20],
+      '5 x 4 cells in each of two panels',
+    );
     assert.equal(markGroups(figure.svg, 'symbol', 'child_layer_1_marks').length, 2);
     assert.equal(markItems(figure.svg, 'symbol', 'child_layer_1_marks'), 12, '6 points in each panel');
     // Cells take the colours of the 'blueorange' scheme: several distinct fills.
@@ -229,7 +249,12 @@ describe('groupedBarChart', () => {
         return { group: b, series, value, lo: value - 0.8, hi: value + 0.9 };
       }),
     );
-    const spec = groupedBarChart(bars, { title: 'Error by normalization', xTitle: 'Images per device', yTitle: 'Top-1 error (%)', legendTitle: 'Normalization' });
+    const spec = groupedBarChart(bars, {
+      title: 'Error by normalization',
+      xTitle: 'Images per device',
+      yTitle: 'Top-1 error (%)',
+      legendTitle: 'Normalization',
+    });
     const figure = await renderFigure(spec);
     const texts = await checkFigure(figure, 'Error by normalization');
     for (const text of ['Images per device', 'Top-1 error (%)', 'Normalization', ...norms]) assert.ok(texts.includes(text), `'${text}' is drawn`);

@@ -15,8 +15,22 @@ import { pngStats, svgSize } from './svg-inspect.js';
 
 const SMALL = lineChart(
   [
-    { name: 'GN+WS', points: [{ x: 1, y: 30 }, { x: 8, y: 24 }, { x: 64, y: 23 }] },
-    { name: 'BN', points: [{ x: 1, y: 45 }, { x: 8, y: 26 }, { x: 64, y: 23.5 }] },
+    {
+      name: 'GN+WS',
+      points: [
+        { x: 1, y: 30 },
+        { x: 8, y: 24 },
+        { x: 64, y: 23 },
+      ],
+    },
+    {
+      name: 'BN',
+      points: [
+        { x: 1, y: 45 },
+        { x: 8, y: 26 },
+        { x: 64, y: 23.5 },
+      ],
+    },
   ],
   { title: 'Error vs batch size', xTitle: 'Images per device', yTitle: 'Error (%)', logX: true, width: 200, height: 120 },
 );
@@ -25,7 +39,12 @@ const SMALL = lineChart(
 const WARNS: TopLevelSpec = {
   config: FIGURE_THEME,
   title: 'Dropped channel',
-  data: { values: [{ a: 1, b: 2, c: 'x' }, { a: 2, b: 3, c: 'x' }] },
+  data: {
+    values: [
+      { a: 1, b: 2, c: 'x' },
+      { a: 2, b: 3, c: 'x' },
+    ],
+  },
   mark: 'bar',
   encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' }, shape: { field: 'c', type: 'nominal' } },
 };
@@ -51,7 +70,10 @@ describe('renderFigure', () => {
   });
 
   it('fails on vega-lite warnings by default, listing them, and renders anyway when not strict', async () => {
-    await assert.rejects(renderFigure(WARNS), /renderFigure: 1 problem\(s\) rendering figure 'Dropped channel':\n {2}warning: shape dropped as it is incompatible with "bar"/);
+    await assert.rejects(
+      renderFigure(WARNS),
+      /renderFigure: 1 problem\(s\) rendering figure 'Dropped channel':\n {2}warning: shape dropped as it is incompatible with "bar"/,
+    );
     const figure = await renderFigure(WARNS, { strict: false });
     assert.match(figure.svg, /<svg\b/);
   });
@@ -66,7 +88,10 @@ describe('renderFigure', () => {
     };
     const thin = await titleInk('iiiiiiiiiiii');
     const wide = await titleInk('MMMMMMMMMMMM');
-    assert.ok(thin > 0 && wide > 2.5 * thin, `glyphs have their own shapes: 'M' x 12 darkens ${wide} pixels, 'i' x 12 ${thin}; install fonts-dejavu-core and fontconfig-config`);
+    assert.ok(
+      thin > 0 && wide > 2.5 * thin,
+      `glyphs have their own shapes: 'M' x 12 darkens ${wide} pixels, 'i' x 12 ${thin}; install fonts-dejavu-core and fontconfig-config`,
+    );
   });
 
   it('never loads data from a URL', async () => {

@@ -61,7 +61,16 @@ describe('textTable', () => {
         '',
       ].join('\n'),
     );
-    assert.equal(textTable({ columns: ['Dataset', 'Note'], rows: [['CIFAR-10', 'ok'], ['Pets', 'x']] }), 'Dataset   Note\n--------  ----\nCIFAR-10  ok\nPets      x\n');
+    assert.equal(
+      textTable({
+        columns: ['Dataset', 'Note'],
+        rows: [
+          ['CIFAR-10', 'ok'],
+          ['Pets', 'x'],
+        ],
+      }),
+      'Dataset   Note\n--------  ----\nCIFAR-10  ok\nPets      x\n',
+    );
   });
 });
 

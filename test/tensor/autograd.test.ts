@@ -49,10 +49,14 @@ test('gradients of conv2d (stride 2, padding 1) with bias', () => {
 test('gradients of group norm and batch norm (training mode)', () => {
   T.manualSeed(3);
   checkGradients('groupNorm', [randn64([2, 4, 3, 3]), randn64([4]), randn64([4])], ([x, g, b]) =>
-    T.groupNorm(x, 2, g, b, 1e-5).mul(T.linspace(-1, 1, 9, 'float64').reshape([3, 3])).sum(),
+    T.groupNorm(x, 2, g, b, 1e-5)
+      .mul(T.linspace(-1, 1, 9, 'float64').reshape([3, 3]))
+      .sum(),
   );
   checkGradients('batchNorm', [randn64([4, 3, 2, 2]), randn64([3]), randn64([3])], ([x, g, b]) =>
-    T.batchNorm(x, g, b, null, null, { training: true, momentum: 0.1, eps: 1e-5 }).mul(T.linspace(-1, 1, 4, 'float64').reshape([2, 2])).sum(),
+    T.batchNorm(x, g, b, null, null, { training: true, momentum: 0.1, eps: 1e-5 })
+      .mul(T.linspace(-1, 1, 4, 'float64').reshape([2, 2]))
+      .sum(),
   );
 });
 
@@ -71,7 +75,11 @@ test('gradients of cross-entropy with hard and soft targets, and max pooling', (
   checkGradients('crossEntropy', [randn64([3, 4])], ([x]) => T.crossEntropy(x, labels));
   const soft = T.softmax(randn64([3, 4]), 1);
   checkGradients('soft crossEntropy', [randn64([3, 4])], ([x]) => T.crossEntropy(x, soft));
-  checkGradients('maxPool', [randn64([1, 1, 4, 4])], ([x]) => T.maxPool2d(T.pad2d(x, [1, 1, 1, 1]), 3, 2).square().sum());
+  checkGradients('maxPool', [randn64([1, 1, 4, 4])], ([x]) =>
+    T.maxPool2d(T.pad2d(x, [1, 1, 1, 1]), 3, 2)
+      .square()
+      .sum(),
+  );
   labels.dispose();
   soft.dispose();
 });

@@ -85,7 +85,10 @@ test('200 training steps of a small conv net: live tensors and RSS stay flat', (
     if (i === 19) rssAfterWarmup = process.memoryUsage().rss;
   }
   const growthMb = (process.memoryUsage().rss - rssAfterWarmup) / 2 ** 20;
-  assert.ok(counts.every((c) => c === baseline), `live tensor count moved: ${[...new Set(counts)].join(', ')} (baseline ${baseline})`);
+  assert.ok(
+    counts.every((c) => c === baseline),
+    `live tensor count moved: ${[...new Set(counts)].join(', ')} (baseline ${baseline})`,
+  );
   assert.ok(growthMb < 25, `RSS grew by ${growthMb.toFixed(1)} MB over 180 steps`);
   assert.ok(losses[199] < losses[0] * 0.5, `the net did not learn a fixed batch: ${losses[0]} -> ${losses[199]}`);
   T.dispose([...net.params, ...net.momentum, x, y]);

@@ -15,7 +15,25 @@ import { cliPath } from '../helpers.js';
 const root = mkdtempSync(path.join(tmpdir(), 'bit-finetune-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const BASE = ['finetune', '--model', 'BiT-Tiny', '--data', 'digits', '--resolution', '32', '--precrop', '36', '--batch', '64', '--lr', '0.03', '--threads', '1', '--workers', '1'];
+const BASE = [
+  'finetune',
+  '--model',
+  'BiT-Tiny',
+  '--data',
+  'digits',
+  '--resolution',
+  '32',
+  '--precrop',
+  '36',
+  '--batch',
+  '64',
+  '--lr',
+  '0.03',
+  '--threads',
+  '1',
+  '--workers',
+  '1',
+];
 const env = { ...process.env, BIT_NO_TTY: '1' };
 
 function run(args: string[]) {
@@ -71,8 +89,17 @@ test('an interrupted run (SIGINT) saves, evaluates, and the rerun resumes to the
   const second = metrics(out);
   assert.equal(second.steps, 60);
   assert.equal(second.resumed_from_step, stoppedAt);
-  const steps = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss?: number }).filter((e) => e.loss !== undefined).map((e) => e.step);
-  assert.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i + 1), 'one log line per step, none twice');
+  const steps = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; loss?: number })
+    .filter((e) => e.loss !== undefined)
+    .map((e) => e.step);
+  assert.deepEqual(
+    steps,
+    Array.from({ length: 60 }, (_, i) => i + 1),
+    'one log line per step, none twice',
+  );
 });
 
 test('SIGKILL during a checkpoint write leaves the previous checkpoint readable', async () => {
@@ -111,7 +138,10 @@ test('a diverging run (NaN loss) stops with a clear message and keeps the last g
   const out = path.join(root, 'diverge');
   const r = run([...BASE, '--lr', '1e30', '--steps', '20', '--checkpoint-every', '2', '--out', out]);
   assert.notEqual(r.status, 0);
-  const m = /the loss became (NaN|-?Infinity) at step (\d+) \(lr [^)]+\): training stopped\. The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\. Try a lower learning rate/.exec(r.stderr);
+  const m =
+    /the loss became (NaN|-?Infinity) at step (\d+) \(lr [^)]+\): training stopped\. The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\. Try a lower learning rate/.exec(
+      r.stderr,
+    );
   assert.ok(m, r.stderr);
   const [failedAt, keptStep] = [Number(m[2]), Number(m[3])];
   assert.ok(keptStep > 0 && keptStep < failedAt, `kept step ${keptStep}, failed at ${failedAt}`);

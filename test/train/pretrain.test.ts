@@ -32,7 +32,10 @@ test('upstream recipe: the paper numbers by default; --steps scales warm-up and 
   const short = resolvePretrainRecipe(train, { batch: 16, steps: 90, variant: 'L' });
   // 120 images / 16 = 8 steps per epoch; BiT-L: 40 epochs, /10 at 23, 30, 37 -> 320 steps, scaled to 90
   assert.equal(short.stepsPerEpoch, 8);
-  assert.deepEqual(short.schedule.decaySteps, [23, 30, 37].map((e) => Math.round(e * 8 * (90 / 320))));
+  assert.deepEqual(
+    short.schedule.decaySteps,
+    [23, 30, 37].map((e) => Math.round(e * 8 * (90 / 320))),
+  );
   assert.equal(short.schedule.totalSteps, 90);
   assert.equal(short.lr, (0.03 * 16) / 256);
   const tr = resolvePretrainRecipe(train, { batch: 16, lr: 0.5, flip: true });
@@ -41,7 +44,18 @@ test('upstream recipe: the paper numbers by default; --steps scales warm-up and 
 
 test('micro-batching: --batch-split 4 gives the weights of one batch of 32 (GN+WS)', async () => {
   const run = (batchSplit: number) =>
-    pretrain({ ...SMALL, data: 'mnist?fraction=0.002', out: path.join(dir, `split-${batchSplit}`), batch: 32, batchSplit, steps: 3, warmupSteps: 0, lr: 0.01, evalSplit: 'none', seed: 1 });
+    pretrain({
+      ...SMALL,
+      data: 'mnist?fraction=0.002',
+      out: path.join(dir, `split-${batchSplit}`),
+      batch: 32,
+      batchSplit,
+      steps: 3,
+      warmupSteps: 0,
+      lr: 0.01,
+      evalSplit: 'none',
+      seed: 1,
+    });
   const [one, four] = [await run(1), await run(4)];
   assert.equal(one.steps, 3);
   assert.equal(four.steps, 3);
@@ -52,9 +66,22 @@ test('micro-batching: --batch-split 4 gives the weights of one batch of 32 (GN+W
 test('a small pre-training run on MNIST: the loss falls, and bit finetune --weights loads the result', async () => {
   const out = path.join(dir, 'mnist');
   const live = T.memory().numTensors;
-  const m = await pretrain({ ...SMALL, data: 'mnist?val=200&fraction=0.01', out, batch: 32, steps: 40, warmupSteps: 4, lr: 0.05, evalSplit: 'val', checkpointEvery: 20 });
+  const m = await pretrain({
+    ...SMALL,
+    data: 'mnist?val=200&fraction=0.01',
+    out,
+    batch: 32,
+    steps: 40,
+    warmupSteps: 4,
+    lr: 0.05,
+    evalSplit: 'val',
+    checkpointEvery: 20,
+  });
   assert.equal(T.memory().numTensors, live, 'pre-training left tensors behind');
-  const log = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number });
+  const log = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { loss?: number });
   const losses = log.filter((l) => l.loss !== undefined).map((l) => l.loss!);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   assert.ok(mean(losses.slice(-10)) < mean(losses.slice(0, 10)) - 0.1, `the loss did not fall: ${losses.map((l) => l.toFixed(2)).join(' ')}`);
@@ -67,7 +94,30 @@ test('a small pre-training run on MNIST: the loss falls, and bit finetune --weig
   const ft = path.join(dir, 'finetuned');
   const r = spawnSync(
     process.execPath,
-    [cliPath(), 'finetune', '--model', 'BiT-Tiny', '--weights', path.join(out, 'model.npz'), '--data', 'digits', '--out', ft, '--steps', '3', '--batch', '16', '--resolution', '32', '--precrop', '36', '--threads', '1', '--workers', '1'],
+    [
+      cliPath(),
+      'finetune',
+      '--model',
+      'BiT-Tiny',
+      '--weights',
+      path.join(out, 'model.npz'),
+      '--data',
+      'digits',
+      '--out',
+      ft,
+      '--steps',
+      '3',
+      '--batch',
+      '16',
+      '--resolution',
+      '32',
+      '--precrop',
+      '36',
+      '--threads',
+      '1',
+      '--workers',
+      '1',
+    ],
     { encoding: 'utf8', env: { ...process.env, BIT_NO_TTY: '1' }, timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -77,7 +127,17 @@ test('a small pre-training run on MNIST: the loss falls, and bit finetune --weig
 
 test('a BatchNorm pre-training run (--norm batch) records its norm: eval rebuilds it with its moving averages, finetune loads it', async () => {
   const out = path.join(dir, 'bn');
-  const m = await pretrain({ ...SMALL, data: 'mnist?val=100&fraction=0.005', out, batch: 16, steps: 6, warmupSteps: 0, lr: 0.02, norm: 'batch', evalSplit: 'val' });
+  const m = await pretrain({
+    ...SMALL,
+    data: 'mnist?val=100&fraction=0.005',
+    out,
+    batch: 16,
+    steps: 6,
+    warmupSteps: 0,
+    lr: 0.02,
+    norm: 'batch',
+    evalSplit: 'val',
+  });
   const file = path.join(out, 'model.npz');
   assert.deepEqual((await readMeta(file))?.norm, { kind: 'batch' });
   assert.deepEqual((await readMeta(path.join(out, 'checkpoint.npz')))?.norm, { kind: 'batch' });
@@ -86,7 +146,10 @@ test('a BatchNorm pre-training run (--norm batch) records its norm: eval rebuild
   const { model } = await loadModel(file);
   try {
     const keys = model.store.entries().map((e) => e.key);
-    assert.ok(keys.some((k) => k.endsWith('batch_norm/moving_mean')), `no BatchNorm moving averages among ${keys.slice(0, 8).join(', ')}...`);
+    assert.ok(
+      keys.some((k) => k.endsWith('batch_norm/moving_mean')),
+      `no BatchNorm moving averages among ${keys.slice(0, 8).join(', ')}...`,
+    );
     const r = await evaluate(model, await openDataset(parseDataSpec('mnist?val=100&fraction=0.005'), 'val'), { crop: 32, workers: 1 });
     assert.equal(r.n, 100);
     assert.equal(r.top1, m.top1);
@@ -98,7 +161,14 @@ test('a BatchNorm pre-training run (--norm batch) records its norm: eval rebuild
     pretrain({ ...SMALL, data: 'mnist?val=100&fraction=0.005', out, batch: 16, steps: 6, warmupSteps: 0, lr: 0.02, evalSplit: 'val' }),
     /checkpoint\.npz belongs to another run \(model BiT-Tiny \{"norm":\{"kind":"batch"\}\}, .*; this run: model BiT-Tiny, /,
   );
-  const ft = await finetune({ ...SMALL, model: 'BiT-Tiny', weights: file, data: 'digits', out: path.join(dir, 'bn-ft'), overrides: { steps: 2, batch: 16, crop: 32, precrop: 36 } });
+  const ft = await finetune({
+    ...SMALL,
+    model: 'BiT-Tiny',
+    weights: file,
+    data: 'digits',
+    out: path.join(dir, 'bn-ft'),
+    overrides: { steps: 2, batch: 16, crop: 32, precrop: 36 },
+  });
   assert.equal(ft.steps, 2);
   assert.deepEqual((await readMeta(path.join(dir, 'bn-ft', 'model.npz')))?.norm, { kind: 'batch' }, 'the fine-tuned model keeps its BatchNorm layers');
 });
@@ -113,7 +183,9 @@ test('multi-label data (several labels per image): sigmoid cross-entropy', async
   const pixels = mnist.source.memory.pixels;
   const lines: string[] = [];
   for (let i = 0; i < 40; i++) {
-    await sharp(Buffer.from(pixels.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(root, 'images', `${i}.png`));
+    await sharp(Buffer.from(pixels.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toFile(path.join(root, 'images', `${i}.png`));
     lines.push(`${i}.png\t${labels[i]},${(labels[i] + 1) % 10}`);
   }
   writeFileSync(path.join(root, 'classes.txt'), Array.from({ length: 10 }, (_, k) => `c${k}`).join('\n') + '\n');

@@ -33,7 +33,10 @@ test('HyperRule learning rate follows bit_hyperrule.get_lr step by step', () => 
 });
 
 test('HyperRule resolution: below 96x96 area 160->128, else 512->480 (code) or 448->384 (paper)', () => {
-  assert.deepEqual([bitHyperRule({ datasetSize: 10, imageHeight: 28, imageWidth: 28 }).precrop, bitHyperRule({ datasetSize: 10, imageHeight: 28, imageWidth: 28 }).crop], [160, 128]);
+  assert.deepEqual(
+    [bitHyperRule({ datasetSize: 10, imageHeight: 28, imageWidth: 28 }).precrop, bitHyperRule({ datasetSize: 10, imageHeight: 28, imageWidth: 28 }).crop],
+    [160, 128],
+  );
   const big = bitHyperRule({ datasetSize: 10, imageHeight: 96, imageWidth: 96 });
   assert.deepEqual([big.precrop, big.crop], [512, 480]);
   const paper = bitHyperRule({ datasetSize: 10, imageHeight: 200, imageWidth: 100, resolutionRule: 'paper' });
@@ -45,7 +48,7 @@ test('HyperRule resolution: below 96x96 area 160->128, else 512->480 (code) or 4
 test('overrides: smaller batch scales lr by batch/512, steps scale the schedule, errors are explained', () => {
   const r = bitHyperRule({ datasetSize: 1000, imageHeight: 28, imageWidth: 28 });
   const o = applyOverrides(r, { batch: 64, steps: 100, batchSplit: 2 });
-  approx(o.lr, 0.003 * 64 / 512);
+  approx(o.lr, (0.003 * 64) / 512);
   assert.deepEqual([o.schedule.warmupSteps, ...o.schedule.decaySteps, o.schedule.totalSteps], [20, 40, 60, 80, 100]);
   approx(learningRate(o.schedule, 20), o.lr);
   const c = applyOverrides(r, { crop: 64 });
@@ -57,7 +60,7 @@ test('overrides: smaller batch scales lr by batch/512, steps scale the schedule,
 test('upstream recipe: the paper numbers at full scale, proportional scaling for shorter runs', () => {
   const s = upstreamRecipe({ datasetSize: 1_281_167 });
   assert.equal(s.batch, 4096);
-  approx(s.lr, 0.03 * 4096 / 256);
+  approx(s.lr, (0.03 * 4096) / 256);
   assert.equal(s.stepsPerEpoch, 313);
   assert.equal(s.schedule.totalSteps, 90 * 313);
   assert.equal(s.schedule.warmupSteps, 5000);
@@ -67,11 +70,14 @@ test('upstream recipe: the paper numbers at full scale, proportional scaling for
   assert.equal(s.loss, 'softmax');
   const l = upstreamRecipe({ variant: 'L', datasetSize: 300e6, multiLabel: true });
   assert.equal(l.epochs, 40);
-  assert.deepEqual(l.schedule.decaySteps, [23, 30, 37].map((e) => e * l.stepsPerEpoch));
+  assert.deepEqual(
+    l.schedule.decaySteps,
+    [23, 30, 37].map((e) => e * l.stepsPerEpoch),
+  );
   assert.equal(l.loss, 'sigmoid');
   const short = upstreamRecipe({ datasetSize: 60_000, epochs: 9, batch: 100 });
   assert.equal(short.stepsPerEpoch, 600);
   assert.deepEqual(short.schedule.decaySteps, [3 * 600, 6 * 600, 8 * 600]);
   assert.equal(short.schedule.warmupSteps, Math.round(9 * 600 * (5000 / (90 * 313))));
-  approx(short.lr, 0.03 * 100 / 256);
+  approx(short.lr, (0.03 * 100) / 256);
 });
