@@ -4,3 +4,4 @@ export * from './resnetv2.js';
 export * from './resnet.js';
 export * from './registry.js';
 export * from './weights.js';
+export * from './onnx.js';

@@ -3,8 +3,9 @@
 // 50/101/152 with the stride on the first 1x1 conv as in the original paper,
 // BatchNorm by default. Norm and conv type are config choices, so the
 // normalization studies compare BN / GN / GN+WS on one implementation.
+import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
-import { Conv2d, Dense, Module, VarStore, makeNorm, type NormSpec, type Path } from '../nn/index.js';
+import { Conv2d, Dense, Module, VarStore, makeNorm, onnxRelu, type NormSpec, type Path } from '../nn/index.js';
 import { ImageClassifier, stageUnits } from './classifier.js';
 
 export interface ResNetConfig {
@@ -36,8 +37,10 @@ class BasicBlock extends Module {
   readonly #c2: Conv2d;
   readonly #n2: Module;
   readonly #down: Shortcut | null;
+  readonly #path: string;
   constructor(p: Path, s: UnitShape, norm: NormSpec, ws: boolean) {
     super();
+    this.#path = p.parts.join('/');
     this.#c1 = this.child(new Conv2d(p.sub('conv1'), { cin: s.cin, cout: s.width, kernel: 3, stride: s.stride, padding: 1, standardize: ws }));
     this.#n1 = this.child(makeNorm(norm, p.sub('conv1'), s.width));
     this.#c2 = this.child(new Conv2d(p.sub('conv2'), { cin: s.width, cout: s.cout, kernel: 3, padding: 1, standardize: ws }));
@@ -50,14 +53,22 @@ class BasicBlock extends Module {
     const r = this.#down ? this.#down.forward(x) : x;
     return y.add(r).relu();
   }
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const h = onnxRelu(g, this.#n1.toOnnx(g, this.#c1.toOnnx(g, x)));
+    const y = this.#n2.toOnnx(g, this.#c2.toOnnx(g, h));
+    const r = this.#down ? this.#down.toOnnx(g, x) : x;
+    return onnxRelu(g, g.node('Add', [y, r], `${this.#path}/sum`));
+  }
 }
 
 class Bottleneck extends Module {
   readonly #convs: Conv2d[];
   readonly #norms: Module[];
   readonly #down: Shortcut | null;
+  readonly #path: string;
   constructor(p: Path, s: UnitShape, norm: NormSpec, ws: boolean) {
     super();
+    this.#path = p.parts.join('/');
     const specs = [
       { cin: s.cin, cout: s.width, kernel: 1, stride: s.stride, padding: 0 },
       { cin: s.width, cout: s.width, kernel: 3, stride: 1, padding: 1 },
@@ -76,6 +87,15 @@ class Bottleneck extends Module {
     const r = this.#down ? this.#down.forward(x) : x;
     return h.add(r).relu();
   }
+  override toOnnx(g: OnnxGraph, x: string): string {
+    let h = x;
+    for (let i = 0; i < 3; i++) {
+      h = this.#norms[i].toOnnx(g, this.#convs[i].toOnnx(g, h));
+      if (i < 2) h = onnxRelu(g, h);
+    }
+    const r = this.#down ? this.#down.toOnnx(g, x) : x;
+    return onnxRelu(g, g.node('Add', [h, r], `${this.#path}/sum`));
+  }
 }
 
 /** The projection shortcut: 1x1 conv with the unit's stride, then a norm. */
@@ -90,6 +110,9 @@ class Shortcut extends Module {
   }
   forward(x: T.Tensor): T.Tensor {
     return this.#norm.forward(this.#conv.forward(x));
+  }
+  override toOnnx(g: OnnxGraph, x: string): string {
+    return this.#norm.toOnnx(g, this.#conv.toOnnx(g, x));
   }
 }
 
@@ -136,5 +159,14 @@ export class ResNet extends ImageClassifier {
 
   head(features: T.Tensor): T.Tensor {
     return this.#fc.forward(features);
+  }
+
+  /** features then head, as `forward`: max pool with -inf padding as libtorch's, the mean over H, W as GlobalAveragePool. */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    let h = onnxRelu(g, this.#stemNorm.toOnnx(g, this.#stem.toOnnx(g, x)));
+    h = g.node('MaxPool', [h], 'resnet/max_pool', { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] }, pads: { ints: [1, 1, 1, 1] } });
+    for (const u of this.#units) h = u.toOnnx(g, h);
+    const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [h], 'resnet/pool')], 'resnet/pre_logits', { axis: { int: 1 } });
+    return this.#fc.toOnnx(g, pooled);
   }
 }

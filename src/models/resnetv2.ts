@@ -3,8 +3,9 @@
 // parameters under the official BiT keys. Norm, conv type, widths and depths
 // are injected through the config, so the small variants and the
 // normalization studies reuse this one implementation.
+import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
-import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, type NormSpec, type Path } from '../nn/index.js';
+import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, onnxRelu, onnxZeroPad2d, type NormSpec, type Path } from '../nn/index.js';
 import { ImageClassifier, stageUnits } from './classifier.js';
 
 export interface ResNetV2Config {
@@ -33,9 +34,11 @@ class PreActBottleneck extends Module {
   readonly #normC: Module;
   readonly #convC: Conv2d;
   readonly #proj: Conv2d | null;
+  readonly #path: string;
 
   constructor(p: Path, cin: number, cmid: number, cout: number, stride: number, norm: NormSpec, standardize: boolean) {
     super();
+    this.#path = p.parts.join('/');
     const a = p.sub('a');
     const b = p.sub('b');
     const c = p.sub('c');
@@ -55,6 +58,15 @@ class PreActBottleneck extends Module {
     h = this.#convB.forward(this.#normB.forward(h).relu());
     h = this.#convC.forward(this.#normC.forward(h).relu());
     return h.add(residual);
+  }
+
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const out = onnxRelu(g, this.#normA.toOnnx(g, x));
+    const residual = this.#proj ? this.#proj.toOnnx(g, out) : x;
+    let h = this.#convA.toOnnx(g, out);
+    h = this.#convB.toOnnx(g, onnxRelu(g, this.#normB.toOnnx(g, h)));
+    h = this.#convC.toOnnx(g, onnxRelu(g, this.#normC.toOnnx(g, h)));
+    return g.node('Add', [h, residual], `${this.#path}/sum`);
   }
 }
 
@@ -101,5 +113,16 @@ export class ResNetV2 extends ImageClassifier {
   head(features: T.Tensor): T.Tensor {
     const n = features.shape[0];
     return this.#headConv.forward(features.reshape([n, this.featureDim, 1, 1])).reshape([n, this.headSize]);
+  }
+
+  /** features then head, as `forward`: the mean over H, W is GlobalAveragePool, whose [N, C, 1, 1] output feeds the 1x1 head directly. */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    let h = this.#root.toOnnx(g, x);
+    h = onnxZeroPad2d(g, h, 1, 'resnet/root_block/pad');
+    h = g.node('MaxPool', [h], 'resnet/root_block/max_pool', { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] } });
+    for (const u of this.#units) h = u.toOnnx(g, h);
+    h = onnxRelu(g, this.#preHeadNorm.toOnnx(g, h));
+    const pooled = g.node('GlobalAveragePool', [h], 'resnet/pre_logits');
+    return g.node('Flatten', [this.#headConv.toOnnx(g, pooled)], 'resnet/head/logits', { axis: { int: 1 } });
   }
 }

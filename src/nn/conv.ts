@@ -1,8 +1,10 @@
 // Convolutions: plain, or weight-standardized as in BiT's StdConv2d.
+import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
 import { WS_EPS } from './constants.js';
 import { countingMacs, reportMacs } from './flops.js';
 import { Module } from './module.js';
+import { tensorInitializer } from './onnx.js';
 import type { Init, Path } from './varstore.js';
 
 export interface Conv2dConfig {
@@ -54,6 +56,8 @@ export class Conv2d extends Module {
   readonly stride: number;
   readonly padding: number;
   readonly standardize: boolean;
+  /** Where the parameters live (`.../standardized_conv2d` or `.../conv2d`), also the ONNX node's name. */
+  readonly name: string;
   /** Inference caches, tagged with the raw kernel's version: the kernel as applied (OIHW), and packed for oneDNN. */
   #cached: { version: number; weight: T.Tensor } | null = null;
   #packed: { version: number; weight: T.Tensor } | null = null;
@@ -64,6 +68,7 @@ export class Conv2d extends Module {
     this.stride = cfg.stride ?? 1;
     this.padding = cfg.padding ?? 0;
     const p = path.sub(this.standardize ? 'standardized_conv2d' : 'conv2d');
+    this.name = p.parts.join('/');
     this.weight = p.param('kernel', [cfg.cout, cfg.cin, cfg.kernel, cfg.kernel], cfg.init ?? { kind: 'kaiming', mode: 'fanOut' }, 'conv');
     this.bias = cfg.bias ? p.param('bias', [cfg.cout], { kind: 'zeros' }, 'vector') : null;
   }
@@ -122,6 +127,31 @@ export class Conv2d extends Module {
     return y;
   }
 
+  /**
+   * A plain ONNX Conv whose kernel is the one applied: weight standardization
+   * is done here, once, by the same `standardizeWeight` as training, so any
+   * ONNX runtime runs the model without knowing about it.
+   */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const w = T.tidy(() => T.noGrad(() => (this.standardize ? standardizeWeight(this.weight) : this.weight.detach())));
+    const [, , kh, kw] = w.shape;
+    let kernel: string;
+    try {
+      kernel = tensorInitializer(g, `${this.name}/kernel`, w);
+    } finally {
+      w.dispose();
+    }
+    const inputs = [x, kernel, ...(this.bias ? [tensorInitializer(g, `${this.name}/bias`, this.bias)] : [])];
+    const p = this.padding;
+    return g.node('Conv', inputs, this.name, {
+      kernel_shape: { ints: [kh, kw] },
+      strides: { ints: [this.stride, this.stride] },
+      pads: { ints: [p, p, p, p] },
+      dilations: { ints: [1, 1] },
+      group: { int: 1 },
+    });
+  }
+
   /** Frees the inference caches (the parameters belong to the VarStore). */
   override dispose(): void {
     this.#dropCaches();
@@ -132,14 +162,22 @@ export class Conv2d extends Module {
 export class Dense extends Module {
   readonly weight: T.Tensor;
   readonly bias: T.Tensor | null;
+  readonly name: string;
   constructor(path: Path, cin: number, cout: number, opts: { bias?: boolean; init?: Init } = {}) {
     super();
     const p = path.sub('dense');
+    this.name = p.parts.join('/');
     this.weight = p.param('kernel', [cout, cin], opts.init ?? { kind: 'uniform', bound: 1 / Math.sqrt(cin) }, 'dense');
     this.bias = (opts.bias ?? true) ? p.param('bias', [cout], { kind: 'zeros' }, 'vector') : null;
   }
   forward(x: T.Tensor): T.Tensor {
     if (countingMacs()) reportMacs(this.weight.shape[0] * this.weight.shape[1], x.shape[0]);
     return T.linear(x, this.weight, this.bias);
+  }
+  /** Gemm with the [out, in] kernel transposed (B^T), as `linear`. */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const inputs = [x, tensorInitializer(g, `${this.name}/kernel`, this.weight)];
+    if (this.bias) inputs.push(tensorInitializer(g, `${this.name}/bias`, this.bias));
+    return g.node('Gemm', inputs, this.name, { transB: { int: 1 } });
   }
 }

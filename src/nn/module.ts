@@ -1,5 +1,7 @@
 // The module base: a forward function plus a training flag that propagates to children.
+import type { OnnxGraph } from '../io/onnx.js';
 import { tidy, type Tensor } from '../tensor/index.js';
+import { onnxRelu } from './onnx.js';
 
 export abstract class Module {
   #training = true;
@@ -43,6 +45,15 @@ export abstract class Module {
 
   abstract forward(x: Tensor): Tensor;
 
+  /**
+   * The inference form of `forward` (eval mode, as `bit predict` runs it) as
+   * ONNX nodes appended to `g`, reading the value named `x`; returns the
+   * output's name. Each module writes its own, next to its forward.
+   */
+  toOnnx(_g: OnnxGraph, _x: string): string {
+    throw new Error(`${this.constructor.name} has no ONNX export`);
+  }
+
   /** Frees what the module itself holds (caches); parameters belong to the VarStore. */
   dispose(): void {
     for (const c of this.#children) c.dispose();
@@ -61,16 +72,27 @@ export class Sequential extends Module {
     for (const l of this.layers) h = l.forward(h);
     return h;
   }
+  override toOnnx(g: OnnxGraph, x: string): string {
+    let h = x;
+    for (const l of this.layers) h = l.toOnnx(g, h);
+    return h;
+  }
 }
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();
   }
+  override toOnnx(g: OnnxGraph, x: string): string {
+    return onnxRelu(g, x);
+  }
 }
 
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
+    return x;
+  }
+  override toOnnx(_g: OnnxGraph, x: string): string {
     return x;
   }
 }

@@ -1,8 +1,10 @@
 // Normalization layers, chosen by a NormSpec so that models inject them
 // (GroupNorm for BiT, BatchNorm for the classic ResNets and the studies).
+import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
 import { BN_EPS, BN_MOMENTUM, GN_EPS, GN_GROUPS } from './constants.js';
 import { Identity, Module } from './module.js';
+import { tensorInitializer } from './onnx.js';
 import type { Path } from './varstore.js';
 
 /**
@@ -38,9 +40,13 @@ export function groupCount(spec: { groups?: number; channelsPerGroup?: number },
   return groups;
 }
 
+/** The first ONNX opset whose GroupNormalization takes per-channel scale and bias (opset 18's took per-group ones). */
+export const ONNX_GROUP_NORMALIZATION_OPSET = 21;
+
 export class GroupNorm extends Module {
   readonly gamma: T.Tensor;
   readonly beta: T.Tensor;
+  readonly name: string;
   constructor(
     path: Path,
     channels: number,
@@ -49,11 +55,34 @@ export class GroupNorm extends Module {
   ) {
     super();
     const p = path.sub('group_norm');
+    this.name = p.parts.join('/');
     this.gamma = p.param('gamma', [channels], { kind: 'ones' }, 'vector');
     this.beta = p.param('beta', [channels], { kind: 'zeros' }, 'vector');
   }
   forward(x: T.Tensor): T.Tensor {
     return T.groupNorm(x, this.groups, this.gamma, this.beta, this.eps);
+  }
+
+  /**
+   * From opset 21, one GroupNormalization node. Below it (opset 17, what
+   * ONNX 1.12's checker knows): x reshaped to [N, groups, -1], normalized by
+   * InstanceNormalization (unit scale, zero bias: each group is one
+   * "instance"), reshaped back, then the per-channel gamma and beta.
+   */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const c = this.gamma.shape[0];
+    const n = this.name;
+    if (g.opset >= ONNX_GROUP_NORMALIZATION_OPSET) {
+      const inputs = [x, tensorInitializer(g, `${n}/gamma`, this.gamma), tensorInitializer(g, `${n}/beta`, this.beta)];
+      return g.node('GroupNormalization', inputs, n, { epsilon: { float: this.eps }, num_groups: { int: this.groups } });
+    }
+    const grouped = g.node('Reshape', [x, g.ints(`${n}/groups_shape`, [0, this.groups, -1])], `${n}/grouped`);
+    const ones = g.initializer(`${n}/unit_scale`, 'float32', [this.groups], new Float32Array(this.groups).fill(1));
+    const zeros = g.initializer(`${n}/zero_bias`, 'float32', [this.groups], new Float32Array(this.groups));
+    const normed = g.node('InstanceNormalization', [grouped, ones, zeros], `${n}/normalized`, { epsilon: { float: this.eps } });
+    const back = g.node('Reshape', [normed, g.node('Shape', [x], `${n}/input_shape`)], `${n}/ungrouped`);
+    const scaled = g.node('Mul', [back, tensorInitializer(g, `${n}/gamma`, this.gamma, [c, 1, 1])], `${n}/scaled`);
+    return g.node('Add', [scaled, tensorInitializer(g, `${n}/beta`, this.beta, [c, 1, 1])], n);
   }
 }
 
@@ -62,6 +91,7 @@ export class BatchNorm extends Module {
   readonly beta: T.Tensor;
   readonly movingMean: T.Tensor;
   readonly movingVariance: T.Tensor;
+  readonly name: string;
   constructor(
     path: Path,
     channels: number,
@@ -71,6 +101,7 @@ export class BatchNorm extends Module {
   ) {
     super();
     const p = path.sub('batch_norm');
+    this.name = p.parts.join('/');
     this.gamma = p.param('gamma', [channels], { kind: 'ones' }, 'vector');
     this.beta = p.param('beta', [channels], { kind: 'zeros' }, 'vector');
     this.movingMean = p.buffer('moving_mean', [channels], { kind: 'zeros' });
@@ -83,6 +114,15 @@ export class BatchNorm extends Module {
       eps: this.eps,
     });
     return this.noise && this.training ? injectNoise(y, this.noise) : y;
+  }
+
+  /** Inference BatchNormalization with the running statistics (noise, a training-time device, has no inference form). */
+  override toOnnx(g: OnnxGraph, x: string): string {
+    const n = this.name;
+    const inputs = [this.gamma, this.beta, this.movingMean, this.movingVariance].map((t, k) =>
+      tensorInitializer(g, `${n}/${['gamma', 'beta', 'moving_mean', 'moving_variance'][k]}`, t),
+    );
+    return g.node('BatchNormalization', [x, ...inputs], n, { epsilon: { float: this.eps } });
   }
 }
 
