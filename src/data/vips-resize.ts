@@ -1,0 +1,219 @@
+// libvips's `vips_resize(kernel: linear)` on 8-bit images, step for step, in
+// plain JavaScript: what `sharp(...).resize(w, h, { fit: 'fill', kernel:
+// 'linear' })` runs (sharp 0.34.5, libvips 8.17.3), for places where sharp
+// cannot run (the web page of `bit export --format web`). This file imports
+// nothing: the page ships its compiled form as is, and the tests import the
+// same file and compare it with sharp.
+//
+// What libvips does (libvips/resample/resize.c, reducev.cpp, reduceh.cpp,
+// shrinkv.c, shrinkh.c, affine.c, interpolate.c; the uchar vector paths of
+// the *_hwy.cpp files compute the same integers):
+//   1. vertical reduction when the height shrinks: an integer box shrink by
+//      floor(H / outH / 2) first (shrinkv, rounding up, last row repeated),
+//      then the residual factor r with a triangle kernel of 2 * rint(r) + 1
+//      taps whose phase is quantized to 1/64 pixel and whose weights are
+//      12-bit fixed point (truncated), rounded to 8 bits;
+//   2. the same horizontally (shrinkh, reduceh) on that 8-bit result;
+//   3. enlargement of either axis by bilinear interpolation (vips_affine,
+//      12-bit fixed point, input offset 0.5, edges repeated).
+// The float arithmetic (positions accumulated pixel by pixel, C truncation)
+// is the same IEEE double arithmetic in JavaScript.
+
+/** An 8-bit image, rows of `width` pixels of `channels` interleaved values. */
+export interface Pixels {
+  readonly data: Uint8Array | Uint8ClampedArray;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
+
+const TRANSFORM_SCALE = 64; // VIPS_TRANSFORM_SCALE: kernel phases per pixel
+const INTERPOLATE_SHIFT = 12; // VIPS_INTERPOLATE_SHIFT: fixed-point weights
+const INTERPOLATE_SCALE = 1 << INTERPOLATE_SHIFT;
+const REDUCE_GAP = 2; // vips_resize's default gap
+
+/** C's (int) conversion of a double: truncation toward zero. */
+const cInt = (v: number): number => Math.trunc(v);
+/** VIPS_ROUND_UINT. */
+const roundUint = (v: number): number => Math.trunc(v + 0.5);
+/** C's rint: round half to even (the default rounding mode). */
+function rint(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Transposes an image (rows become columns), so one routine serves both axes. */
+function transpose(p: Pixels): Pixels {
+  const { width: w, height: h, channels: c } = p;
+  const out = new Uint8Array(w * h * c);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * c;
+      const o = (x * h + y) * c;
+      for (let b = 0; b < c; b++) out[o + b] = p.data[i + b];
+    }
+  }
+  return { data: out, width: h, height: w, channels: c };
+}
+
+/**
+ * vips_shrinkv(ceil: true) on 8-bit data: mean of every `k` rows (the last
+ * row repeated to fill the last group), as libvips's fixed-point average.
+ */
+function shrinkRows(p: Pixels, k: number): Pixels {
+  const { width: w, height: h, channels: c } = p;
+  const outH = Math.ceil(h / k);
+  const rowLen = w * c;
+  const out = new Uint8Array(outH * rowLen);
+  const amend = Math.floor(k / 2);
+  const multiplier = Math.floor(2 ** 32 / (256 * k)); // (1 << 32) / ((1 << 8) * k) as unsigned int
+  const sum = new Uint32Array(rowLen);
+  for (let y = 0; y < outH; y++) {
+    sum.fill(0);
+    for (let j = 0; j < k; j++) {
+      const src = Math.min(y * k + j, h - 1) * rowLen;
+      for (let i = 0; i < rowLen; i++) sum[i] += p.data[src + i];
+    }
+    for (let i = 0; i < rowLen; i++) out[y * rowLen + i] = Math.floor(((sum[i] + amend) * multiplier) / 2 ** 24) & 0xff;
+  }
+  return { data: out, width: w, height: outH, channels: c };
+}
+
+/** The triangle kernel's taps for one phase (calculate_coefficients), normalized, then truncated to 12-bit fixed point. */
+function linearMask(n: number, shrink: number, x: number): Int32Array {
+  const half = x + n / 2.0 - 1;
+  const c = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const xp = Math.abs((i - half) / shrink);
+    const l = xp < 1.0 ? 1.0 - xp : 0.0;
+    c[i] = l;
+    sum += l;
+  }
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = cInt((c[i] / sum) * INTERPOLATE_SCALE); // (short) (c * VIPS_INTERPOLATE_SCALE)
+  return out;
+}
+
+/**
+ * vips_reducev(kernel: linear, gap: 2) on 8-bit data: `p`'s height divided
+ * by `shrink` (>= 1), rounded to the nearest row.
+ */
+function reduceRows(p: Pixels, shrink: number): Pixels {
+  const outH = roundUint(p.height / shrink);
+  let extra = outH * shrink - p.height;
+  let residual = shrink;
+  const intShrink = Math.max(1, Math.floor(p.height / outH / REDUCE_GAP));
+  let src = p;
+  if (intShrink > 1) {
+    src = shrinkRows(p, intShrink);
+    extra /= intShrink;
+    residual /= intShrink;
+  }
+  if (residual === 1.0) return src;
+  const n = 2 * rint(residual) + 1;
+  const offset = (1 + extra) / 2.0 - 1;
+  const masks: Int32Array[] = [];
+  for (let t = 0; t <= TRANSFORM_SCALE; t++) masks.push(linearMask(n, residual, Math.fround(t / TRANSFORM_SCALE)));
+  const { width: w, height: h, channels: c } = src;
+  const rowLen = w * c;
+  const top = Math.ceil(n / 2.0) - 1; // rows repeated above the image (vips_embed)
+  const out = new Uint8Array(outH * rowLen);
+  let Y = 0.5 * residual - 0.5 - offset;
+  for (let y = 0; y < outH; y++) {
+    const py = cInt(Y);
+    const sy = cInt(Y * TRANSFORM_SCALE * 2);
+    const ty = ((sy & (TRANSFORM_SCALE * 2 - 1)) + 1) >> 1;
+    const k = masks[ty];
+    const o = y * rowLen;
+    for (let i = 0; i < rowLen; i++) {
+      let sum = INTERPOLATE_SCALE >> 1;
+      for (let t = 0; t < n; t++) {
+        const row = Math.min(Math.max(py + t - top, 0), h - 1);
+        sum += k[t] * src.data[row * rowLen + i];
+      }
+      const v = sum >> INTERPOLATE_SHIFT;
+      out[o + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+    Y += residual;
+  }
+  return { data: out, width: w, height: outH, channels: c };
+}
+
+/**
+ * vips_affine with the bilinear interpolator as vips_resize runs it to
+ * enlarge (`scaleX`, `scaleY` >= 1, one of them may be 1): input offset 0.5,
+ * edges repeated, 12-bit fixed-point weights.
+ */
+function enlarge(p: Pixels, scaleX: number, scaleY: number): Pixels {
+  const { width: w, height: h, channels: c } = p;
+  const det = scaleX * scaleY;
+  const tmp = 1.0 / det;
+  const ia = tmp * scaleY;
+  const id = tmp * scaleX;
+  const outW = cInt(scaleX * w + 0.5); // VIPS_ROUND_INT of the transformed width
+  const outH = cInt(scaleY * h + 0.5);
+  const out = new Uint8Array(outW * outH * c);
+  // the input as vips_embed lays it out: one repeated pixel left and above
+  const at = (x: number, y: number, b: number): number => p.data[(Math.min(Math.max(y - 1, 0), h - 1) * w + Math.min(Math.max(x - 1, 0), w - 1)) * c + b];
+  for (let y = 0; y < outH; y++) {
+    const iy = id * y + 0.5;
+    let ix = 0.5;
+    const iyi = cInt(iy);
+    const Y = cInt((iy - iyi) * INTERPOLATE_SCALE);
+    const Yd = INTERPOLATE_SCALE - Y;
+    for (let x = 0; x < outW; x++) {
+      const ixi = cInt(ix);
+      const X = cInt((ix - ixi) * INTERPOLATE_SCALE);
+      const c4 = (Y * X) >> INTERPOLATE_SHIFT;
+      const c2 = (Yd * X) >> INTERPOLATE_SHIFT;
+      const c3 = Y - c4;
+      const c1 = Yd - c2;
+      const o = (y * outW + x) * c;
+      for (let b = 0; b < c; b++) {
+        const v = c1 * at(ixi, iyi, b) + c2 * at(ixi + 1, iyi, b) + c3 * at(ixi, iyi + 1, b) + c4 * at(ixi + 1, iyi + 1, b);
+        out[o + b] = (v + (INTERPOLATE_SCALE >> 1)) >> INTERPOLATE_SHIFT;
+      }
+      ix += ia;
+    }
+  }
+  return { data: out, width: outW, height: outH, channels: c };
+}
+
+/**
+ * `p` squashed to `width` x `height` as sharp's `resize(width, height, {
+ * fit: 'fill', kernel: 'linear' })` does on decoded 8-bit pixels.
+ */
+export function resizeLinear(p: Pixels, width: number, height: number): Pixels {
+  if (p.data.length !== p.width * p.height * p.channels) {
+    throw new Error(`resizeLinear: ${p.data.length} bytes for ${p.width}x${p.height}x${p.channels}`);
+  }
+  if (!(width >= 1 && height >= 1 && Number.isInteger(width) && Number.isInteger(height))) {
+    throw new Error(`resizeLinear: bad target size ${width}x${height}`);
+  }
+  // sharp: hshrink = inputWidth / targetWidth (at most the input size); vips_resize(1 / hshrink, vscale: 1 / vshrink)
+  const hshrink = Math.min(p.width / width, p.width);
+  const vshrink = Math.min(p.height / height, p.height);
+  if (hshrink === 1.0 && vshrink === 1.0) return { data: Uint8Array.from(p.data), width: p.width, height: p.height, channels: p.channels };
+  const hscale = Math.max(1.0 / hshrink, 1.0 / p.width);
+  const vscale = Math.max(1.0 / vshrink, 1.0 / p.height);
+  let img: Pixels = p;
+  if (vscale < 1.0) img = reduceRows(img, 1.0 / vscale);
+  if (hscale < 1.0) img = transpose(reduceRows(transpose(img), 1.0 / hscale));
+  if (hscale > 1.0 || vscale > 1.0) img = enlarge(img, hscale > 1.0 ? hscale : 1.0, vscale > 1.0 ? vscale : 1.0);
+  return img;
+}
+
+/** BiT's input scaling of 8-bit RGB pixels (HWC) into an NCHW float batch of one: x / 127.5 - 1, in float32 as the model's input is. */
+export function toModelInput(p: Pixels): Float32Array {
+  const { width: w, height: h } = p;
+  const out = new Float32Array(3 * w * h);
+  const scale = Math.fround(1 / 127.5);
+  for (let i = 0; i < w * h; i++) {
+    for (let b = 0; b < 3; b++) out[b * w * h + i] = Math.fround(Math.fround(p.data[i * p.channels + b] * scale) - 1);
+  }
+  return out;
+}
