@@ -2,18 +2,33 @@
 # Fetches the small real datasets that only Debian's archive holds, as single
 # files extracted from their packages (nothing is installed):
 #   digits (UCI optdigits, 1,797 8x8 images) from python3-sklearn
+#   photos/ (astronaut.png, chelsea.png, coffee.png from python3-skimage;
+#           dog.jpg from darknet) for the prediction and web-export tests
 # into ${BIT_DATA_DIR:-$HOME/.cache/bit-transfer}. Idempotent.
 set -eu
 dir="${BIT_DATA_DIR:-$HOME/.cache/bit-transfer}"
 mkdir -p "$dir"
-if [ ! -s "$dir/digits.csv.gz" ]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && apt-get download python3-sklearn >/dev/null 2>&1) || {
-    [ "$(id -u)" = 0 ] && apt-get update -q >/dev/null && (cd "$tmp" && apt-get download python3-sklearn >/dev/null)
-  } || { echo "fetch-debian-data: could not download python3-sklearn (for the digits dataset)" >&2; exit 1; }
-  dpkg-deb --fsys-tarfile "$tmp"/python3-sklearn_*.deb | tar -x -C "$tmp" ./usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-  mv "$tmp/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz" "$dir/digits.csv.gz.part"
-  mv "$dir/digits.csv.gz.part" "$dir/digits.csv.gz"
-  echo "fetch-debian-data: digits -> $dir/digits.csv.gz"
-fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# fetch PACKAGE TARGET MEMBER: extracts MEMBER (a path inside PACKAGE) to TARGET unless it is there
+fetch() {
+  pkg=$1 target=$2 member=$3
+  [ -s "$target" ] && return 0
+  if [ -z "$(ls "$tmp"/"$pkg"_*.deb 2>/dev/null)" ]; then
+    (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1) || {
+      [ "$(id -u)" = 0 ] && apt-get update -q >/dev/null && (cd "$tmp" && apt-get download "$pkg" >/dev/null)
+    } || { echo "fetch-debian-data: could not download $pkg (for $(basename "$target"))" >&2; exit 1; }
+  fi
+  dpkg-deb --fsys-tarfile "$tmp"/"$pkg"_*.deb | tar -x -C "$tmp" "./$member"
+  mkdir -p "$(dirname "$target")"
+  mv "$tmp/$member" "$target.part"
+  mv "$target.part" "$target"
+  echo "fetch-debian-data: $pkg -> $target"
+}
+
+fetch python3-sklearn "$dir/digits.csv.gz" usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
+for f in astronaut.png chelsea.png coffee.png; do
+  fetch python3-skimage "$dir/photos/$f" "usr/lib/python3/dist-packages/skimage/data/$f"
+done
+fetch darknet "$dir/photos/dog.jpg" usr/share/darknet/data/dog.jpg

@@ -45,3 +45,5 @@ export {
   type TrainLoaderOptions,
 } from './loader.js';
 export { RandomPurpose, permutation, randomWords } from './rng.js';
+export { ONNX_IMAGE_INPUT, onnxImagePreprocessing } from './onnx-preprocess.js';
+export { exifOrientation, orient, preprocess as browserPreprocess, resizeLinear, scaleToModelInput, type Pixels } from './browser-preprocess.js';

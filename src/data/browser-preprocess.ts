@@ -1,9 +1,14 @@
-// libvips's `vips_resize(kernel: linear)` on 8-bit images, step for step, in
-// plain JavaScript: what `sharp(...).resize(w, h, { fit: 'fill', kernel:
-// 'linear' })` runs (sharp 0.34.5, libvips 8.17.3), for places where sharp
-// cannot run (the web page of `bit export --format web`). This file imports
-// nothing: the page ships its compiled form as is, and the tests import the
-// same file and compare it with sharp.
+// `bit predict`'s preprocessing (src/data/decode.ts) where sharp cannot run:
+// the web page of `bit export --format web`. This file imports nothing: the
+// page ships its compiled form as is, and the tests import the same file and
+// compare it with sharp.
+//
+// - resizeLinear: libvips's `vips_resize(kernel: linear)` on 8-bit images,
+//   step for step: what `sharp(...).resize(w, h, { fit: 'fill', kernel:
+//   'linear' })` runs (sharp 0.34.5, libvips 8.17.3);
+// - exifOrientation / orient / unorient: sharp's `autoOrient`, which rotates
+//   and flips after resizing (the order changes how rounding falls);
+// - scaleToModelInput: x / 127.5 - 1 into an NCHW float32 batch of one.
 //
 // What libvips does (libvips/resample/resize.c, reducev.cpp, reduceh.cpp,
 // shrinkv.c, shrinkh.c, affine.c, interpolate.c; the uchar vector paths of
@@ -207,8 +212,112 @@ export function resizeLinear(p: Pixels, width: number, height: number): Pixels {
   return img;
 }
 
+/**
+ * The EXIF orientation (1-8) of a JPEG (APP1 Exif) or PNG (eXIf chunk) file,
+ * 1 when it has none or is another format.
+ */
+export function exifOrientation(file: Uint8Array): number {
+  const u16 = (b: Uint8Array, i: number, le: boolean) => (le ? b[i] | (b[i + 1] << 8) : (b[i] << 8) | b[i + 1]);
+  const u32 = (b: Uint8Array, i: number, le: boolean) => (le ? u16(b, i, le) + u16(b, i + 2, le) * 65536 : u16(b, i, le) * 65536 + u16(b, i + 2, le));
+  const fromTiff = (t: Uint8Array): number => {
+    if (t.length < 8) return 1;
+    const le = t[0] === 0x49 && t[1] === 0x49;
+    if (!le && !(t[0] === 0x4d && t[1] === 0x4d)) return 1;
+    const ifd = u32(t, 4, le);
+    if (ifd + 2 > t.length) return 1;
+    const n = u16(t, ifd, le);
+    for (let k = 0; k < n; k++) {
+      const e = ifd + 2 + 12 * k;
+      if (e + 12 > t.length) break;
+      if (u16(t, e, le) === 0x0112) {
+        const v = u16(t, e + 8, le);
+        return v >= 1 && v <= 8 ? v : 1;
+      }
+    }
+    return 1;
+  };
+  if (file[0] === 0xff && file[1] === 0xd8) {
+    let i = 2;
+    while (i + 4 <= file.length && file[i] === 0xff) {
+      const marker = file[i + 1];
+      const len = u16(file, i + 2, false);
+      if (marker === 0xda || marker === 0xd9) break; // start of scan: no more headers
+      if (marker === 0xe1 && String.fromCharCode(...file.subarray(i + 4, i + 8)) === 'Exif') return fromTiff(file.subarray(i + 10, i + 2 + len));
+      i += 2 + len;
+    }
+    return 1;
+  }
+  if (file[0] === 0x89 && String.fromCharCode(...file.subarray(1, 4)) === 'PNG') {
+    let i = 8;
+    while (i + 8 <= file.length) {
+      const len = u32(file, i, false);
+      const type = String.fromCharCode(...file.subarray(i + 4, i + 8));
+      if (type === 'eXIf') return fromTiff(file.subarray(i + 8, i + 8 + len));
+      if (type === 'IDAT' || type === 'IEND') break;
+      i += 12 + len;
+    }
+  }
+  return 1;
+}
+
+/** Clockwise quarter turns and left-right mirroring of sharp's auto-orientation for EXIF `orientation` (its CalculateExifRotationAndFlop). */
+function orientation(o: number): { turns: number; flop: boolean } {
+  return { turns: ({ 6: 1, 3: 2, 8: 3, 7: 3, 4: 2, 5: 1 } as Record<number, number>)[o] ?? 0, flop: o === 2 || o === 7 || o === 4 || o === 5 };
+}
+
+function flop(p: Pixels): Pixels {
+  const { width: w, height: h, channels: c } = p;
+  const out = new Uint8Array(w * h * c);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let b = 0; b < c; b++) out[(y * w + x) * c + b] = p.data[(y * w + (w - 1 - x)) * c + b];
+  return { data: out, width: w, height: h, channels: c };
+}
+
+/** Shows stored pixels as EXIF `o` says: rotated clockwise, then mirrored (sharp's autoOrient). */
+export function orient(p: Pixels, o: number): Pixels {
+  const { turns, flop: mirror } = orientation(o);
+  let img = p;
+  for (let t = 0; t < turns; t++) img = rotate90(img);
+  return mirror ? flop(img) : img;
+}
+
+/** The inverse of `orient`: the pixels as stored in the file, from the pixels as shown. */
+export function unorient(p: Pixels, o: number): Pixels {
+  const { turns, flop: mirror } = orientation(o);
+  let img = mirror ? flop(p) : p;
+  for (let t = 0; t < (4 - turns) % 4; t++) img = rotate90(img);
+  return img;
+}
+
+function rotate90(p: Pixels): Pixels {
+  const { width: w, height: h, channels: c } = p;
+  const out = new Uint8Array(w * h * c);
+  // clockwise: output (x, y) of size h x w reads input (y, h - 1 - x)
+  for (let y = 0; y < w; y++) for (let x = 0; x < h; x++) for (let b = 0; b < c; b++) out[(y * h + x) * c + b] = p.data[((h - 1 - x) * w + y) * c + b];
+  return { data: out, width: h, height: w, channels: c };
+}
+
+/** The first three channels of `p` (alpha dropped, not composited, as decodeFile does). */
+export function rgb(p: Pixels): Pixels {
+  if (p.channels === 3) return p;
+  const n = p.width * p.height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) for (let b = 0; b < 3; b++) out[i * 3 + b] = p.data[i * p.channels + b];
+  return { data: out, width: p.width, height: p.height, channels: 3 };
+}
+
+/**
+ * `bit predict`'s preprocessing of decoded pixels as a browser shows them
+ * (EXIF orientation `o` already applied, as createImageBitmap does): alpha
+ * dropped, back to the stored orientation, squashed to size x size, then
+ * oriented: sharp resizes before it rotates, and the order changes how the
+ * rounding of the two resize passes falls.
+ */
+export function preprocess(p: Pixels, size: number, o: number): Pixels {
+  return orient(resizeLinear(unorient(rgb(p), o), size, size), o);
+}
+
 /** BiT's input scaling of 8-bit RGB pixels (HWC) into an NCHW float batch of one: x / 127.5 - 1, in float32 as the model's input is. */
-export function toModelInput(p: Pixels): Float32Array {
+export function scaleToModelInput(p: Pixels): Float32Array {
   const { width: w, height: h } = p;
   const out = new Float32Array(3 * w * h);
   const scale = Math.fround(1 / 127.5);
