@@ -26,3 +26,20 @@ export function pythonJson(script: string, args: readonly string[] = [], input?:
   assert.equal(run.status, 0, `${python} failed:\n${run.stderr}`);
   return JSON.parse(run.stdout);
 }
+
+/** What ONNX 1.12's checker (Debian python3-onnx) says of each file: check_model(full_check=True). */
+export function onnxCheck(files: readonly string[]): { file: string; ok: boolean; error: string }[] {
+  requirePython(['onnx'], 'python3-onnx');
+  const script = `
+import json, sys, onnx
+out = []
+for f in sys.argv[1:]:
+    try:
+        onnx.checker.check_model(onnx.load(f), full_check=True)
+        out.append({"file": f, "ok": True, "error": ""})
+    except Exception as e:
+        out.append({"file": f, "ok": False, "error": str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})
+print(json.dumps(out))
+`;
+  return pythonJson(script, files) as { file: string; ok: boolean; error: string }[];
+}
