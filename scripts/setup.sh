@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="libtorch-dev libopenblas0-pthread libgloo-dev dataset-fashion-mnist fontconfig fonts-dejavu-core python3-numpy python3-torch"
+PKGS="libtorch-dev libopenblas0-pthread libgloo-dev dataset-fashion-mnist fontconfig fonts-dejavu-core python3-numpy python3-torch python3-onnx chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -27,7 +27,9 @@ sh scripts/fetch-debian-data.sh
 stamp=node_modules/.bit-setup-stamp
 want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -f build/Release/bit_native.node ]; then
-  npm ci --no-audit --no-fund
+  # onnxruntime-node ships its CPU binaries in the npm package; its install script would
+  # also fetch CUDA libraries from outside the npm registry (unused here, and unreachable)
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
 else
   npm run --silent build

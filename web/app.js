@@ -96,7 +96,7 @@ async function classify(file) {
   status.innerHTML = '';
   status.append(`${file.name}: ${(t2 - t0).toFixed(0)} ms (decoding and preparing ${(t1 - t0).toFixed(0)} ms, model ${(t2 - t1).toFixed(0)} ms)`);
   if (jpegNote) status.append(Object.assign(document.createElement('div'), { className: 'warn', textContent: jpegNote.trim() }));
-  $('results').dataset.result = JSON.stringify({ image: file.name, top, ms: { prepare: t1 - t0, model: t2 - t1 } });
+  $('results').dataset.result = JSON.stringify({ image: file.name, top, probabilities: probs, ms: { prepare: t1 - t0, model: t2 - t1 } });
 }
 
 const drop = $('drop');

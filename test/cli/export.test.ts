@@ -88,7 +88,11 @@ test('bad input: one clear line, exit 2 for usage errors and 1 for failures, no 
     { args: ['--model', 'BiT-Nope', '--out', `${out}.onnx`], code: 2, message: /--model: unknown model 'BiT-Nope'\. Known models: BiT-S-R50x1/ },
     { args: ['--model', 'ResNet-18', '--out', `${out}.onnx`], code: 1, message: /model key\(s\) missing: .*is this the right model architecture/ },
     { args: ['--out', path.join(dir, 'no-such-folder', 'm.onnx')], code: 2, message: /--out: the folder .*no-such-folder does not exist/ },
-    { args: ['--format', 'tflite', '--out', `${out}.onnx`], code: 2, message: /option '--format <format>' argument 'tflite' is invalid\. Allowed choices are onnx, web/ },
+    {
+      args: ['--format', 'tflite', '--out', `${out}.onnx`],
+      code: 2,
+      message: /option '--format <format>' argument 'tflite' is invalid\. Allowed choices are onnx, web/,
+    },
     { args: ['--format', 'web', '--out', path.join(dir, 'no-such-folder', 'site')], code: 2, message: /--out: the folder .*no-such-folder does not exist/ },
     { args: ['--labels', path.join(dir, 'labels.txt'), '--out', `${out}.onnx`], code: 2, message: /labels\.txt has 2 class names but the model has 4 outputs/ },
   ];
@@ -97,7 +101,10 @@ test('bad input: one clear line, exit 2 for usage errors and 1 for failures, no 
   for (const c of cases) {
     const r = bit(['export', '--weights', weights, ...c.args]);
     assert.equal(r.status, c.code, `${c.args.join(' ')}: exit ${r.status}, stderr ${r.stderr}`);
-    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('(run with --help'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('(run with --help'));
     assert.equal(lines.length, 1, `${c.args.join(' ')}: ${r.stderr}`);
     assert.match(lines[0], c.message);
     assert.deepEqual(readdirSync(dir).sort(), before, `${c.args.join(' ')} left files behind`);

@@ -144,7 +144,10 @@ test('a missing folder or class names that do not fit the head are refused, and 
   try {
     const before = readdirSync(dir);
     await assert.rejects(exportOnnx(model, path.join(dir, 'missing', 'm.onnx'), { resolution: 32, modelName: 'BiT-Tiny' }), /folder .*missing does not exist/);
-    await assert.rejects(exportOnnx(model, path.join(dir, 'm.onnx'), { resolution: 32, modelName: 'BiT-Tiny', classNames: ['a'] }), /1 class names given for a head of 2/);
+    await assert.rejects(
+      exportOnnx(model, path.join(dir, 'm.onnx'), { resolution: 32, modelName: 'BiT-Tiny', classNames: ['a'] }),
+      /1 class names given for a head of 2/,
+    );
     assert.deepEqual(readdirSync(dir), before);
   } finally {
     model.dispose();
