@@ -6,8 +6,8 @@ import { getModel, loadWeights } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { describeError } from '../util/errors.js';
 import { PROFILE_REPS, type SideRequest, type SideRun } from './side.js';
-import { fastestOps } from './stats.js';
-import { benchLabels, peakRssMb, timeForward, TrainStep, timeTrainSteps } from './workload.js';
+import { fastestOps, peakRssMb } from './stats.js';
+import { benchLabels, timeForward, TrainStep, timeTrainSteps } from './workload.js';
 
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2] ?? '') as SideRequest;

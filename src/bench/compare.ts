@@ -1,15 +1,16 @@
 // `bit bench`'s main measurement: our forward and training step, and with a
-// peer the same work in PyTorch, each side and phase in its own child
-// process, alternating sides within every round (ours first in even rounds,
-// PyTorch first in odd ones) so that both see the same machine load. Ratios
-// are taken round by round, between runs minutes apart at most.
+// peer the same work in PyTorch or ONNX Runtime (inference only, on the file
+// `bit export` writes), each side and phase in its own child process,
+// alternating sides within every round (ours first in even rounds, the peer
+// first in odd ones) so that both see the same machine load. Ratios are taken
+// round by round, between runs minutes apart at most.
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeNpy } from '../io/npy.js';
-import { getModel, modelCost, saveWeights, ResNetV2, type ModelEntry } from '../models/index.js';
+import { exportOnnx, getModel, loadWeights, modelCost, saveWeights, ResNetV2, type ModelEntry } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import { openmpWaitPolicy, runSide, type BenchSetup, type PeerEnv, type Side, type SideRun } from './side.js';
+import { openmpWaitPolicy, runSide, sideLabel, sidePhases, type BenchSetup, type Peer, type PeerEnv, type Side, type SideRun } from './side.js';
 import { imagesPerSecond, median, variation } from './stats.js';
 import { convPeakGflops, flopsPerImage, matmulPeakGflops, PHASES, type Phase } from './workload.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
@@ -19,8 +20,8 @@ export interface CompareOptions {
   readonly resolution: number;
   readonly batch: number;
   readonly threads: number;
-  /** Compare with the PyTorch peer. */
-  readonly peer: boolean;
+  /** Also run this peer (null: ours only). */
+  readonly peer: Peer | null;
   /** The peer's environment (see `peerEnvironment`); default 'same'. */
   readonly peerEnv?: PeerEnv;
   readonly rounds: number;
@@ -58,15 +59,15 @@ export interface PhaseResult {
 
 export interface PhaseRatio {
   readonly phase: Phase;
-  /** ours / PyTorch images/s, round by round. */
+  /** ours / peer images/s, round by round. */
   readonly perRound: readonly number[];
   /** Median of the per-round ratios: the headline number. */
   readonly median: number;
   /** Ratio of the fastest repetitions. */
   readonly best: number;
-  /** PyTorch / ours CPU seconds per image (above 1: ours spends less CPU time on the same work). */
+  /** peer / ours CPU seconds per image (above 1: ours spends less CPU time on the same work). */
   readonly cpu: number;
-  /** ours / PyTorch peak RSS (medians over rounds). */
+  /** ours / peer peak RSS (medians over rounds). */
   readonly rss: number;
 }
 
@@ -76,10 +77,17 @@ export interface MachineInfo extends Readonly<HostInfo> {
   readonly loadEnd: number;
   readonly date: string;
   readonly libtorch: string;
-  readonly pytorch: string | null;
-  /** OpenMP wait policy of each side (see `openmpWaitPolicy`). */
+  /** The peer and its version ('PyTorch 1.13.1', 'ONNX Runtime 1.30.0'), null without one. */
+  readonly peer: string | null;
+  /** OpenMP wait policy of ours and of the PyTorch peer (see `openmpWaitPolicy`); ONNX Runtime has its own thread pool. */
   readonly openmpOurs: string;
-  readonly openmpPytorch: string | null;
+  readonly openmpPeer: string | null;
+}
+
+/** The peer's measurements: every phase it runs (ONNX Runtime: forward only). */
+export interface PeerResult {
+  readonly side: Peer;
+  readonly phases: Readonly<Partial<Record<Phase, PhaseResult>>>;
 }
 
 export interface CompareResult {
@@ -91,8 +99,9 @@ export interface CompareResult {
   /** Best GFLOP/s of a large 3x3 convolution through libtorch (oneDNN) in this run. */
   readonly convPeakGflops: number;
   readonly ours: Readonly<Record<Phase, PhaseResult>>;
-  readonly pytorch: Readonly<Record<Phase, PhaseResult>> | null;
-  readonly ratios: Readonly<Record<Phase, PhaseRatio>> | null;
+  readonly peer: PeerResult | null;
+  /** ours / peer, for the phases the peer runs. */
+  readonly ratios: Readonly<Partial<Record<Phase, PhaseRatio>>> | null;
 }
 
 /** The peer's architecture flags for a BiT ResNet-v2 (GroupNorm + WS), or null: no peer for this model. */
@@ -120,17 +129,30 @@ export function peerArgsFor(entry: ModelEntry, headSize: number): string[] | nul
   }
 }
 
-export function machineInfo(pytorch: string | null, loadStart: number, peerEnv: PeerEnv = 'same'): MachineInfo {
+export function machineInfo(peer: { side: Peer; version: string } | null, loadStart: number, peerEnv: PeerEnv = 'same'): MachineInfo {
   return {
     ...hostInfo(),
     loadStart,
     loadEnd: os.loadavg()[0],
     date: new Date().toISOString(),
     libtorch: T.buildInfo().torchVersion,
-    pytorch,
+    peer: peer === null ? null : `${sideLabel(peer.side)} ${peer.version}`,
     openmpOurs: openmpWaitPolicy('ours', peerEnv),
-    openmpPytorch: pytorch === null ? null : openmpWaitPolicy('pytorch', peerEnv),
+    openmpPeer: peer?.side === 'pytorch' ? openmpWaitPolicy('pytorch', peerEnv) : null,
   };
+}
+
+/** Exports the benchmark's model (its weights file) as `bit export` does, for ONNX Runtime. */
+async function writeBenchOnnx(entry: ModelEntry, headSize: number, weights: string, resolution: number, dir: string): Promise<string> {
+  const model = entry.build({ headSize });
+  const file = path.join(dir, 'model.onnx');
+  try {
+    await loadWeights(model, weights);
+    await exportOnnx(model, file, { resolution, modelName: entry.name });
+  } finally {
+    model.dispose();
+  }
+  return file;
 }
 
 /**
@@ -184,7 +206,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   const entry = getModel(opts.model);
   const headSize = entry.defaultHeadSize;
   const peerArgs = peerArgsFor(entry, headSize);
-  if (opts.peer && peerArgs === null) {
+  if (opts.peer === 'pytorch' && peerArgs === null) {
     throw new Error(
       `--compare pytorch: ${entry.name} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 with GroupNorm and WS); choose a BiT model`,
     );
@@ -203,39 +225,39 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       threads: opts.threads,
       peerArgs,
       peerEnv,
+      onnx: opts.peer === 'onnxruntime' ? await writeBenchOnnx(entry, headSize, files.weights, opts.resolution, dir) : null,
     };
     let peak = matmulPeakGflops();
     let convPeak = convPeakGflops();
-    const sides: Side[] = opts.peer ? ['ours', 'pytorch'] : ['ours'];
+    const sides: Side[] = opts.peer ? ['ours', opts.peer] : ['ours'];
     const runs = new Map<string, SideRun[]>();
     for (let round = 0; round < opts.rounds; round++) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
       for (const phase of PHASES) {
-        for (const side of order) {
+        for (const side of order.filter((s) => sidePhases(s).includes(phase))) {
           const profile = opts.profile && round === opts.rounds - 1;
           const r = await runSide(side, { ...setup, phase, warmup: opts.warmup, reps: opts.reps, profile });
           const key = `${side}/${phase}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
           opts.log(
-            `round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(7)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`,
+            `round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(11)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`,
           );
         }
       }
     }
     peak = Math.max(peak, matmulPeakGflops());
     convPeak = Math.max(convPeak, convPeakGflops());
-    const result = (side: Side): Record<Phase, PhaseResult> => ({
-      forward: summarize(side, 'forward', runs.get(`${side}/forward`) ?? [], opts.batch, macs, peak, convPeak),
-      train: summarize(side, 'train', runs.get(`${side}/train`) ?? [], opts.batch, macs, peak, convPeak),
-    });
-    const ours = result('ours');
-    const pytorch = opts.peer ? result('pytorch') : null;
-    const ratio = (phase: Phase): PhaseRatio => {
-      const o = ours[phase];
-      const p = (pytorch as Record<Phase, PhaseResult>)[phase];
+    const result = (side: Side): Partial<Record<Phase, PhaseResult>> =>
+      Object.fromEntries(
+        sidePhases(side).map((phase) => [phase, summarize(side, phase, runs.get(`${side}/${phase}`) ?? [], opts.batch, macs, peak, convPeak)]),
+      );
+    const ours = result('ours') as Record<Phase, PhaseResult>;
+    const peer: PeerResult | null = opts.peer ? { side: opts.peer, phases: result(opts.peer) } : null;
+    const ratio = (p: PhaseResult): PhaseRatio => {
+      const o = ours[p.phase];
       const perRound = o.perRound.map((v, k) => v / p.perRound[k]);
       return {
-        phase,
+        phase: p.phase,
         perRound,
         median: median(perRound),
         best: o.bestImagesPerSecond / p.bestImagesPerSecond,
@@ -245,15 +267,16 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
     };
     const { log: _log, ...rest } = opts;
     void _log;
+    const peerVersion = peer?.phases.forward?.runs[0]?.version ?? 'unknown';
     return {
-      machine: machineInfo(pytorch ? pytorch.train.runs[0].version : null, loadStart, peerEnv),
+      machine: machineInfo(peer ? { side: peer.side, version: peerVersion } : null, loadStart, peerEnv),
       options: rest,
       macsPerImage: macs,
       matmulPeakGflops: peak,
       convPeakGflops: convPeak,
       ours,
-      pytorch,
-      ratios: pytorch ? { forward: ratio('forward'), train: ratio('train') } : null,
+      peer,
+      ratios: peer ? Object.fromEntries(Object.values(peer.phases).map((p) => [p.phase, ratio(p)])) : null,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ export {
   type MachineInfo,
   type PhaseRatio,
   type PhaseResult,
+  type PeerResult,
 } from './compare.js';
 export { jpegDataset, measureLoaders, memoryDataset, precropFor, type LoaderOptions, type LoaderResult } from './loader.js';
 export {
@@ -32,22 +33,25 @@ export {
   PROFILE_REPS,
   peerScript,
   runOurs,
+  runOnnxRuntime,
   runPeer,
   runSide,
+  sideLabel,
+  sidePhases,
   type BenchSetup,
+  type Peer,
   type PeerEnv,
   type Side,
   type SideRequest,
   type SideRun,
 } from './side.js';
-export { fastestOps, imagesPerSecond, median, variation } from './stats.js';
+export { fastestOps, imagesPerSecond, median, peakRssMb, variation } from './stats.js';
 export {
   BENCH_SGD,
   benchLabels,
   convPeakGflops,
   flopsPerImage,
   matmulPeakGflops,
-  peakRssMb,
   PHASES,
   timeForward,
   timeTrainSteps,

@@ -4,11 +4,11 @@
 import { markdownTable, textTable, type Cell, type Column, type Table } from '../report/index.js';
 import type { CompareResult, PhaseResult } from './compare.js';
 import type { LoaderResult } from './loader.js';
-import { PROFILE_REPS } from './side.js';
+import { PROFILE_REPS, sideLabel } from './side.js';
 import type { ScalingRow } from './scaling.js';
 import type { Phase } from './workload.js';
 
-/** The goals of issue 8 (a benchmark, not a test): ours / PyTorch eager, same model, input and threads. */
+/** The goals of issue 8 (a benchmark, not a test): ours / PyTorch eager, same model, input and threads (none against ONNX Runtime). */
 export const GOALS = {
   forwardRatio: 1.3,
   trainRatio: 1.0,
@@ -36,13 +36,15 @@ const verdict = (ok: boolean): string => (ok ? 'met' : 'missed');
 export function describeRun(c: CompareResult): string {
   const o = c.options;
   const m = c.machine;
-  const sides = c.pytorch
-    ? `ours (libtorch ${m.libtorch} via Node ${m.node}) and PyTorch ${m.pytorch} eager alternating`
-    : `libtorch ${m.libtorch} via Node ${m.node}`;
+  const peer =
+    c.peer?.side === 'pytorch'
+      ? `${m.peer} eager`
+      : `${m.peer} (onnxruntime-node on the file bit export writes: intra-op threads = threads, 1 inter-op thread, every graph optimization, sequential execution; inference only)`;
+  const sides = c.peer ? `ours (libtorch ${m.libtorch} via Node ${m.node}) and ${peer} alternating` : `libtorch ${m.libtorch} via Node ${m.node}`;
   return (
     `${o.model} at ${o.resolution}x${o.resolution}, batch ${o.batch}, ${o.threads} thread${o.threads === 1 ? '' : 's'}; ${sides}; ` +
     `${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.warmup} warm-up + ${o.reps} timed repetitions, each side and phase in its own process; ` +
-    `OpenMP wait policy: ours ${m.openmpOurs}${m.openmpPytorch === null ? '' : `, PyTorch ${m.openmpPytorch}`}.\n` +
+    `OpenMP wait policy: ours ${m.openmpOurs}${m.openmpPeer === null ? '' : `, PyTorch ${m.openmpPeer}`}.\n` +
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.date.slice(0, 16).replace('T', ' ')} UTC; ` +
     `1-min load average ${f(m.loadStart, 1)} at the start, ${f(m.loadEnd, 1)} at the end (${m.cores} cores: a load above ${m.cores} means other processes shared them).\n` +
     `Peaks measured in this run: matrix product ${f(c.matmulPeakGflops, 1)} GFLOP/s (float32 1024^3 through libtorch's BLAS, best of 8), ` +
@@ -58,19 +60,25 @@ function bold(text: string, format: TableFormat): string {
   return format === 'markdown' ? `**${text}**` : text;
 }
 
+/** What the peer's cells say for a phase it does not run. */
+function notRun(c: CompareResult): string {
+  return `n/a: ${sideLabel(c.peer?.side ?? 'ours')} runs inference only`;
+}
+
 function throughputRow(label: string, phase: Phase, c: CompareResult, format: TableFormat): Cell[] {
   const o = c.ours[phase];
   const row: Cell[] = [label, `${f(o.imagesPerSecond)} (${perRound(o.perRound)})`];
-  if (c.pytorch && c.ratios) {
-    const p = c.pytorch[phase];
-    const r = c.ratios[phase];
+  if (c.peer) {
+    const p = c.peer.phases[phase];
+    const r = c.ratios?.[phase];
+    if (!p || !r) return [...row, notRun(c), '', '', '', ''];
     const goal = phase === 'forward' ? GOALS.forwardRatio : GOALS.trainRatio;
     row.push(
       `${f(p.imagesPerSecond)} (${perRound(p.perRound)})`,
       `${bold(`${f(r.median)}x`, format)} (${perRound(r.perRound)})`,
       `${f(r.best)}x`,
       `${f(r.cpu)}x`,
-      `>= ${f(goal, 1)}x: ${verdict(r.median >= goal)}`,
+      c.peer.side === 'pytorch' ? `>= ${f(goal, 1)}x: ${verdict(r.median >= goal)}` : '',
     );
   }
   return row;
@@ -82,12 +90,13 @@ function gflopsCell(r: PhaseResult): string {
 
 /** The comparison table: throughput, achieved GFLOP/s and peak RSS of both sides, and their ratios. */
 export function compareTable(c: CompareResult, format: TableFormat): string {
-  const peer = c.pytorch !== null && c.ratios !== null;
+  const peer = c.peer;
+  const name = peer ? sideLabel(peer.side) : '';
   const columns: (Column | string)[] = ['', right('ours: median (per round)')];
   if (peer) {
     columns.push(
-      right(`PyTorch ${c.machine.pytorch ?? ''}: median (per round)`),
-      right('ours/PyTorch: median of rounds (per round)'),
+      right(`${c.machine.peer ?? name}: median (per round)`),
+      right(`ours/${name}: median of rounds (per round)`),
       right('fastest reps'),
       right('CPU time'),
       'goal',
@@ -96,26 +105,33 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
   const rows: Cell[][] = [throughputRow('forward, images/s (no grad)', 'forward', c, format), throughputRow('training step, images/s', 'train', c, format)];
   for (const phase of ['forward', 'train'] as const) {
     const row: Cell[] = [`${phase === 'forward' ? 'forward' : 'training'} GFLOP/s (% of matmul / conv peak)`, gflopsCell(c.ours[phase])];
-    if (peer && c.pytorch) row.push(gflopsCell(c.pytorch[phase]), '', '', '', '');
+    if (peer) {
+      const p = peer.phases[phase];
+      row.push(p ? gflopsCell(p) : notRun(c), '', '', '', '');
+    }
     rows.push(row);
   }
   for (const phase of ['train', 'forward'] as const) {
     const o = c.ours[phase];
     const row: Cell[] = [`peak RSS of a ${phase === 'train' ? 'training' : 'forward'} run, MiB`, f(o.peakRssMb, 0)];
-    if (peer && c.pytorch && c.ratios) {
-      const r = c.ratios[phase].rss;
-      row.push(
-        f(c.pytorch[phase].peakRssMb, 0),
-        bold(`${f(r)}x`, format),
-        '',
-        '',
-        phase === 'train' ? `<= ${f(GOALS.rssRatio, 1)}x: ${verdict(r <= GOALS.rssRatio)}` : '',
-      );
+    if (peer) {
+      const p = peer.phases[phase];
+      const r = c.ratios?.[phase]?.rss;
+      if (!p || r === undefined) row.push(notRun(c), '', '', '', '');
+      else {
+        const goal = phase === 'train' && peer.side === 'pytorch' ? `<= ${f(GOALS.rssRatio, 1)}x: ${verdict(r <= GOALS.rssRatio)}` : '';
+        row.push(f(p.peakRssMb, 0), bold(`${f(r)}x`, format), '', '', goal);
+      }
     }
     rows.push(row);
   }
-  const noise = ['timing noise (std/mean of repetitions)', `fwd ${f(100 * c.ours.forward.variation, 0)}%, train ${f(100 * c.ours.train.variation, 0)}%`];
-  if (peer && c.pytorch) noise.push(`fwd ${f(100 * c.pytorch.forward.variation, 0)}%, train ${f(100 * c.pytorch.train.variation, 0)}%`, '', '', '', '');
+  const noiseOf = (phases: Partial<Record<Phase, PhaseResult>>) =>
+    (['forward', 'train'] as const)
+      .filter((ph) => phases[ph])
+      .map((ph) => `${ph === 'forward' ? 'fwd' : 'train'} ${f(100 * (phases[ph] as PhaseResult).variation, 0)}%`)
+      .join(', ');
+  const noise = ['timing noise (std/mean of repetitions)', noiseOf(c.ours)];
+  if (peer) noise.push(noiseOf(peer.phases), '', '', '', '');
   rows.push(noise);
   return render({ columns, rows }, format);
 }
@@ -189,14 +205,14 @@ export function scalingTable(rows: readonly ScalingRow[], format: TableFormat): 
 /** The op timings of both sides, side by side (self time of the profiled repetition). */
 export function profileTable(c: CompareResult, phase: Phase, format: TableFormat, top = 15): string | null {
   const ours = c.ours[phase].runs.at(-1)?.profile ?? null;
-  const peer = c.pytorch?.[phase].runs.at(-1)?.profile ?? null;
+  const peer = c.peer?.phases[phase]?.runs.at(-1)?.profile ?? null;
   if (ours === null && peer === null) return null;
   const pad = <T>(a: readonly T[] | null): (T | null)[] => Array.from({ length: top }, (_, k) => a?.[k] ?? null);
   const o = pad(ours);
   const p = pad(peer);
   return render(
     {
-      columns: ['ours: op', right('calls'), right('self ms'), 'PyTorch: op', right('calls'), right('self ms')],
+      columns: ['ours: op', right('calls'), right('self ms'), `${sideLabel(c.peer?.side ?? 'pytorch')}: op`, right('calls'), right('self ms')],
       rows: o.map((a, k) => {
         const b = p[k];
         return [a?.op ?? '', a ? String(a.calls) : '', a ? f(a.selfMs, 1) : '', b?.op ?? '', b ? String(b.calls) : '', b ? f(b.selfMs, 1) : ''];
@@ -272,25 +288,30 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
     reps: c.options.reps,
     ours: { forward: phaseJson(c.ours.forward), train: phaseJson(c.ours.train) },
   };
-  if (c.pytorch && c.ratios) {
-    out.pytorch = { forward: phaseJson(c.pytorch.forward), train: phaseJson(c.pytorch.train) };
+  if (c.peer && c.ratios) {
+    const r = c.ratios;
+    out.peer = c.peer.side;
+    out[c.peer.side] = Object.fromEntries(Object.values(c.peer.phases).map((p) => [p.phase, phaseJson(p)]));
+    // phases the peer does not run (ONNX Runtime: training) have null ratios
     out.ratios = {
-      forward: c.ratios.forward.median,
-      train: c.ratios.train.median,
-      forward_per_round: c.ratios.forward.perRound,
-      train_per_round: c.ratios.train.perRound,
-      forward_best: c.ratios.forward.best,
-      train_best: c.ratios.train.best,
-      forward_cpu: c.ratios.forward.cpu,
-      train_cpu: c.ratios.train.cpu,
-      peak_rss_train: c.ratios.train.rss,
-      peak_rss_forward: c.ratios.forward.rss,
+      forward: r.forward?.median ?? null,
+      train: r.train?.median ?? null,
+      forward_per_round: r.forward?.perRound ?? null,
+      train_per_round: r.train?.perRound ?? null,
+      forward_best: r.forward?.best ?? null,
+      train_best: r.train?.best ?? null,
+      forward_cpu: r.forward?.cpu ?? null,
+      train_cpu: r.train?.cpu ?? null,
+      peak_rss_train: r.train?.rss ?? null,
+      peak_rss_forward: r.forward?.rss ?? null,
     };
-    out.goals = {
-      forward: { want: GOALS.forwardRatio, met: c.ratios.forward.median >= GOALS.forwardRatio },
-      train: { want: GOALS.trainRatio, met: c.ratios.train.median >= GOALS.trainRatio },
-      peak_rss: { want: GOALS.rssRatio, met: c.ratios.train.rss <= GOALS.rssRatio },
-    };
+    if (c.peer.side === 'pytorch' && r.forward && r.train) {
+      out.goals = {
+        forward: { want: GOALS.forwardRatio, met: r.forward.median >= GOALS.forwardRatio },
+        train: { want: GOALS.trainRatio, met: r.train.median >= GOALS.trainRatio },
+        peak_rss: { want: GOALS.rssRatio, met: r.train.rss <= GOALS.rssRatio },
+      };
+    }
   }
   if (r.loader) {
     out.loader = r.loader.map((l) => ({

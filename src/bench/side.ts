@@ -1,7 +1,9 @@
-// One side of the benchmark (ours or the PyTorch peer) measuring one phase in
-// a child process of its own, so that each side's peak RSS is its own and
-// nothing one side leaves behind (allocator state, caches, threads) slows the
-// other. Both sides read the same weights (.npz) and the same input (.npy).
+// One side of the benchmark (ours, the PyTorch peer or ONNX Runtime)
+// measuring one phase in a child process of its own, so that each side's peak
+// RSS is its own and nothing one side leaves behind (allocator state, caches,
+// threads) slows the other. Every side reads the same input (.npy); ours and
+// PyTorch the same weights (.npz), ONNX Runtime the file `bit export` writes
+// from them.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +11,20 @@ import * as T from '../tensor/index.js';
 import { packageRoot } from '../util/package-root.js';
 import type { Phase } from './workload.js';
 
-export type Side = 'ours' | 'pytorch';
+export type Side = 'ours' | Peer;
+
+/** What `--compare` runs beside ours. */
+export type Peer = 'pytorch' | 'onnxruntime';
+
+/** The phases each side can run: ONNX Runtime runs inference only (its training API is another product). */
+export function sidePhases(side: Side): readonly Phase[] {
+  return side === 'onnxruntime' ? ['forward'] : ['forward', 'train'];
+}
+
+/** A side's name in tables and messages. */
+export function sideLabel(side: Side): string {
+  return side === 'ours' ? 'ours' : side === 'pytorch' ? 'PyTorch' : 'ONNX Runtime';
+}
 
 /** What both sides run: the model, its weights and input, the batch and threads. */
 export interface BenchSetup {
@@ -25,6 +40,8 @@ export interface BenchSetup {
   readonly threads: number;
   /** The peer's architecture flags (bench/bit_pytorch_peer.py), null when the model has no PyTorch peer. */
   readonly peerArgs: readonly string[] | null;
+  /** The model as `bit export` writes it (opset 17), for the ONNX Runtime side; null when not compared. */
+  readonly onnx: string | null;
   /** The peer's environment: ours ('same': the OpenMP settings `bit` runs with) or the user's ('user': PyTorch's own defaults). */
   readonly peerEnv: PeerEnv;
 }
@@ -49,7 +66,7 @@ export interface SideRun {
   readonly cpuSeconds: readonly number[];
   readonly peakRssMb: number;
   readonly threads: number;
-  /** libtorch / PyTorch version of the side. */
+  /** libtorch / PyTorch / ONNX Runtime version of the side. */
   readonly version: string;
   readonly profile: readonly T.OpTiming[] | null;
 }
@@ -67,8 +84,8 @@ export function peerScript(): string {
   return path.join(packageRoot(), 'bench', 'bit_pytorch_peer.py');
 }
 
-function childScript(): string {
-  const url = new URL(import.meta.url.endsWith('.ts') ? './child.ts' : './child.js', import.meta.url);
+function childScript(name: 'child' | 'ort-child'): string {
+  const url = new URL(import.meta.url.endsWith('.ts') ? `./${name}.ts` : `./${name}.js`, import.meta.url);
   return fileURLToPath(url);
 }
 
@@ -125,11 +142,26 @@ function isPeerProfile(v: unknown): v is PeerProfileRow[] {
 /** Runs our side of one phase in a child process. */
 export async function runOurs(req: SideRequest): Promise<SideRun> {
   const what = `our ${req.phase} benchmark`;
-  const out = await run(process.execPath, [childScript(), JSON.stringify(req)], what);
+  return childRun('child', req, what);
+}
+
+async function childRun(script: 'child' | 'ort-child', req: SideRequest, what: string): Promise<SideRun> {
+  const out = await run(process.execPath, [childScript(script), JSON.stringify(req)], what);
   const r = lastJsonLine(out, what) as SideRun;
   numberArray(r.seconds, `${what}'s 'seconds'`);
   numberArray(r.cpuSeconds, `${what}'s 'cpuSeconds'`);
   return r;
+}
+
+/**
+ * Runs ONNX Runtime (onnxruntime-node) on the exported model in a child
+ * process: intra-op threads = the benchmark's threads, one inter-op thread,
+ * every graph optimization, sequential execution; inference only.
+ */
+export async function runOnnxRuntime(req: SideRequest): Promise<SideRun> {
+  if (req.onnx === null) throw new Error('bit bench: no ONNX file was exported for the ONNX Runtime side');
+  if (req.phase !== 'forward') throw new Error(`bit bench: ONNX Runtime has no ${req.phase} phase (it runs inference only)`);
+  return childRun('ort-child', req, "ONNX Runtime's forward benchmark");
 }
 
 /**
@@ -192,5 +224,5 @@ export async function runPeer(req: SideRequest): Promise<SideRun> {
 }
 
 export function runSide(side: Side, req: SideRequest): Promise<SideRun> {
-  return side === 'ours' ? runOurs(req) : runPeer(req);
+  return side === 'ours' ? runOurs(req) : side === 'pytorch' ? runPeer(req) : runOnnxRuntime(req);
 }

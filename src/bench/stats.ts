@@ -37,3 +37,8 @@ export function fastestOps(profiles: readonly (readonly OpTiming[])[]): OpTiming
   }
   return [...best.values()].sort((a, b) => b.selfMs - a.selfMs);
 }
+
+/** This process's peak resident set size so far, in MiB. */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}

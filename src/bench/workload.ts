@@ -146,11 +146,6 @@ export function convPeakGflops(reps = 6): number {
   });
 }
 
-/** This process's peak resident set size so far, in MiB. */
-export function peakRssMb(): number {
-  return process.resourceUsage().maxRSS / 1024;
-}
-
 /** FLOPs of one image: 2 per multiply-accumulate forward; a training step is 3x the forward (forward + two backward products). */
 export function flopsPerImage(macs: number, phase: Phase): number {
   return 2 * macs * (phase === 'train' ? 3 : 1);

@@ -1,9 +1,10 @@
 // `bit bench`: forward and training-step images/s, peak RSS and achieved
-// GFLOP/s; with --compare pytorch, the same work in PyTorch alternately and
+// GFLOP/s; with --compare pytorch (or onnxruntime), the same work in PyTorch
+// (or the exported model in ONNX Runtime, inference only) alternately and
 // the ratios; the data loader against the training step; scaling tables.
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { compare, formatReport, measureLoaders, measureScaling, reportJson, type BenchReport } from '../bench/index.js';
+import { compare, formatReport, measureLoaders, measureScaling, reportJson, type BenchReport, type Peer } from '../bench/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
@@ -14,7 +15,7 @@ interface BenchFlags {
   resolution: number;
   batch: number;
   threads?: number;
-  compare?: 'pytorch';
+  compare?: Peer;
   peerEnv: 'same' | 'user';
   rounds?: number;
   reps: number;
@@ -34,7 +35,7 @@ export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
     .description(
-      'benchmark forward (inference) and training-step images/s, peak RSS and GFLOP/s; --compare pytorch runs the same work in PyTorch alternately and prints the ratios',
+      'benchmark forward (inference) and training-step images/s, peak RSS and GFLOP/s; --compare pytorch|onnxruntime runs the same work in PyTorch, or the exported model in ONNX Runtime, alternately and prints the ratios',
     )
     .option('--model <name>', 'model from the registry (bit models)', 'BiT-S-R50x1')
     .option('--resolution <n>', 'input resolution', parseIntOption(8, 4096), 128)
@@ -43,8 +44,8 @@ export function registerBenchCommand(program: Command): void {
     .addOption(
       new Option(
         '--compare <impl>',
-        'also run the same model, weights, input and threads in PyTorch (Debian python3-torch; $BIT_PYTHON) and print the ratios',
-      ).choices(['pytorch']),
+        'also run the same model, weights, input and threads in PyTorch (Debian python3-torch; $BIT_PYTHON) or, exported as bit export writes it, in ONNX Runtime (onnxruntime-node; forward only), and print the ratios',
+      ).choices(['pytorch', 'onnxruntime']),
     )
     .addOption(
       new Option('--peer-env <env>', "the peer's environment: 'same' (the OpenMP settings bit runs with, on both sides) or 'user' (PyTorch's own defaults)")
@@ -74,7 +75,7 @@ export function registerBenchCommand(program: Command): void {
       if (o.scaling && uneven !== undefined) throw new UsageError(`--scaling-micro: ${uneven} micro-batches do not divide the batch ${o.batch}`);
       const threads = T.configureThreads(o.threads ?? availableParallelism());
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
-      const peer = o.compare === 'pytorch';
+      const peer = o.compare ?? null;
       const compared = await compare({
         model: o.model,
         resolution: o.resolution,
@@ -82,7 +83,7 @@ export function registerBenchCommand(program: Command): void {
         threads,
         peer,
         peerEnv: o.peerEnv,
-        rounds: o.rounds ?? (peer ? 3 : 1),
+        rounds: o.rounds ?? (peer !== null ? 3 : 1),
         warmup: o.warmup,
         reps: o.reps,
         profile: o.profile ?? false,

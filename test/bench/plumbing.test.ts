@@ -41,7 +41,17 @@ const peerAvailable = () => requirePython(['torch', 'numpy'], 'python3-torch');
 async function setup(): Promise<BenchSetup> {
   const entry = getModel(MODEL);
   const files = await writeBenchFiles(entry, 10, BATCH, RES, dir);
-  return { model: entry.name, headSize: 10, ...files, batch: BATCH, resolution: RES, threads: 1, peerArgs: peerArgsFor(entry, 10), peerEnv: 'same' };
+  return {
+    model: entry.name,
+    headSize: 10,
+    ...files,
+    batch: BATCH,
+    resolution: RES,
+    threads: 1,
+    peerArgs: peerArgsFor(entry, 10),
+    peerEnv: 'same',
+    onnx: null,
+  };
 }
 
 test('the peer gets the architecture flags of BiT models and none for the classic ResNets', () => {
@@ -120,7 +130,7 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
     resolution: RES,
     batch: BATCH,
     threads: 1,
-    peer: true,
+    peer: 'pytorch',
     rounds: 2,
     warmup: 0,
     reps: 1,
@@ -130,7 +140,7 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
   // round 1: ours then PyTorch; round 2: PyTorch then ours
   const order = lines.map((l) => /(ours|pytorch)/.exec(l)?.[1]);
   assert.deepEqual(order, ['ours', 'pytorch', 'ours', 'pytorch', 'pytorch', 'ours', 'pytorch', 'ours']);
-  assert.ok(c.ratios);
+  assert.ok(c.ratios?.train && c.ratios.forward);
   assert.equal(c.ratios.train.perRound.length, 2);
   assert.ok(c.ratios.forward.median > 0 && c.ratios.train.rss > 0);
   assert.ok(c.macsPerImage > 0 && c.matmulPeakGflops > 0);
@@ -144,24 +154,54 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
   assert.equal(typeof (j.ratios as Record<string, unknown>).train, 'number');
 });
 
+test('compare with ONNX Runtime runs the exported model forward only, alternating, at batch 1 too; the table says training does not apply', async () => {
+  const lines: string[] = [];
+  const c = await compare({
+    model: MODEL,
+    resolution: RES,
+    batch: 1,
+    threads: 1,
+    peer: 'onnxruntime',
+    rounds: 2,
+    warmup: 0,
+    reps: 1,
+    profile: false,
+    log: (l) => lines.push(l),
+  });
+  const order = lines.map((l) => /(forward|train) +(ours|onnxruntime)/.exec(l)?.slice(1).join(' '));
+  assert.deepEqual(order, ['forward ours', 'forward onnxruntime', 'train ours', 'forward onnxruntime', 'forward ours', 'train ours']);
+  assert.equal(c.peer?.side, 'onnxruntime');
+  assert.equal(c.peer.phases.train, undefined);
+  assert.ok((c.peer.phases.forward?.imagesPerSecond ?? 0) > 0);
+  assert.match(c.machine.peer ?? '', /^ONNX Runtime 1\.30\.0$/);
+  assert.ok(c.ratios?.forward && c.ratios.train === undefined);
+  const text = formatReport({ compare: c, loader: null, scaling: null }, 'text');
+  assert.match(text, /ours\/ONNX Runtime/);
+  assert.match(text, /training step, images\/s .*n\/a: ONNX Runtime runs inference only/);
+  const j = reportJson({ compare: c, loader: null, scaling: null });
+  assert.equal((j.ratios as Record<string, unknown>).train, null);
+  assert.equal(typeof (j.ratios as Record<string, unknown>).forward, 'number');
+  assert.ok((j.onnxruntime as Record<string, unknown>).forward);
+});
+
 test('compare without a peer measures ours only, and a model without a peer is refused', async () => {
   const c = await compare({
     model: MODEL,
     resolution: RES,
     batch: BATCH,
     threads: 1,
-    peer: false,
+    peer: null,
     rounds: 1,
     warmup: 0,
     reps: 1,
     profile: false,
     log: () => {},
   });
-  assert.equal(c.pytorch, null);
+  assert.equal(c.peer, null);
   assert.equal(c.ratios, null);
   assert.ok(c.ours.train.imagesPerSecond > 0);
   await assert.rejects(
-    compare({ model: 'ResNet-18', resolution: RES, batch: BATCH, threads: 1, peer: true, rounds: 1, warmup: 0, reps: 1, profile: false, log: () => {} }),
+    compare({ model: 'ResNet-18', resolution: RES, batch: BATCH, threads: 1, peer: 'pytorch', rounds: 1, warmup: 0, reps: 1, profile: false, log: () => {} }),
     /ResNet-18 has no PyTorch peer/,
   );
 });
