@@ -10,7 +10,18 @@ import * as path from 'node:path';
 import { writeNpy } from '../io/npy.js';
 import { exportOnnx, getModel, loadWeights, modelCost, saveWeights, ResNetV2, type ModelEntry } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import { openmpWaitPolicy, runSide, sideLabel, sidePhases, type BenchSetup, type Peer, type PeerEnv, type Side, type SideRun } from './side.js';
+import {
+  onnxRuntimeSpins,
+  openmpWaitPolicy,
+  runSide,
+  sideLabel,
+  sidePhases,
+  type BenchSetup,
+  type Peer,
+  type PeerEnv,
+  type Side,
+  type SideRun,
+} from './side.js';
 import { imagesPerSecond, median, variation } from './stats.js';
 import { convPeakGflops, flopsPerImage, matmulPeakGflops, PHASES, type Phase } from './workload.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
@@ -79,7 +90,7 @@ export interface MachineInfo extends Readonly<HostInfo> {
   readonly libtorch: string;
   /** The peer and its version ('PyTorch 1.13.1', 'ONNX Runtime 1.30.0'), null without one. */
   readonly peer: string | null;
-  /** OpenMP wait policy of ours and of the PyTorch peer (see `openmpWaitPolicy`); ONNX Runtime has its own thread pool. */
+  /** OpenMP wait policy of ours and of the PyTorch peer (see `openmpWaitPolicy`), or how ONNX Runtime's own thread pool waits. */
   readonly openmpOurs: string;
   readonly openmpPeer: string | null;
 }
@@ -138,7 +149,12 @@ export function machineInfo(peer: { side: Peer; version: string } | null, loadSt
     libtorch: T.buildInfo().torchVersion,
     peer: peer === null ? null : `${sideLabel(peer.side)} ${peer.version}`,
     openmpOurs: openmpWaitPolicy('ours', peerEnv),
-    openmpPeer: peer?.side === 'pytorch' ? openmpWaitPolicy('pytorch', peerEnv) : null,
+    openmpPeer:
+      peer === null
+        ? null
+        : peer.side === 'pytorch'
+          ? openmpWaitPolicy('pytorch', peerEnv)
+          : `intra-op threads ${onnxRuntimeSpins(peerEnv) ? 'spin (its default)' : 'do not spin (session.intra_op.allow_spinning 0)'}`,
   };
 }
 

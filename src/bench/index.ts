@@ -27,6 +27,7 @@ export {
 } from './report.js';
 export { measureScaling, type ScalingAxis, type ScalingOptions, type ScalingRow } from './scaling.js';
 export {
+  onnxRuntimeSpins,
   openmpWaitPolicy,
   peerEnvironment,
   peerPython,

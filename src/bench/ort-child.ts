@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { readNpy } from '../io/npy.js';
 import { describeError } from '../util/errors.js';
-import type { SideRequest, SideRun } from './side.js';
+import { onnxRuntimeSpins, type SideRequest, type SideRun } from './side.js';
 import { peakRssMb } from './stats.js';
 
 /** NHWC float32 to NCHW. */
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: onnxRuntimeSpins(req.peerEnv) ? '1' : '0' } } },
   });
   try {
     const a = await readNpy(req.input);

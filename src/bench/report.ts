@@ -39,12 +39,12 @@ export function describeRun(c: CompareResult): string {
   const peer =
     c.peer?.side === 'pytorch'
       ? `${m.peer} eager`
-      : `${m.peer} (onnxruntime-node on the file bit export writes: intra-op threads = threads, 1 inter-op thread, every graph optimization, sequential execution; inference only)`;
+      : `${m.peer} (onnxruntime-node on the file bit export writes: intra-op threads = threads, 1 inter-op thread, every graph optimization, sequential execution; inference only: the training phase does not apply)`;
   const sides = c.peer ? `ours (libtorch ${m.libtorch} via Node ${m.node}) and ${peer} alternating` : `libtorch ${m.libtorch} via Node ${m.node}`;
   return (
     `${o.model} at ${o.resolution}x${o.resolution}, batch ${o.batch}, ${o.threads} thread${o.threads === 1 ? '' : 's'}; ${sides}; ` +
     `${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.warmup} warm-up + ${o.reps} timed repetitions, each side and phase in its own process; ` +
-    `OpenMP wait policy: ours ${m.openmpOurs}${m.openmpPeer === null ? '' : `, PyTorch ${m.openmpPeer}`}.\n` +
+    `OpenMP wait policy: ours ${m.openmpOurs}${m.openmpPeer === null ? '' : `, ${sideLabel(c.peer?.side ?? 'pytorch')} ${m.openmpPeer}`}.\n` +
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.date.slice(0, 16).replace('T', ' ')} UTC; ` +
     `1-min load average ${f(m.loadStart, 1)} at the start, ${f(m.loadEnd, 1)} at the end (${m.cores} cores: a load above ${m.cores} means other processes shared them).\n` +
     `Peaks measured in this run: matrix product ${f(c.matmulPeakGflops, 1)} GFLOP/s (float32 1024^3 through libtorch's BLAS, best of 8), ` +

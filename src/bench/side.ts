@@ -182,6 +182,16 @@ export function openmpWaitPolicy(side: Side, peerEnv: PeerEnv): string {
   return env.OMP_WAIT_POLICY ?? "libgomp's default (spin, then sleep)";
 }
 
+/**
+ * Whether ONNX Runtime's intra-op threads spin while they wait. 'user': its
+ * default (they spin). 'same': as our OpenMP threads wait, which `bit` makes
+ * passive unless the environment asks for OMP_WAIT_POLICY=ACTIVE (spinning
+ * threads made a 2-core machine shared with other jobs several times slower).
+ */
+export function onnxRuntimeSpins(peerEnv: PeerEnv): boolean {
+  return peerEnv === 'user' || (process.env.OMP_WAIT_POLICY ?? '').toUpperCase() === 'ACTIVE';
+}
+
 /** Runs the PyTorch peer on one phase in a child process. */
 export async function runPeer(req: SideRequest): Promise<SideRun> {
   if (req.peerArgs === null) throw new Error(`bit bench: ${req.model} has no PyTorch peer (bench/bit_pytorch_peer.py implements BiT's ResNet-v2 only)`);

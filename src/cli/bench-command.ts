@@ -48,7 +48,10 @@ export function registerBenchCommand(program: Command): void {
       ).choices(['pytorch', 'onnxruntime']),
     )
     .addOption(
-      new Option('--peer-env <env>', "the peer's environment: 'same' (the OpenMP settings bit runs with, on both sides) or 'user' (PyTorch's own defaults)")
+      new Option(
+        '--peer-env <env>',
+        "the peer's environment: 'same' (the OpenMP settings bit runs with, on both sides; ONNX Runtime's threads do not spin either) or 'user' (PyTorch's or ONNX Runtime's own defaults)",
+      )
         .choices(['same', 'user'])
         .default('same'),
     )
