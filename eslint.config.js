@@ -13,6 +13,16 @@ export default tseslint.config(
     },
   },
   {
+    // the page of `bit export --format web`: a plain ES module run by browsers
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['document', 'navigator', 'fetch', 'performance', 'createImageBitmap', 'Blob', 'OffscreenCanvas', 'ImageData', 'URL'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
