@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
 import { onnxModelBytes, type ImageClassifier, type OnnxExportOptions, type OnnxExportResult } from '../models/index.js';
+import * as T from '../tensor/index.js';
 import { packageRoot } from '../util/package-root.js';
 import { UsageError } from '../util/errors.js';
 
@@ -55,7 +56,7 @@ export async function exportWeb(model: ImageClassifier, out: string, o: OnnxExpo
   if (existing && !(existing.isDirectory() && (await isReplaceable(target)))) {
     throw new UsageError(`--out: ${target} exists and is not an earlier web export; choose a new folder`);
   }
-  const { bytes, result } = onnxModelBytes(model, o);
+  const { bytes, result } = T.tidy(() => onnxModelBytes(model, o));
   const labels: WebLabels = {
     model: o.modelName,
     resolution: o.resolution,

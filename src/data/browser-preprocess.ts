@@ -36,6 +36,13 @@ const TRANSFORM_SCALE = 64; // VIPS_TRANSFORM_SCALE: kernel phases per pixel
 const INTERPOLATE_SHIFT = 12; // VIPS_INTERPOLATE_SHIFT: fixed-point weights
 const INTERPOLATE_SCALE = 1 << INTERPOLATE_SHIFT;
 const REDUCE_GAP = 2; // vips_resize's default gap
+/**
+ * Rows libvips computes per region of a vertical reduction (vips__fatstrip_height):
+ * each region starts its row position afresh at (top + 0.5) * r - 0.5 - offset
+ * and accumulates from there, which moves the last bit of some positions, and
+ * with it a kernel phase. Horizontal positions accumulate along whole rows.
+ */
+export const VIPS_STRIP_HEIGHT = 16;
 
 /** C's (int) conversion of a double: truncation toward zero. */
 const cInt = (v: number): number => Math.trunc(v);
@@ -105,9 +112,11 @@ function linearMask(n: number, shrink: number, x: number): Int32Array {
 
 /**
  * vips_reducev(kernel: linear, gap: 2) on 8-bit data: `p`'s height divided
- * by `shrink` (>= 1), rounded to the nearest row.
+ * by `shrink` (>= 1), rounded to the nearest row. Row positions restart every
+ * `strip` rows (vertical: libvips's regions) or never (horizontal, on the
+ * transposed image).
  */
-function reduceRows(p: Pixels, shrink: number): Pixels {
+function reduceRows(p: Pixels, shrink: number, strip: number): Pixels {
   const outH = roundUint(p.height / shrink);
   let extra = outH * shrink - p.height;
   let residual = shrink;
@@ -127,8 +136,9 @@ function reduceRows(p: Pixels, shrink: number): Pixels {
   const rowLen = w * c;
   const top = Math.ceil(n / 2.0) - 1; // rows repeated above the image (vips_embed)
   const out = new Uint8Array(outH * rowLen);
-  let Y = 0.5 * residual - 0.5 - offset;
+  let Y = 0;
   for (let y = 0; y < outH; y++) {
+    if (y % strip === 0) Y = (y + 0.5) * residual - 0.5 - offset;
     const py = cInt(Y);
     const sy = cInt(Y * TRANSFORM_SCALE * 2);
     const ty = ((sy & (TRANSFORM_SCALE * 2 - 1)) + 1) >> 1;
@@ -206,8 +216,8 @@ export function resizeLinear(p: Pixels, width: number, height: number): Pixels {
   const hscale = Math.max(1.0 / hshrink, 1.0 / p.width);
   const vscale = Math.max(1.0 / vshrink, 1.0 / p.height);
   let img: Pixels = p;
-  if (vscale < 1.0) img = reduceRows(img, 1.0 / vscale);
-  if (hscale < 1.0) img = transpose(reduceRows(transpose(img), 1.0 / hscale));
+  if (vscale < 1.0) img = reduceRows(img, 1.0 / vscale, VIPS_STRIP_HEIGHT);
+  if (hscale < 1.0) img = transpose(reduceRows(transpose(img), 1.0 / hscale, Infinity));
   if (hscale > 1.0 || vscale > 1.0) img = enlarge(img, hscale > 1.0 ? hscale : 1.0, vscale > 1.0 ? vscale : 1.0);
   return img;
 }

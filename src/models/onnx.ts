@@ -54,11 +54,16 @@ export interface OnnxExportResult {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** How the float input is to be prepared: the description stored with every export. */
-export function floatInputDescription(resolution: number): string {
+/** The float input, as the metadata describes it. */
+function floatInputDescription(resolution: number): string {
+  return `${ONNX_INPUT}: float32 [batch, 3, ${resolution}, ${resolution}] (NCHW), RGB in [-1, 1]`;
+}
+
+/** How images become the float input, as `bit predict` prepares them (the metadata's `preprocessing`). */
+function floatPreprocessing(resolution: number): string {
   return (
-    `NCHW float32 [batch, 3, ${resolution}, ${resolution}], RGB scaled as x / 127.5 - 1 (in [-1, 1]); ` +
-    `images squashed to ${resolution}x${resolution} with libvips's linear (triangle) kernel, as bit predict does`
+    `decode to 8-bit sRGB (EXIF orientation applied, alpha dropped), squash to ${resolution}x${resolution} with libvips's linear kernel ` +
+    `(sharp resize(${resolution}, ${resolution}, {fit: 'fill', kernel: 'linear'})), then x / 127.5 - 1, as bit predict does`
   );
 }
 
@@ -83,8 +88,8 @@ export function onnxModelBytes(model: ImageClassifier, o: OnnxExportOptions): { 
       model: o.modelName,
       head_size: String(model.headSize),
       resolution: String(o.resolution),
-      input: o.preprocessing ? o.preprocessing.description : floatInputDescription(o.resolution),
-      preprocessing: o.preprocessing ? 'in the graph' : floatInputDescription(o.resolution),
+      input: o.preprocessing ? `${input.name}: ${input.type} [${input.shape.join(', ')}]` : floatInputDescription(o.resolution),
+      preprocessing: o.preprocessing ? `in the graph: ${o.preprocessing.description}` : floatPreprocessing(o.resolution),
       output: `${ONNX_OUTPUT}: float32 [batch, ${model.headSize}] (softmax gives class probabilities)`,
       ...(o.classNames ? { class_names: JSON.stringify(o.classNames) } : {}),
     };

@@ -46,9 +46,10 @@ test('BiT-S-R50x1 at 128 px: ONNX Runtime on the exported file gives bit predict
   assert.ok(checked[0].ok, checked[0].error);
 });
 
-test('--with-preprocessing: uint8 images of any size in, logits close to bit predict on real photos (the measured bound)', async () => {
+test("--with-preprocessing: uint8 images of any size in, bit predict's probabilities out (JPEGs that sharp shrinks on load aside)", async () => {
   T.manualSeed(5);
   const model = buildModel('BiT-Tiny', { headSize: 10, zeroHead: false });
+  T.noGrad(() => void model.store.get('resnet/head/conv2d/kernel')?.tensor.mul_(10));
   const weights = path.join(dir, 'tiny.npz');
   await saveWeights(model, weights, [metaArray({ model: 'BiT-Tiny', headSize: 10, crop: 128 })]);
   model.dispose();
@@ -57,23 +58,23 @@ test('--with-preprocessing: uint8 images of any size in, logits close to bit pre
   assert.equal(e.status, 0, e.stderr);
   assert.match(e.stdout, /input {2}image: uint8 \[batch, height, width, 3\]/);
   const session = await ort.InferenceSession.create(file);
-  const photos = ['astronaut.png', 'chelsea.png', 'coffee.png', 'dog.jpg'].map(photo);
+  // PNGs: bit predict shrinks large JPEGs on load inside libjpeg, which no graph can (see the web test)
+  const photos = ['astronaut.png', 'chelsea.png', 'coffee.png'].map(photo);
   const ref = bit(['predict', '--weights', weights, '--top', '10', '--json', ...photos]);
   assert.equal(ref.status, 0, ref.stderr);
   const predicted = JSON.parse(ref.stdout) as { top: { index: number; probability: number }[] }[];
-  let worst = 0;
+  const worst: number[] = [];
   for (const [k, f] of photos.entries()) {
     const { data, info } = await sharp(f, { autoOrient: true }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const out = await session.run({ image: new ort.Tensor('uint8', new Uint8Array(data), [1, info.height, info.width, 3]) });
-    const top = predicted[k].top;
     const logits = Array.from(out.logits.data as Float32Array);
     const m = Math.max(...logits);
     const z = logits.reduce((s, v) => s + Math.exp(v - m), 0);
-    for (const t of top) worst = Math.max(worst, Math.abs(Math.exp(logits[t.index] - m) / z - t.probability));
+    worst.push(Math.max(...predicted[k].top.map((t) => Math.abs(Math.exp(logits[t.index] - m) / z - t.probability))));
   }
   await session.release();
-  // measured on these photos (docs/export.md): probabilities within 0.02 of bit predict's; the resize is not libvips's bit for bit
-  assert.ok(worst < 0.025, `probabilities differ from bit predict by up to ${worst}`);
+  // the graph's pixels are sharp's, so only the runtimes' float arithmetic differs
+  assert.ok(Math.max(...worst) <= 1e-4, `probabilities differ by ${worst.join(', ')}`);
   assert.ok(onnxCheck([file])[0].ok);
 });
 
