@@ -67,7 +67,9 @@ export async function exportWeb(model: ImageClassifier, out: string, o: OnnxExpo
     await fs.writeFile(path.join(tmp, 'model.onnx'), bytes);
     await fs.writeFile(path.join(tmp, 'labels.json'), JSON.stringify(labels, null, 1) + '\n');
     for (const f of PAGE_FILES) await fs.copyFile(path.join(packageRoot(), 'web', f), path.join(tmp, f));
-    await fs.copyFile(browserPreprocessModule(), path.join(tmp, 'browser-preprocess.js'));
+    // the compiled module, without the pointer to a source map the folder does not hold
+    const code = (await fs.readFile(browserPreprocessModule(), 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+    await fs.writeFile(path.join(tmp, 'browser-preprocess.js'), code);
     for (const f of ORT_WEB_FILES) await fs.copyFile(path.join(ortWebDist(), f), path.join(tmp, f));
     await writeFileAtomic(path.join(tmp, MARKER), 'written by bit export --format web\n');
     if (existing) {
