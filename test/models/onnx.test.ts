@@ -40,9 +40,9 @@ test('BiT-Tiny (GroupNorm + WS): ONNX Runtime gives our logits at opset 17 and 2
   const model = buildModel('BiT-Tiny', { headSize: 7, zeroHead: false }).eval();
   try {
     const files: string[] = [];
-    const live = T.memory().numTensors;
     for (const opset of [17, 21] as const) {
       const file = path.join(dir, `tiny-${opset}.onnx`);
+      const live = T.memory().numTensors;
       const r = await exportOnnx(model, file, { resolution: RES, modelName: 'BiT-Tiny', opset });
       assert.equal(T.memory().numTensors, live, 'the export left tensors behind');
       files.push(file);
