@@ -69,6 +69,21 @@ function show(top, img) {
   view.hidden = false;
 }
 
+/**
+ * Where bit predict's pixels differ: sharp decodes a JPEG at 1/2, 1/4 or 1/8 size
+ * inside libjpeg when it shrinks it 3x or more, and a WebP at reduced size
+ * inside libwebp whenever it shrinks it; a browser decodes at full size.
+ */
+function shrinkOnLoadNote(bytes, pixels, size) {
+  const shrink = Math.min(pixels.width, pixels.height) / size;
+  const jpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
+  const webp = String.fromCharCode(...bytes.subarray(8, 12)) === 'WEBP';
+  if ((jpeg && shrink >= 3) || (webp && shrink > 1)) {
+    return `Note: bit predict decodes ${jpeg ? 'JPEG' : 'WebP'} images this large at reduced size inside ${jpeg ? 'libjpeg' : 'libwebp'}, which a browser cannot, so its numbers differ slightly.`;
+  }
+  return '';
+}
+
 /** Classifies one image file; the result is also left on #results as JSON (data-result) for scripts. */
 async function classify(file) {
   status.textContent = `classifying ${file.name}…`;
@@ -89,13 +104,10 @@ async function classify(file) {
     .sort((a, b) => b.probability - a.probability)
     .slice(0, 5);
   show(top, img);
-  const jpegNote =
-    bytes[0] === 0xff && bytes[1] === 0xd8 && Math.min(pixels.width, pixels.height) >= 3 * size
-      ? ' Note: bit predict decodes JPEGs this large at reduced size inside libjpeg, which a browser cannot, so its numbers differ slightly.'
-      : '';
+  const note = shrinkOnLoadNote(bytes, pixels, size);
   status.innerHTML = '';
   status.append(`${file.name}: ${(t2 - t0).toFixed(0)} ms (decoding and preparing ${(t1 - t0).toFixed(0)} ms, model ${(t2 - t1).toFixed(0)} ms)`);
-  if (jpegNote) status.append(Object.assign(document.createElement('div'), { className: 'warn', textContent: jpegNote.trim() }));
+  if (note) status.append(Object.assign(document.createElement('div'), { className: 'warn', textContent: note }));
   $('results').dataset.result = JSON.stringify({ image: file.name, top, probabilities: probs, ms: { prepare: t1 - t0, model: t2 - t1 } });
 }
 

@@ -113,11 +113,13 @@ test('the exported page classifies real photos in Chromium with the top-5 labels
     const resultFor = (name: string) => page.locator(`#results[data-result*='"image":"${name}"']`).waitFor({ state: 'attached', timeout: 60_000 });
     console.log(`page ready after ${Date.now() - t0} ms`);
     const got: { image: string; top: Top[]; probabilities: number[] }[] = [];
+    const notes: boolean[] = [];
     for (const file of images) {
       await page.setInputFiles('#file', file);
       const name = path.basename(file);
       await resultFor(name);
       got.push(JSON.parse((await page.getAttribute('#results', 'data-result')) ?? '{}') as { image: string; top: Top[]; probabilities: number[] });
+      notes.push((await page.locator('#status .warn').count()) > 0);
     }
     const shot = path.join(dir, 'web-export.png');
     await page.setInputFiles('#file', images[1]);
@@ -143,6 +145,7 @@ test('the exported page classifies real photos in Chromium with the top-5 labels
     // on load inside libjpeg; the page says so, and the probabilities stay close (measured: 0.013)
     const dogDiff = Math.max(...(JSON.parse(dogAll.stdout) as { top: Top[] }[])[0].top.map((t) => Math.abs(got[3].probabilities[t.index] - t.probability)));
     assert.ok(dogDiff <= 0.02, `dog.jpg: probabilities differ by ${dogDiff}`);
+    assert.deepEqual(notes, [false, false, false, true], 'the page notes where bit predict shrinks on load');
     assert.ok(readFileSync(shot).length > 10_000);
     if (process.env.BIT_UPDATE_FIGURES === '1') copyFileSync(shot, path.join(repoRoot(), 'docs', 'figures', 'web-export.png'));
   } finally {
