@@ -45,11 +45,17 @@ Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& ts) {
   return arr;
 }
 
-static Box* Unbox(const Napi::Value& v, const std::string& what) {
+// The box of a tensor handle of this addon, disposed or not (checks the type and the type tag).
+static Box* BoxOf(const Napi::Value& v, const std::string& what) {
   if (!v.IsExternal()) throw ArgError(what + " must be a tensor handle");
   auto ext = v.As<Napi::External<Box>>();
   if (!ext.CheckTypeTag(&kBoxTag)) throw ArgError(what + " is not a tensor handle of this addon");
-  Box* b = ext.Data();
+  return ext.Data();
+}
+
+// The box of a live tensor handle.
+static Box* Unbox(const Napi::Value& v, const std::string& what) {
+  Box* b = BoxOf(v, what);
   if (!b->alive) throw ArgError(what + " is a disposed tensor");
   return b;
 }
@@ -396,11 +402,7 @@ static Napi::Value Shape(Args& a) {
 static const std::vector<OpEntry> kCore = {
     // lifecycle and queries
     {"dispose", [](Args& a) -> Napi::Value {
-       auto v = a.info()[0];
-       if (!v.IsExternal()) throw ArgError("argument 0 must be a tensor handle");
-       auto ext = v.As<Napi::External<Box>>();
-       if (!ext.CheckTypeTag(&kBoxTag)) throw ArgError("argument 0 is not a tensor handle of this addon");
-       Box* b = ext.Data();
+       Box* b = BoxOf(a.info()[0], "argument 0");
        if (b->alive) {
          b->t = at::Tensor();
          b->alive = false;
@@ -408,11 +410,7 @@ static const std::vector<OpEntry> kCore = {
        }
        return a.env().Undefined();
      }},
-    {"isDisposed", [](Args& a) -> Napi::Value {
-       auto v = a.info()[0];
-       if (!v.IsExternal()) throw ArgError("argument 0 must be a tensor handle");
-       return Bool(a.env(), !v.As<Napi::External<Box>>().Data()->alive);
-     }},
+    {"isDisposed", [](Args& a) -> Napi::Value { return Bool(a.env(), !BoxOf(a.info()[0], "argument 0")->alive); }},
     {"liveCount", [](Args& a) -> Napi::Value { return Num(a.env(), static_cast<double>(g_live.load())); }},
     {"leakedCount", [](Args& a) -> Napi::Value { return Num(a.env(), static_cast<double>(g_leaked.load())); }},
     {"shape", Shape},

@@ -2,6 +2,21 @@
 // function and wraps the result. Bind what the project uses; add ops as needs
 // arise. Argument validation with op-specific messages lives in TypeScript;
 // everything libtorch rejects comes back through the guard as a JS error.
+//
+// Adding an op takes two rows, one per language:
+//   1. here (or in addon.cc / dist.cc for lifecycle and collectives), an entry
+//      {"name", [](Args& a) -> R { WRAP(at::fn(T0, a.t(1), a.i64(2))); }}:
+//      positional arguments through Args (t, optT, tensors, ints, i64, f64, b,
+//      str, scalar), the result through WRAP / WrapList / VOID; a fused op is
+//      the same, with its loop or its sequence of at:: calls in the lambda;
+//   2. in src/native/binding.ts, the row `name: op<(t: H, ...) => H>()` with
+//      its TypeScript signature, or `name: unary` (binary, reduction,
+//      binaryInPlace, unaryInPlace) when `tensor.name(...)` should pass its
+//      arguments through as they are: the Tensor method is then derived from
+//      the row. An op that needs argument checks gets a function in
+//      src/tensor/functional.ts (or ops.ts) that validates, then calls it.
+// Then `node native/build.cjs` and `npm run build`; test/native/binding.test.ts
+// fails while the addon's exported names and the table's rows differ.
 #include "common.h"
 
 #include <ATen/core/Reduction.h>

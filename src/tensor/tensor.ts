@@ -5,7 +5,7 @@
 // and those marked with `keep`. Long-lived tensors (parameters, optimizer
 // state) are kept and disposed explicitly. Garbage collection is only a leak
 // reporter: `memory().leaked` counts tensors the GC had to free.
-import { native, type DType, type Handle, type MemoryFormat } from '../native/index.js';
+import { native, OPS, type DType, type Handle, type MemoryFormat, type MethodKind, type MethodOps } from '../native/index.js';
 
 export type { DType, MemoryFormat };
 
@@ -30,8 +30,58 @@ export type TensorContainer =
 
 const scopes: Set<Tensor>[] = [];
 
+/**
+ * The Tensor methods that hand their arguments to one native op as they are:
+ * one per row of the op table (src/native/binding.ts) that names a method
+ * kind, e.g. `t.exp()`, `t.mul(other)`, `t.sum(dims?, keepdim?)`, `t.mul_(other)`.
+ */
+export type PassThroughMethods = { [K in MethodOps<'unary'>]: () => Tensor } & { [K in MethodOps<'binary'>]: (other: Tensor | number) => Tensor } & {
+  [K in MethodOps<'reduction'>]: (dims?: number | number[], keepdim?: boolean) => Tensor;
+} & { [K in MethodOps<'binaryInPlace'>]: (other: Tensor | number) => Tensor } & { [K in MethodOps<'unaryInPlace'>]: () => Tensor };
+
+type Call = (...args: unknown[]) => unknown;
+
+/** The method of kind `kind` that calls op `name` (`this` is a Tensor). */
+function passThrough(name: string, kind: MethodKind): (this: Tensor, ...args: never[]) => unknown {
+  let fn: Call | undefined; // looked up on first use (the addon loads lazily)
+  const call = (...args: unknown[]) => (fn ??= (native() as unknown as Record<string, Call>)[name])(...args);
+  switch (kind) {
+    case 'unary':
+      return function (this: Tensor) {
+        return wrap(call(this.handle) as Handle);
+      };
+    case 'binary':
+      return function (this: Tensor, other: Tensor | number) {
+        return wrap(call(this.handle, operand(other)) as Handle);
+      };
+    case 'reduction':
+      return function (this: Tensor, dims?: number | number[], keepdim = false) {
+        return wrap(call(this.handle, dimList(dims), keepdim) as Handle);
+      };
+    case 'binaryInPlace':
+      return function (this: Tensor, other: Tensor | number) {
+        call(this.handle, operand(other));
+        return this;
+      };
+    case 'unaryInPlace':
+      return function (this: Tensor) {
+        call(this.handle);
+        return this;
+      };
+  }
+}
+
+/** Tensor's base class: the pass-through methods, installed from the op table. */
+const PassThrough = (() => {
+  class Base {}
+  for (const [name, row] of Object.entries(OPS)) {
+    if (row.method !== null) Object.defineProperty(Base.prototype, name, { value: passThrough(name, row.method), writable: true, configurable: true });
+  }
+  return Base as unknown as new () => PassThroughMethods;
+})();
+
 /** A libtorch tensor. Disposed explicitly or by the enclosing `tidy`. */
-export class Tensor {
+export class Tensor extends PassThrough {
   #handle: Handle | null;
   #shape: readonly number[] | undefined;
   #dtype: DType | undefined;
@@ -39,6 +89,7 @@ export class Tensor {
 
   /** Wraps a native handle; the new tensor joins the innermost active scope. */
   constructor(handle: Handle) {
+    super();
     this.#handle = handle;
     const scope = scopes[scopes.length - 1];
     if (scope) scope.add(this);
@@ -99,7 +150,7 @@ export class Tensor {
     return native().version(this.handle);
   }
 
-  toString(): string {
+  override toString(): string {
     return this.isDisposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}, [${this.shape.join(', ')}], ${this.device})`;
   }
 
@@ -130,99 +181,6 @@ export class Tensor {
   sub(other: Tensor | number, alpha?: number): Tensor {
     return wrap(native().sub(this.handle, operand(other), alpha ?? null));
   }
-  mul(other: Tensor | number): Tensor {
-    return wrap(native().mul(this.handle, operand(other)));
-  }
-  div(other: Tensor | number): Tensor {
-    return wrap(native().div(this.handle, operand(other)));
-  }
-  pow(other: Tensor | number): Tensor {
-    return wrap(native().pow(this.handle, operand(other)));
-  }
-  maximum(other: Tensor | number): Tensor {
-    return wrap(native().maximum(this.handle, operand(other)));
-  }
-  minimum(other: Tensor | number): Tensor {
-    return wrap(native().minimum(this.handle, operand(other)));
-  }
-  eq(other: Tensor | number): Tensor {
-    return wrap(native().eq(this.handle, operand(other)));
-  }
-  ne(other: Tensor | number): Tensor {
-    return wrap(native().ne(this.handle, operand(other)));
-  }
-  lt(other: Tensor | number): Tensor {
-    return wrap(native().lt(this.handle, operand(other)));
-  }
-  le(other: Tensor | number): Tensor {
-    return wrap(native().le(this.handle, operand(other)));
-  }
-  gt(other: Tensor | number): Tensor {
-    return wrap(native().gt(this.handle, operand(other)));
-  }
-  ge(other: Tensor | number): Tensor {
-    return wrap(native().ge(this.handle, operand(other)));
-  }
-  neg(): Tensor {
-    return wrap(native().neg(this.handle));
-  }
-  exp(): Tensor {
-    return wrap(native().exp(this.handle));
-  }
-  log(): Tensor {
-    return wrap(native().log(this.handle));
-  }
-  log1p(): Tensor {
-    return wrap(native().log1p(this.handle));
-  }
-  sqrt(): Tensor {
-    return wrap(native().sqrt(this.handle));
-  }
-  rsqrt(): Tensor {
-    return wrap(native().rsqrt(this.handle));
-  }
-  abs(): Tensor {
-    return wrap(native().abs(this.handle));
-  }
-  relu(): Tensor {
-    return wrap(native().relu(this.handle));
-  }
-  sigmoid(): Tensor {
-    return wrap(native().sigmoid(this.handle));
-  }
-  tanh(): Tensor {
-    return wrap(native().tanh(this.handle));
-  }
-  sign(): Tensor {
-    return wrap(native().sign(this.handle));
-  }
-  floor(): Tensor {
-    return wrap(native().floor(this.handle));
-  }
-  round(): Tensor {
-    return wrap(native().round(this.handle));
-  }
-  reciprocal(): Tensor {
-    return wrap(native().reciprocal(this.handle));
-  }
-  square(): Tensor {
-    return wrap(native().square(this.handle));
-  }
-  sin(): Tensor {
-    return wrap(native().sin(this.handle));
-  }
-  cos(): Tensor {
-    return wrap(native().cos(this.handle));
-  }
-  isfinite(): Tensor {
-    return wrap(native().isfinite(this.handle));
-  }
-  isnan(): Tensor {
-    return wrap(native().isnan(this.handle));
-  }
-  logicalNot(): Tensor {
-    return wrap(native().logicalNot(this.handle));
-  }
   clamp(min: number | null, max: number | null = null): Tensor {
     return wrap(native().clamp(this.handle, min, max));
   }
@@ -232,12 +190,6 @@ export class Tensor {
 
   // ---- reductions (dims omitted = all)
 
-  sum(dims?: number | number[], keepdim = false): Tensor {
-    return wrap(native().sum(this.handle, dimList(dims), keepdim));
-  }
-  mean(dims?: number | number[], keepdim = false): Tensor {
-    return wrap(native().mean(this.handle, dimList(dims), keepdim));
-  }
   /** Variance; `correction` 0 = biased (population), 1 = unbiased. */
   var(dims?: number | number[], options: { correction?: number; keepdim?: boolean } = {}): Tensor {
     return wrap(native().var(this.handle, dimList(dims), options.correction ?? 1, options.keepdim ?? false));
@@ -249,12 +201,6 @@ export class Tensor {
   varMean(dims?: number | number[], options: { correction?: number; keepdim?: boolean } = {}): [Tensor, Tensor] {
     const [v, m] = native().varMean(this.handle, dimList(dims), options.correction ?? 1, options.keepdim ?? false);
     return [wrap(v), wrap(m)];
-  }
-  amax(dims?: number | number[], keepdim = false): Tensor {
-    return wrap(native().amax(this.handle, dimList(dims), keepdim));
-  }
-  amin(dims?: number | number[], keepdim = false): Tensor {
-    return wrap(native().amin(this.handle, dimList(dims), keepdim));
   }
   argmax(dim?: number, keepdim = false): Tensor {
     return wrap(native().argmax(this.handle, dim ?? null, keepdim));
@@ -272,12 +218,6 @@ export class Tensor {
   }
   norm(p = 2, dims?: number | number[], keepdim = false): Tensor {
     return wrap(native().norm(this.handle, p, dimList(dims), keepdim));
-  }
-  all(): Tensor {
-    return wrap(native().all(this.handle));
-  }
-  any(): Tensor {
-    return wrap(native().any(this.handle));
   }
   cumsum(dim: number): Tensor {
     return wrap(native().cumsum(this.handle, dim));
@@ -358,9 +298,6 @@ export class Tensor {
   toDevice(device: string): Tensor {
     return wrap(native().toDevice(this.handle, device));
   }
-  detach(): Tensor {
-    return wrap(native().detach(this.handle));
-  }
   get requiresGrad(): boolean {
     return native().requiresGrad(this.handle);
   }
@@ -388,20 +325,8 @@ export class Tensor {
     native().add_(this.handle, operand(other), alpha ?? null);
     return this;
   }
-  mul_(other: Tensor | number): this {
-    native().mul_(this.handle, operand(other));
-    return this;
-  }
-  div_(other: Tensor | number): this {
-    native().div_(this.handle, operand(other));
-    return this;
-  }
   copy_(src: Tensor): this {
     native().copy_(this.handle, src.handle);
-    return this;
-  }
-  zero_(): this {
-    native().zero_(this.handle);
     return this;
   }
   fill_(value: number): this {
