@@ -11,16 +11,20 @@ Modes (one JSON object on stdout):
   logits  --weights W.npz --input X.npy --output Y.npy   forward, write logits
   bench   --weights W.npz --batch B --resolution R --threads N --reps K
           [--input X.npy] [--phase forward|train|both] [--warmup W] [--profile [N]]
+          [--peer-mode eager|compile]
           forward (no grad) and training-step (SGD momentum 0.9) timings:
           images/s, the wall-clock and CPU seconds of every timed
-          repetition, peak RSS.
+          repetition, peak RSS. --peer-mode compile runs the model through
+          torch.compile (TorchInductor, its default mode; PyTorch 2.x): the
+          warm-up repetitions include the compilation.
           The input is X.npy (NHWC float32, as `bit bench` writes it) or
           uniform noise in [-1, 1]; labels are arange(B) % head, as in `bit bench`.
           --profile [N] adds libtorch's own op timings (torch.profiler) of N
           more repetitions (default 1), each op's fastest self CPU time, to
           the JSON.
 
-Needs Debian's python3-torch (PyTorch 1.13) and numpy: /usr/bin/python3.
+Runs on PyTorch 1.13 (Debian's python3-torch, /usr/bin/python3) and 2.x
+(for instance a venv with torch 2.13), with numpy.
 """
 import argparse
 import json
@@ -35,9 +39,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def _biased():
+    """The biased-variance keyword of var_mean: `correction=0` where PyTorch has it (2.x deprecates `unbiased`), else `unbiased=False`."""
+    try:
+        torch.var_mean(torch.zeros(2), dim=[0], correction=0)
+        return {"correction": 0}
+    except TypeError:
+        return {"unbiased": False}
+
+
+BIASED = _biased()
+
+
 class StdConv2d(nn.Conv2d):
     def forward(self, x):
-        v, m = torch.var_mean(self.weight, dim=[1, 2, 3], keepdim=True, unbiased=False)
+        v, m = torch.var_mean(self.weight, dim=[1, 2, 3], keepdim=True, **BIASED)
         w = (self.weight - m) / torch.sqrt(v + 1e-10)
         return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -160,7 +176,13 @@ def main():
     p.add_argument("--phase", default="both", choices=["forward", "train", "both"])
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--profile", type=int, nargs="?", const=1, default=0, metavar="N")
+    p.add_argument("--peer-mode", default="eager", choices=["eager", "compile"])
     a = p.parse_args()
+    if a.peer_mode == "compile" and not hasattr(torch, "compile"):
+        raise SystemExit(
+            f"--peer-mode compile needs torch.compile (PyTorch 2.0 or later), but {sys.executable} has PyTorch {torch.__version__}; "
+            "point BIT_PYTHON at a Python with PyTorch 2.x"
+        )
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     model = build(a)
@@ -180,7 +202,9 @@ def main():
         torch.manual_seed(0)
         x = torch.rand(a.batch, 3, a.resolution, a.resolution) * 2 - 1
     labels = torch.arange(a.batch) % a.head
-    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "peer_mode": a.peer_mode}
+    # eager: the module itself; compile: TorchInductor's code for it (compiled at the first call of each phase)
+    run = torch.compile(model) if a.peer_mode == "compile" else model
 
     def timed(fn, key):
         for _ in range(a.warmup):
@@ -203,7 +227,7 @@ def main():
         def forward():
             model.eval()
             with torch.no_grad():
-                model(x)
+                run(x)
 
         timed(forward, "forward")
     if a.phase in ("train", "both"):
@@ -212,7 +236,7 @@ def main():
         def step():
             model.train()
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), labels).backward()
+            F.cross_entropy(run(x), labels).backward()
             opt.step()
 
         timed(step, "train")

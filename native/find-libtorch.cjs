@@ -64,11 +64,25 @@ const glooInc = [loc.inc, '/usr/include'].find((d) => fs.existsSync(path.join(d,
 const withDist = fs.existsSync(path.join(loc.inc, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')) && !!glooInc;
 const has = (name) => fs.existsSync(path.join(loc.lib, name));
 const cuda = has('libtorch_cuda.so');
+// oneDNN's own headers (Debian's libdnnl-dev) beside a system libtorch, which links the same
+// libdnnl.so.2: the addon then calls oneDNN directly for its packed inference convolutions
+// (native/src/inference.cc). The oneDNN 2.x API only; BIT_ONEDNN=0 builds without.
+const onednnVersion = (() => {
+  try {
+    return /#define DNNL_VERSION_MAJOR (\d+)/.exec(fs.readFileSync('/usr/include/oneapi/dnnl/dnnl_version.h', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+})();
+const withOnednn =
+  process.env.BIT_ONEDNN !== '0' && loc.source === 'system' && onednnVersion === '2' && fs.existsSync(path.join(loc.lib, 'libdnnl.so'));
 const libs = [`-L${loc.lib}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
 if (cuda) libs.push('-ltorch_cuda', has('libc10_cuda.so') ? '-lc10_cuda' : '');
+if (withOnednn) libs.push('-ldnnl');
 libs.push('-Wl,--as-needed');
 const defines = [`_GLIBCXX_USE_CXX11_ABI=${cxxAbi(loc.cfg)}`];
 if (withDist) defines.push('BIT_WITH_DIST', 'USE_C10D_GLOO');
+if (withOnednn) defines.push('BIT_WITH_ONEDNN');
 
 const out = {
   include: [loc.inc, apiInc].filter((d) => fs.existsSync(d)),
@@ -77,7 +91,7 @@ const out = {
   ldflags: loc.source === 'LIBTORCH' ? [`-Wl,-rpath,${loc.lib}`] : [],
 };
 if (mode === 'summary') {
-  process.stdout.write(JSON.stringify({ source: loc.source, root: loc.root, lib: loc.lib, cuda, distributed: withDist, ...out }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ source: loc.source, root: loc.root, lib: loc.lib, cuda, distributed: withDist, onednn: withOnednn, ...out }, null, 2) + '\n');
 } else if (out[mode]) {
   process.stdout.write(out[mode].join(' ') + '\n');
 } else {

@@ -563,6 +563,11 @@ static const std::vector<OpEntry> kCore = {
        o.Set("parallelInfo", at::get_parallel_info());
        o.Set("cuda", at::hasCUDA());
        o.Set("mkldnn", at::hasMKLDNN());
+#ifdef BIT_WITH_ONEDNN
+       o.Set("onednn", true);
+#else
+       o.Set("onednn", false);
+#endif
        o.Set("lapack", at::hasLAPACK());
 #ifdef BIT_WITH_DIST
        o.Set("distributed", true);
@@ -582,6 +587,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CachingAllocator();
   Register(env, exports, CoreOps());
   Register(env, exports, MathOps());
+  Register(env, exports, InferenceOps());
   Register(env, exports, DistOps());
   return exports;
 }

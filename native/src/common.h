@@ -81,6 +81,7 @@ std::string DtypeName(at::ScalarType t);
 // Op tables, one per translation unit.
 const std::vector<OpEntry>& CoreOps();
 const std::vector<OpEntry>& MathOps();
+const std::vector<OpEntry>& InferenceOps();
 const std::vector<OpEntry>& DistOps();
 
 }  // namespace bitnative

@@ -230,16 +230,6 @@ const std::vector<OpEntry> kMath = {
     {"conv2d", [](Args& a) -> R {
        WRAP(at::conv2d(T0, a.t(1), a.optT(2), a.ints(3), a.ints(4), a.ints(5), a.i64(6)));
      }},
-    {"packConv2dWeight", [](Args& a) -> R {
-       // weight OIHW float32 -> an opaque MKLDNN tensor in the layout oneDNN's
-       // convolution with these parameters reads (stride, padding, dilation, groups),
-       // so that inference does not reorder the kernel at every call
-       WRAP(at::mkldnn_reorder_conv2d_weight(T0.contiguous().to_mkldnn(), a.ints(2), a.ints(1), a.ints(3), a.i64(4)));
-     }},
-    {"conv2dPacked", [](Args& a) -> R {
-       // x NCHW float32, a weight from packConv2dWeight; not differentiable
-       WRAP(at::mkldnn_convolution(T0, a.t(1), a.optT(2), a.ints(4), a.ints(3), a.ints(5), a.i64(6)));
-     }},
     {"maxPool2d", [](Args& a) -> R {
        WRAP(at::max_pool2d(T0, a.ints(1), a.ints(2), a.ints(3), a.ints(4), a.b(5)));
      }},

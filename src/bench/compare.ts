@@ -19,6 +19,7 @@ import {
   type BenchSetup,
   type Peer,
   type PeerEnv,
+  type PeerMode,
   type Side,
   type SideRun,
 } from './side.js';
@@ -35,6 +36,8 @@ export interface CompareOptions {
   readonly peer: Peer | null;
   /** The peer's environment (see `peerEnvironment`); default 'same'. */
   readonly peerEnv?: PeerEnv;
+  /** How the PyTorch peer runs (see `PeerMode`); default 'eager'. */
+  readonly peerMode?: PeerMode;
   readonly rounds: number;
   readonly warmup: number;
   readonly reps: number;
@@ -90,6 +93,8 @@ export interface MachineInfo extends Readonly<HostInfo> {
   readonly libtorch: string;
   /** The peer and its version ('PyTorch 1.13.1', 'ONNX Runtime 1.30.0'), null without one. */
   readonly peer: string | null;
+  /** How the PyTorch peer ran (null for ONNX Runtime or without a peer). */
+  readonly peerMode: PeerMode | null;
   /** OpenMP wait policy of ours and of the PyTorch peer (see `openmpWaitPolicy`), or how ONNX Runtime's own thread pool waits. */
   readonly openmpOurs: string;
   readonly openmpPeer: string | null;
@@ -140,7 +145,12 @@ export function peerArgsFor(entry: ModelEntry, headSize: number): string[] | nul
   }
 }
 
-export function machineInfo(peer: { side: Peer; version: string } | null, loadStart: number, peerEnv: PeerEnv = 'same'): MachineInfo {
+export function machineInfo(
+  peer: { side: Peer; version: string } | null,
+  loadStart: number,
+  peerEnv: PeerEnv = 'same',
+  peerMode: PeerMode = 'eager',
+): MachineInfo {
   return {
     ...hostInfo(),
     loadStart,
@@ -148,6 +158,7 @@ export function machineInfo(peer: { side: Peer; version: string } | null, loadSt
     date: new Date().toISOString(),
     libtorch: T.buildInfo().torchVersion,
     peer: peer === null ? null : `${sideLabel(peer.side)} ${peer.version}`,
+    peerMode: peer?.side === 'pytorch' ? peerMode : null,
     openmpOurs: openmpWaitPolicy('ours', peerEnv),
     openmpPeer:
       peer === null
@@ -232,6 +243,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   try {
     const files = await writeBenchFiles(entry, headSize, opts.batch, opts.resolution, dir);
     const peerEnv = opts.peerEnv ?? 'same';
+    const peerMode = opts.peerMode ?? 'eager';
     const setup: BenchSetup = {
       model: entry.name,
       headSize,
@@ -241,6 +253,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       threads: opts.threads,
       peerArgs,
       peerEnv,
+      peerMode,
       onnx: opts.peer === 'onnxruntime' ? await writeBenchOnnx(entry, headSize, files.weights, opts.resolution, dir) : null,
     };
     let peak = matmulPeakGflops();
@@ -285,7 +298,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
     void _log;
     const peerVersion = peer?.phases.forward?.runs[0]?.version ?? 'unknown';
     return {
-      machine: machineInfo(peer ? { side: peer.side, version: peerVersion } : null, loadStart, peerEnv),
+      machine: machineInfo(peer ? { side: peer.side, version: peerVersion } : null, loadStart, peerEnv, peerMode),
       options: rest,
       macsPerImage: macs,
       matmulPeakGflops: peak,

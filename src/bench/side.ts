@@ -44,9 +44,14 @@ export interface BenchSetup {
   readonly onnx: string | null;
   /** The peer's environment: ours ('same': the OpenMP settings `bit` runs with) or the user's ('user': PyTorch's own defaults). */
   readonly peerEnv: PeerEnv;
+  /** How the PyTorch peer runs the model: eagerly, or through torch.compile (PyTorch 2.x). */
+  readonly peerMode: PeerMode;
 }
 
 export type PeerEnv = 'same' | 'user';
+
+/** The PyTorch peer's execution: 'eager' (the module as written) or 'compile' (torch.compile, TorchInductor's default mode). */
+export type PeerMode = 'eager' | 'compile';
 
 export interface SideRequest extends BenchSetup {
   readonly phase: Phase;
@@ -216,6 +221,8 @@ export async function runPeer(req: SideRequest): Promise<SideRun> {
     String(req.warmup),
     '--reps',
     String(req.reps),
+    '--peer-mode',
+    req.peerMode,
     ...(req.profile ? ['--profile', String(PROFILE_REPS)] : []),
   ];
   const out = await run(peerPython(), args, what, peerEnvironment(req.peerEnv));

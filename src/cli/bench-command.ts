@@ -17,6 +17,7 @@ interface BenchFlags {
   threads?: number;
   compare?: Peer;
   peerEnv: 'same' | 'user';
+  peerMode: 'eager' | 'compile';
   rounds?: number;
   reps: number;
   warmup: number;
@@ -55,6 +56,14 @@ export function registerBenchCommand(program: Command): void {
         .choices(['same', 'user'])
         .default('same'),
     )
+    .addOption(
+      new Option(
+        '--peer-mode <mode>',
+        "how the PyTorch peer runs the model: 'eager' or 'compile' (torch.compile with TorchInductor, PyTorch 2.x: set BIT_PYTHON to its Python; the warm-up includes the compilation)",
+      )
+        .choices(['eager', 'compile'])
+        .default('eager'),
+    )
     .option('--rounds <n>', 'rounds, each running every side and phase once in its own process (default: 3 with --compare, else 1)', parseIntOption(1))
     .option('--reps <n>', 'timed repetitions per process', parseIntOption(1), 4)
     .option('--warmup <n>', 'untimed repetitions first', parseIntOption(0), 1)
@@ -76,6 +85,7 @@ export function registerBenchCommand(program: Command): void {
       const { scalingBatches: batches, scalingResolutions: resolutions, scalingMicro: microBatches } = o;
       const uneven = microBatches.find((m) => o.batch % m !== 0);
       if (o.scaling && uneven !== undefined) throw new UsageError(`--scaling-micro: ${uneven} micro-batches do not divide the batch ${o.batch}`);
+      if (o.peerMode !== 'eager' && o.compare !== 'pytorch') throw new UsageError(`--peer-mode ${o.peerMode}: applies to --compare pytorch only`);
       const threads = T.configureThreads(o.threads ?? availableParallelism());
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
       const peer = o.compare ?? null;
@@ -86,6 +96,7 @@ export function registerBenchCommand(program: Command): void {
         threads,
         peer,
         peerEnv: o.peerEnv,
+        peerMode: o.peerMode,
         rounds: o.rounds ?? (peer !== null ? 3 : 1),
         warmup: o.warmup,
         reps: o.reps,

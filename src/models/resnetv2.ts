@@ -5,7 +5,7 @@
 // normalization studies reuse this one implementation.
 import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
-import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, onnxRelu, onnxZeroPad2d, type NormSpec, type Path } from '../nn/index.js';
+import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, normRelu, onnxRelu, onnxZeroPad2d, type NormSpec, type Path } from '../nn/index.js';
 import { ImageClassifier, stageUnits } from './classifier.js';
 
 export interface ResNetV2Config {
@@ -52,12 +52,26 @@ class PreActBottleneck extends Module {
   }
 
   forward(x: T.Tensor): T.Tensor {
-    const out = this.#normA.forward(x).relu();
-    const residual = this.#proj ? this.#proj.forward(out) : x;
+    return this.#run(x, false);
+  }
+
+  /**
+   * forward(x) for a caller that hands x over (reads it no more): on the
+   * inference path the identity shortcut's sum is then written into x's
+   * memory by the last convolution.
+   */
+  forwardConsuming(x: T.Tensor): T.Tensor {
+    return T.tidy(() => this.#run(x, true));
+  }
+
+  #run(x: T.Tensor, consume: boolean): T.Tensor {
+    const out = normRelu(this.#normA, x);
     let h = this.#convA.forward(out);
-    h = this.#convB.forward(this.#normB.forward(h).relu());
-    h = this.#convC.forward(this.#normC.forward(h).relu());
-    return h.add(residual);
+    h = this.#convB.forward(normRelu(this.#normB, h));
+    // the projection's output is this unit's own: the last convolution may add into it in place
+    return this.#proj
+      ? this.#convC.forwardAdd(normRelu(this.#normC, h), this.#proj.forward(out), true)
+      : this.#convC.forwardAdd(normRelu(this.#normC, h), x, consume);
   }
 
   override toOnnx(g: OnnxGraph, x: string): string {
@@ -77,7 +91,7 @@ export class ResNetV2 extends ImageClassifier {
   readonly headPrefix = 'resnet/head/';
   readonly config: Readonly<ResNetV2Config>;
   readonly #root: Conv2d;
-  readonly #units: Module[] = [];
+  readonly #units: PreActBottleneck[] = [];
   readonly #preHeadNorm: Module;
   readonly #headConv: Conv2d;
 
@@ -106,8 +120,9 @@ export class ResNetV2 extends ImageClassifier {
     T.assertRank(x, 4, 'x', 'ResNetV2.features');
     let h = this.#root.forward(x);
     h = T.maxPool2d(T.pad2d(h, [1, 1, 1, 1]), 3, 2);
-    for (const u of this.#units) h = u.forward(h);
-    return this.#preHeadNorm.forward(h).relu().mean([2, 3]);
+    // each unit's input is the previous unit's output, read by nothing else
+    for (const u of this.#units) h = u.forwardConsuming(h);
+    return normRelu(this.#preHeadNorm, h).mean([2, 3]);
   }
 
   head(features: T.Tensor): T.Tensor {

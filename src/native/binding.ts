@@ -25,6 +25,8 @@ export interface BuildInfo {
   parallelInfo: string;
   cuda: boolean;
   mkldnn: boolean;
+  /** Whether the addon calls oneDNN itself (built with its headers): packed convolutions on channels-last tensors. */
+  onednn: boolean;
   lapack: boolean;
   distributed: boolean;
 }
@@ -224,8 +226,6 @@ export const OPS = {
   diagonal: op<(t: H, offset: number, d1: number, d2: number) => H>(),
   // neural-network ops
   conv2d: op<(x: H, w: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number) => H>(),
-  packConv2dWeight: op<(w: H, stride: number[], padding: number[], dilation: number[], groups: number) => H>(),
-  conv2dPacked: op<(x: H, packed: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number) => H>(),
   maxPool2d: op<(x: H, kernel: number[], stride: number[], padding: number[], dilation: number[], ceil: boolean) => H>(),
   avgPool2d: op<(x: H, kernel: number[], stride: number[], padding: number[], ceil: boolean, countIncludePad: boolean) => H>(),
   adaptiveAvgPool2d: op<(x: H, size: number[]) => H>(),
@@ -241,6 +241,12 @@ export const OPS = {
   mseLoss: op<(a: H, b: H, reduction: Reduction) => H>(),
   dropout: op<(t: H, p: number, train: boolean) => H>(),
   upsampleBilinear: op<(t: H, size: number[], alignCorners: boolean) => H>(),
+  // inference kernels (native/src/inference.cc): not differentiable
+  groupNormRelu: op<(x: H, groups: number, w: HN, b: HN, eps: number, relu: boolean) => H>(),
+  packConv2dWeight: op<(w: H, stride: number[], padding: number[], dilation: number[], groups: number, inputShape?: number[] | null) => H>(),
+  conv2dPacked: op<
+    (x: H, packed: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number, accumulate?: HN) => H
+  >(),
   // linear algebra
   solve: op<(a: H, b: H) => H>(),
   eigh: op<(a: H, uplo?: 'L' | 'U' | null) => [H, H]>(),

@@ -89,13 +89,13 @@ export class Conv2d extends Module {
     return this.#cached.weight;
   }
 
-  /** The applied kernel in oneDNN's layout for this convolution (inference). */
-  #packedWeight(): T.Tensor {
+  /** The applied kernel in oneDNN's layout for this convolution (inference), chosen for inputs shaped like `inputShape`. */
+  #packedWeight(inputShape: readonly number[]): T.Tensor {
     const version = this.weight.version;
     if (this.#packed && this.#packed.version === version) return this.#packed.weight;
     this.#dropCaches();
     const packed = T.tidy(() =>
-      T.packConv2dWeight(this.standardize ? standardizeWeight(this.weight) : this.weight, { stride: this.stride, padding: this.padding }),
+      T.packConv2dWeight(this.standardize ? standardizeWeight(this.weight) : this.weight, { stride: this.stride, padding: this.padding }, inputShape),
     );
     this.#packed = { version, weight: T.keep(packed) };
     return packed;
@@ -108,14 +108,33 @@ export class Conv2d extends Module {
     this.#packed = null;
   }
 
+  /** Whether this call takes the inference path: the packed kernel (no gradients, float32 on the CPU, oneDNN). */
+  #packs(x: T.Tensor): boolean {
+    return x.shape[0] > 0 && !T.isGradEnabled() && x.dtype === 'float32' && hasOneDnn() && x.device === 'cpu';
+  }
+
   forward(x: T.Tensor): T.Tensor {
+    return this.#apply(x, null);
+  }
+
+  /**
+   * conv(x) + residual. On the inference path the sum is oneDNN's post-op,
+   * written into `residual` itself when the caller hands it over (`consume`:
+   * nothing else reads it afterwards; it must have the output's shape, and
+   * be channels-last as the packed convolutions return); otherwise an add.
+   */
+  forwardAdd(x: T.Tensor, residual: T.Tensor, consume: boolean): T.Tensor {
+    return T.tidy(() => (consume && this.#packs(x) && residual.isChannelsLast ? this.#apply(x, residual) : this.forward(x).add(residual)));
+  }
+
+  #apply(x: T.Tensor, accumulate: T.Tensor | null): T.Tensor {
     const opts = { bias: this.bias, stride: this.stride, padding: this.padding };
     let y: T.Tensor;
     if (x.shape[0] === 0) {
       // An empty batch only needs the output shape: skip the standardization.
       y = T.conv2d(x, this.weight, opts);
-    } else if (!T.isGradEnabled() && x.dtype === 'float32' && hasOneDnn() && x.device === 'cpu') {
-      y = T.conv2dPacked(x, this.#packedWeight(), opts);
+    } else if (this.#packs(x)) {
+      y = T.conv2dPacked(x, this.#packedWeight(x.shape), { ...opts, accumulate });
     } else {
       y = T.conv2d(x, this.effectiveWeight(), opts);
     }

@@ -64,6 +64,18 @@ export class GroupNorm extends Module {
   }
 
   /**
+   * forward(x).relu(). Where no gradient is recorded (inference) and x is
+   * float32 on the CPU, one fused native op (`groupNormRelu`): two passes
+   * over memory instead of four, the layout of x kept.
+   */
+  forwardRelu(x: T.Tensor): T.Tensor {
+    if (!T.isGradEnabled() && x.dtype === 'float32' && x.device === 'cpu') {
+      return T.groupNormRelu(x, this.groups, this.gamma, this.beta, this.eps);
+    }
+    return T.tidy(() => this.forward(x).relu());
+  }
+
+  /**
    * From opset 21, one GroupNormalization node. Below it (opset 17, what
    * ONNX 1.12's checker knows): x reshaped to [N, groups, -1], normalized by
    * InstanceNormalization (unit scale, zero bias: each group is one
@@ -139,6 +151,11 @@ function injectNoise(y: T.Tensor, n: NoiseSpec): T.Tensor {
     .mul(2 * n.rMu)
     .add(mu.sub(n.rMu));
   return y.mul(s).add(m);
+}
+
+/** norm.forward(x).relu(), fused for GroupNorm in inference (`GroupNorm.forwardRelu`). */
+export function normRelu(norm: Module, x: T.Tensor): T.Tensor {
+  return norm instanceof GroupNorm ? norm.forwardRelu(x) : T.tidy(() => norm.forward(x).relu());
 }
 
 /** Builds the norm layer `spec` describes over `channels` channels at `path`. */

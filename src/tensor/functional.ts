@@ -40,24 +40,38 @@ export function conv2d(x: Tensor, weight: Tensor, opts: Conv2dOptions = {}): Ten
 }
 
 /**
- * A convolution kernel (OIHW, float32) in oneDNN's own blocked layout for a
- * convolution with these options, for `conv2dPacked`: inference then skips
- * the reorder of the kernel that every `conv2d` call does. The result is an
- * opaque tensor (shape only); it is not differentiable.
+ * A convolution kernel (OIHW, float32) packed for `conv2dPacked` with these
+ * options: reordered once into the layout oneDNN's convolution for inputs of
+ * `inputShape` (NCHW; a typical one when omitted) reads, so that inference
+ * skips the reorder of the kernel that every `conv2d` call does. The result
+ * is an opaque buffer, only for `conv2dPacked`; it is not differentiable.
  */
-export function packConv2dWeight(weight: Tensor, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
+export function packConv2dWeight(weight: Tensor, opts: Omit<Conv2dOptions, 'bias'> = {}, inputShape?: readonly number[]): Tensor {
   assertRank(weight, 4, 'weight', 'packConv2dWeight');
   assertDtype(weight, ['float32'], 'weight', 'packConv2dWeight');
-  return wrap(native().packConv2dWeight(weight.handle, ...convArgs(opts, 'packConv2dWeight')));
+  return wrap(native().packConv2dWeight(weight.handle, ...convArgs(opts, 'packConv2dWeight'), inputShape ? [...inputShape] : null));
 }
 
-/** 2-D convolution of an NCHW float32 input with a kernel from `packConv2dWeight` (same options); not differentiable. */
-export function conv2dPacked(x: Tensor, packed: Tensor, opts: Conv2dOptions = {}): Tensor {
+export interface Conv2dPackedOptions extends Conv2dOptions {
+  /**
+   * A tensor of the output's shape in channels-last layout that the result
+   * is added to in place (oneDNN's sum post-op) and returned: the residual
+   * add fused into the convolution. Its old values are lost.
+   */
+  accumulate?: Tensor | null;
+}
+
+/**
+ * 2-D convolution of a float32 input (NCHW shape, any layout) with a kernel
+ * from `packConv2dWeight` (same options); not differentiable. When the addon
+ * calls oneDNN itself (`buildInfo().onednn`), the input is read and the
+ * result written in channels-last layout (an NCHW input is converted first).
+ */
+export function conv2dPacked(x: Tensor, packed: Tensor, opts: Conv2dPackedOptions = {}): Tensor {
   assertRank(x, 4, 'x', 'conv2dPacked');
   assertDtype(x, ['float32'], 'x', 'conv2dPacked');
   const args = convArgs(opts, 'conv2dPacked');
-  checkInChannels(x, packed, args[3], 'conv2dPacked');
-  return wrap(native().conv2dPacked(x.handle, packed.handle, opts.bias ? opts.bias.handle : null, ...args));
+  return wrap(native().conv2dPacked(x.handle, packed.handle, opts.bias ? opts.bias.handle : null, ...args, opts.accumulate ? opts.accumulate.handle : null));
 }
 
 /**
@@ -95,6 +109,21 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias
   const c = x.shape[1];
   if (c % groups !== 0) throw new ArgumentError(`Argument 'groups' passed to 'groupNorm' must divide the ${c} channels, but got ${groups}`);
   return wrap(native().groupNorm(x.handle, groups, weight ? weight.handle : null, bias ? bias.handle : null, eps));
+}
+
+/**
+ * groupNorm(x, ...) followed by ReLU when `relu`, in two passes over memory
+ * (statistics in double), for float32 CPU inputs in NCHW or channels-last
+ * layout (the result keeps the layout). Not differentiable: it refuses inputs
+ * or parameters that require gradients while gradients are recorded.
+ */
+export function groupNormRelu(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number, relu = true): Tensor {
+  assertRank(x, [2, 3, 4, 5], 'x', 'groupNormRelu');
+  assertInt(groups, 'groups', 'groupNormRelu', 1);
+  assertDtype(x, ['float32'], 'x', 'groupNormRelu');
+  const c = x.shape[1];
+  if (c % groups !== 0) throw new ArgumentError(`Argument 'groups' passed to 'groupNormRelu' must divide the ${c} channels, but got ${groups}`);
+  return wrap(native().groupNormRelu(x.handle, groups, weight ? weight.handle : null, bias ? bias.handle : null, eps, relu));
 }
 
 export interface BatchNormOptions {

@@ -150,6 +150,11 @@ export class Tensor extends PassThrough {
     return native().version(this.handle);
   }
 
+  /** Whether a 4-D tensor is laid out channels-last (NHWC in memory; the shape stays NCHW). */
+  get isChannelsLast(): boolean {
+    return native().isChannelsLast(this.handle);
+  }
+
   override toString(): string {
     return this.isDisposed ? 'Tensor(disposed)' : `Tensor(${this.dtype}, [${this.shape.join(', ')}], ${this.device})`;
   }

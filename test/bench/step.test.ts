@@ -176,7 +176,6 @@ test('conv2dPacked with a packed kernel equals conv2d (stride, padding, bias)', 
     const bias = T.randn([4]);
     const opts = { bias, stride: 2, padding: 1 };
     const packed = T.packConv2dWeight(w, opts);
-    assert.deepEqual(packed.shape, [4, 6, 3, 3]);
     assertClose(T.conv2dPacked(x, packed, opts).toArray(), T.conv2d(x, w, opts).toArray(), 1e-4, 'convolution');
     assert.throws(() => T.conv2dPacked(T.randn([2, 5, 9, 9]), packed, opts), /must have 6 input channels/);
   });
