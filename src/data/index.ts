@@ -3,7 +3,7 @@
 // the training layer turns them into tensors. See README.md in this folder.
 export { DataError } from './errors.js';
 export { Dataset, type DatasetInit, type ImageSize, type LabelSets, type PixelSource, type SkippedImage } from './dataset.js';
-export { IMAGE_EXTENSIONS, RESIZE_KERNEL, decodeFile, type MemoryPixels, type RawImage } from './decode.js';
+export { IMAGE_EXTENSIONS, PixelLimitError, RESIZE_KERNEL, decodeImage, type DecodeOptions, type MemoryPixels, type RawImage } from './decode.js';
 export { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile, readIdxPair, type IdxArray, type IdxImagesAndLabels } from './idx.js';
 export {
   DIGITS_SPLIT_SEED,
