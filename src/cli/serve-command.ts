@@ -58,7 +58,12 @@ export function registerServeCommand(program: Command): void {
     .option('--queue <n>', 'most images admitted and not yet in a forward pass (more: 503 with Retry-After)', parseIntOption(1), 256)
     .option('--timeout-ms <ms>', 'deadline of a request, from arrival to answer (504 past it)', parseIntOption(1), 30_000)
     .option('--max-body-mb <mb>', 'largest request body, or multipart image part, in MiB (413 past it)', parseFloatOption(0.001, 1024), 16)
-    .option('--max-megapixels <n>', 'most pixels an image may declare, in millions (413, refused from the header before decoding)', parseFloatOption(0.000001, 268), 40)
+    .option(
+      '--max-megapixels <n>',
+      'most pixels an image may declare, in millions (413, refused from the header before decoding)',
+      parseFloatOption(0.000001, 268),
+      40,
+    )
     .option('--max-images <n>', 'most images in one multipart request (413 past it)', parseIntOption(1, 1024), 32)
     .option('--header-timeout-ms <ms>', 'time a client has to send the request headers (408 past it)', parseIntOption(100), 10_000)
     .option('--body-timeout-ms <ms>', 'time a client has to send the whole request (408 past it)', parseIntOption(100), 60_000)
@@ -66,7 +71,9 @@ export function registerServeCommand(program: Command): void {
     .option('--api-key-file <file>', 'require "Authorization: Bearer KEY" on /v1/*, with KEY the first line of this file')
     .action(async (o: ServeFlags) => {
       if (o.headerTimeoutMs > o.bodyTimeoutMs) {
-        throw new UsageError(`--header-timeout-ms (${o.headerTimeoutMs}) must not exceed --body-timeout-ms (${o.bodyTimeoutMs}): the body timeout covers the headers too`);
+        throw new UsageError(
+          `--header-timeout-ms (${o.headerTimeoutMs}) must not exceed --body-timeout-ms (${o.bodyTimeoutMs}): the body timeout covers the headers too`,
+        );
       }
       const apiKey = o.apiKeyFile === undefined ? null : await readApiKey(o.apiKeyFile);
       const log = (line: string): void => void process.stderr.write(`bit serve: ${line}\n`);

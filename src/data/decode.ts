@@ -85,7 +85,8 @@ export async function decodeImage(input: string | Buffer, size: number | null = 
   const name = typeof input === 'string' ? input : (opts.name ?? 'image');
   const limit = opts.maxPixels === undefined ? {} : { limitInputPixels: opts.maxPixels };
   try {
-    const meta = await sharp(input, { failOn: 'error' }).metadata();
+    // With a limit of our own, the header is read without sharp's (it would refuse without saying the size).
+    const meta = await sharp(input, { failOn: 'error', ...(opts.maxPixels === undefined ? {} : { limitInputPixels: false }) }).metadata();
     if (opts.maxPixels !== undefined && meta.width * meta.height > opts.maxPixels) {
       throw new PixelLimitError(
         `image ${name} is ${meta.width}x${meta.height} (${((meta.width * meta.height) / 1e6).toFixed(1)} megapixels), over the limit of ${(opts.maxPixels / 1e6).toFixed(1)} megapixels: refused before decoding`,

@@ -3,7 +3,16 @@
 // the training layer turns them into tensors. See README.md in this folder.
 export { DataError } from './errors.js';
 export { Dataset, type DatasetInit, type ImageSize, type LabelSets, type PixelSource, type SkippedImage } from './dataset.js';
-export { IMAGE_EXTENSIONS, PixelLimitError, RESIZE_KERNEL, decodeImage, type DecodeOptions, type MemoryPixels, type RawImage } from './decode.js';
+export {
+  IMAGE_EXTENSIONS,
+  PixelLimitError,
+  RESIZE_KERNEL,
+  configureSharp,
+  decodeImage,
+  type DecodeOptions,
+  type MemoryPixels,
+  type RawImage,
+} from './decode.js';
 export { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, parseIdx, readIdxFile, readIdxPair, type IdxArray, type IdxImagesAndLabels } from './idx.js';
 export {
   DIGITS_SPLIT_SEED,
@@ -45,3 +54,4 @@ export {
   type TrainLoaderOptions,
 } from './loader.js';
 export { RandomPurpose, permutation, randomWords } from './rng.js';
+export { SAMPLE_IMAGES, dataCacheDir, sampleImage, type SampleImage } from './paths.js';

@@ -1,8 +1,9 @@
 // Dynamic batching: images of concurrent requests are coalesced into one
-// forward pass of up to `maxBatch` images. A batch leaves as soon as it is
-// full, or when its oldest image has waited `maxWaitMs`, and only while no
-// other batch runs (one worker, one pass at a time); a batch that finishes
-// sends the next one at once if its oldest image has waited long enough.
+// forward pass of up to `maxBatch` images. Only one batch runs at a time (one
+// worker); while none runs, the queued images leave as a batch as soon as it
+// is full, or its oldest image has waited `maxWaitMs`, or no other admitted
+// image is still being decoded (nothing is known to be coming, so waiting
+// would only add latency: a lone request is not held back).
 //
 // Admission is bounded: a request first reserves room for its images (before
 // they are decoded), and is refused when the images admitted but not yet sent
@@ -161,7 +162,8 @@ export class Batcher {
   #schedule(): void {
     if (this.#running || this.#queue.length === 0) return;
     const waited = performance.now() - this.#queue[0].queuedAt;
-    if (this.#queue.length >= this.#o.maxBatch || this.#draining || waited >= this.#o.maxWaitMs) {
+    const nothingComing = this.#queue.length === this.#admitted;
+    if (this.#queue.length >= this.#o.maxBatch || this.#draining || nothingComing || waited >= this.#o.maxWaitMs) {
       if (this.#timer !== null) clearTimeout(this.#timer);
       this.#timer = null;
       this.#dispatch();

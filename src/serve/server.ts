@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { DataError, PixelLimitError, decodeImage } from '../data/index.js';
+import { DataError, PixelLimitError, configureSharp, decodeImage } from '../data/index.js';
 import { topClasses, type ImagePrediction } from '../eval/inference.js';
 import { messageOf } from '../util/errors.js';
 import { Batcher, type Ticket, type Want } from './batcher.js';
@@ -83,6 +83,8 @@ export class BitServer {
 
   constructor(o: ServeOptions) {
     this.#o = o;
+    // Parallelism comes from decoding several requests at once (libuv's pool), not threads inside one small image.
+    configureSharp(1, false);
     this.#keyDigest = o.apiKey === null ? null : sha256(o.apiKey);
     this.engine = new InferenceEngine({ weights: o.weights, model: o.model, headSize: o.headSize, threads: o.threads });
     this.metrics = new ServeMetrics({
@@ -94,7 +96,11 @@ export class BitServer {
       logger: false,
       bodyLimit: o.maxBodyBytes,
       requestTimeout: o.bodyTimeoutMs,
-      http: { headersTimeout: o.headerTimeoutMs, requestTimeout: o.bodyTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, o.headerTimeoutMs / 4)) },
+      http: {
+        headersTimeout: o.headerTimeoutMs,
+        requestTimeout: o.bodyTimeoutMs,
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, o.headerTimeoutMs / 4)),
+      },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
     });
@@ -241,16 +247,23 @@ export class BitServer {
   async #infer(request: FastifyRequest, reply: FastifyReply, want: Want): Promise<{ inputs: ImageInput[]; rows: Float32Array[] }> {
     const batcher = this.#batcher as Batcher;
     const inputs = await readImages(request);
+    deadlineOf(request.query, this.#o.timeoutMs); // a bad timeout_ms is refused before any work
     const ticket = batcher.reserve(inputs.length);
     if (ticket === null) {
       this.metrics.rejected.inc({ reason: 'queue_full' });
-      const why = batcher.depth + inputs.length > this.#o.queue ? `the queue is full (${batcher.depth} of ${this.#o.queue} images waiting)` : 'the server is shutting down';
+      const why =
+        batcher.depth + inputs.length > this.#o.queue
+          ? `the queue is full (${batcher.depth} of ${this.#o.queue} images waiting)`
+          : 'the server is shutting down';
       throw new HttpError(503, `${why}: retry later`, { 'retry-after': String(batcher.retryAfterSeconds()) });
     }
-    const left = this.#o.timeoutMs - reply.elapsedTime;
+    const limit = deadlineOf(request.query, this.#o.timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HttpError(504, `no answer within the deadline of ${this.#o.timeoutMs} ms (--timeout-ms)`)), Math.max(0, left));
+      timer = setTimeout(
+        () => reject(new HttpError(504, `no answer within the deadline of ${limit.ms} ms (${limit.from})`)),
+        Math.max(0, limit.ms - reply.elapsedTime),
+      );
     });
     const onClose = (): void => {
       if (!reply.raw.writableFinished) {
@@ -259,6 +272,7 @@ export class BitServer {
       }
     };
     reply.raw.once('close', onClose);
+    if (request.raw.socket.destroyed) onClose(); // gone before the listener was there
     try {
       const rows = await Promise.race([this.#decodeAndRun(inputs, ticket, want), deadline]);
       return { inputs, rows };
@@ -287,10 +301,12 @@ export class BitServer {
       }
       throw err;
     }
-    return Promise.all(ticket.submit(
-      decoded.map((d) => d.data),
-      want,
-    ));
+    return Promise.all(
+      ticket.submit(
+        decoded.map((d) => d.data),
+        want,
+      ),
+    );
   }
 
   #describe(err: FastifyError | HttpError): { status: number; message: string; headers: Record<string, string> } {
@@ -322,6 +338,16 @@ function parseTop(value: unknown, classes: number): number {
   const k = Number(s);
   if (!/^\d+$/.test(s) || k < 1 || k > classes) throw new HttpError(400, `query parameter 'top' must be an integer in 1..${classes}, got '${s}'`);
   return k;
+}
+
+/** The deadline of a request: ?timeout_ms=N (a client's own, shorter deadline), at most the server's --timeout-ms. */
+function deadlineOf(query: unknown, serverMs: number): { ms: number; from: string } {
+  const value = (query as Record<string, unknown>).timeout_ms;
+  if (value === undefined) return { ms: serverMs, from: '--timeout-ms' };
+  const s = String(value);
+  const ms = Number(s);
+  if (!/^\d+$/.test(s) || ms < 1) throw new HttpError(400, `query parameter 'timeout_ms' must be a positive integer (milliseconds), got '${s}'`);
+  return ms < serverMs ? { ms, from: 'timeout_ms' } : { ms: serverMs, from: '--timeout-ms' };
 }
 
 /** The images of a request: the raw body (named 'body'), or every file part of a multipart body (named by file name). */
