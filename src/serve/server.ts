@@ -78,6 +78,7 @@ export class BitServer {
   #batcher: Batcher | null = null;
   #resolution = 0;
   #loadError: string | null = null;
+  #closing = false;
   readonly #keyDigest: Buffer | null;
   readonly #ready: Promise<ModelInfo>;
 
@@ -149,8 +150,13 @@ export class BitServer {
   async shutdown(graceMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    this.#closing = true;
     const work = (async () => {
-      await Promise.all([this.app.close(), this.#batcher?.drain()]);
+      const closed = this.app.close();
+      await this.#batcher?.drain();
+      // Keep-alive connections that were busy when closing began and are idle now.
+      this.app.server.closeIdleConnections();
+      await closed;
       return true as const;
     })();
     const clean = await Promise.race([work, bound]);
@@ -177,6 +183,10 @@ export class BitServer {
         reply.header('www-authenticate', 'Bearer realm="bit serve"');
         throw new HttpError(401, m === null ? 'this endpoint needs an API key: send "Authorization: Bearer KEY"' : 'the API key is not valid');
       }
+    });
+    app.addHook('onSend', async (_request, reply) => {
+      // While shutting down, every answer closes its connection: clients reconnect elsewhere.
+      if (this.#closing) void reply.header('connection', 'close');
     });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
