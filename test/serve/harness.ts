@@ -1,11 +1,10 @@
 // Helpers of the `bit serve` tests: the real CLI in a child process on
 // 127.0.0.1 (any free port), weights to serve, metrics and RSS read back.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildModel, metaArray, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
-import { cliPath } from '../helpers.js';
+import { spawnServe, type ServeProcess } from '../../src/bench/serve.js';
 
 export const TINY_CLASSES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 
@@ -22,41 +21,11 @@ export async function tinyWeights(dir: string, crop = 32): Promise<string> {
   return file;
 }
 
-export interface Served {
-  readonly url: string;
-  readonly child: ChildProcess;
-  /** Everything the process printed so far (stdout and stderr). */
-  output(): string;
-  /** Resolves with the exit code once the process has exited. */
-  readonly exited: Promise<number | null>;
-}
+export type Served = ServeProcess;
 
-/** Starts `bit serve ARGS --port 0` and waits until it says it is ready (at most `timeoutMs`). */
-export async function startServe(args: readonly string[], timeoutMs = 60_000): Promise<Served> {
-  const child = spawn(process.execPath, [cliPath(), 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bit serve was not ready within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const check = (): void => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m !== null && /ready: /.test(out)) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`bit serve exited (code ${code}) before it was ready:\n${out}`));
-    });
-  });
-  return { url, child, output: () => out, exited };
+/** Starts `bit serve ARGS --port 0` (the real CLI, 127.0.0.1) and waits until it is ready. */
+export function startServe(args: readonly string[], timeoutMs = 60_000): Promise<Served> {
+  return spawnServe(['--port', '0', ...args], timeoutMs);
 }
 
 /** Stops a server that may still run (test clean-up). */

@@ -1,0 +1,255 @@
+// `bit bench --serve`: `bit serve` under load (autocannon at several
+// concurrencies for a fixed duration, on 127.0.0.1) beside the offline
+// forward pass measured in the same run, and the two goals of issue 16:
+// requests/s at the highest concurrency >= 0.8x the offline images/s at batch
+// 8 (batching pays for the HTTP layer), and p99 latency at concurrency 1 <=
+// 1.5x the batch-1 forward time.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import sharp from 'sharp';
+import { sampleImage } from '../data/index.js';
+import { getModel, metaArray, saveWeights } from '../models/index.js';
+import { markdownTable, textTable, type Table } from '../report/index.js';
+import * as T from '../tensor/index.js';
+import { machineInfo, type MachineInfo } from './compare.js';
+import { imagesPerSecond, median } from './stats.js';
+import { timeForward } from './workload.js';
+
+/** The goals of issue 16 (a benchmark, not a test). */
+export const SERVE_GOALS = {
+  /** requests/s at the highest concurrency over offline forward images/s at batch 8. */
+  throughputRatio: 0.8,
+  /** p99 latency at concurrency 1 over the batch-1 forward time. */
+  p99Ratio: 1.5,
+} as const;
+
+export interface ServeBenchOptions {
+  readonly model: string;
+  readonly resolution: number;
+  readonly threads: number;
+  /** Concurrent connections of each load run. */
+  readonly connections: readonly number[];
+  /** Seconds of each measured load run (after an unmeasured warm-up of `warmupSeconds`). */
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  /** Repetitions of the offline forward passes (after `warmup` untimed ones). */
+  readonly reps: number;
+  readonly warmup: number;
+  readonly maxBatch: number;
+  readonly maxWaitMs: number;
+  readonly log: (line: string) => void;
+}
+
+export interface ServeLoadRow {
+  readonly connections: number;
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  /** Responses other than 2xx, and connection errors or timeouts: all should be 0. */
+  readonly failures: number;
+  /** Images per forward pass, mean over the run (from the server's metrics). */
+  readonly meanBatch: number;
+}
+
+export interface ServeBenchResult {
+  readonly options: Omit<ServeBenchOptions, 'log'>;
+  readonly machine: MachineInfo;
+  /** What each request carried. */
+  readonly request: { readonly image: string; readonly bytes: number };
+  readonly forwardBatch8ImagesPerSecond: number;
+  readonly forwardBatch1Ms: number;
+  readonly rows: readonly ServeLoadRow[];
+  readonly throughputRatio: number;
+  readonly p99Ratio: number;
+}
+
+function cliPath(): string {
+  return fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../cli/main.ts' : '../cli/main.js', import.meta.url));
+}
+
+/** Offline forward images/s at batch 8 and the batch-1 forward time (ms), this process, the served weights. */
+async function offlineForward(o: ServeBenchOptions, weights: string): Promise<{ batch8: number; batch1Ms: number }> {
+  const entry = getModel(o.model);
+  T.manualSeed(0);
+  const model = entry.build({ zeroHead: false });
+  try {
+    await saveWeights(model, weights, [metaArray({ model: o.model, headSize: model.headSize, crop: o.resolution })]);
+    const reps = { warmup: o.warmup, reps: o.reps };
+    return T.tidy(() => {
+      const x8 = T.rand([8, 3, o.resolution, o.resolution]).mul(2).sub(1);
+      const x1 = x8.narrow(0, 0, 1).contiguous();
+      const batch8 = imagesPerSecond(8, timeForward(model, x8, reps).seconds);
+      const batch1Ms = 1000 * median(timeForward(model, x1, { warmup: o.warmup, reps: 2 * o.reps }).seconds);
+      return { batch8, batch1Ms };
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** `bit serve` in a child process (the real CLI). */
+export interface ServeProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then waits for the exit; an error unless it exits 0. */
+  stop(): Promise<void>;
+}
+
+/** Starts `bit serve ARGS` and waits until it says it is ready (at most `timeoutMs`; then it is killed). */
+export function spawnServe(args: readonly string[], timeoutMs = 120_000): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cliPath(), 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const onData = (d: Buffer): void => void (out += d.toString());
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) throw new Error(`bit serve exited with code ${code}:\n${out}`);
+  };
+  return new Promise<ServeProcess>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bit serve was not ready within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    child.stdout.on('data', () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m !== null && /ready: /.test(out)) {
+        clearTimeout(timer);
+        resolve({ url: m[1], child, output: () => out, exited, stop });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`bit serve exited (code ${code}) before it was ready:\n${out}`));
+    });
+  });
+}
+
+async function batchStats(url: string): Promise<{ images: number; batches: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { images: value('bit_serve_batch_size_sum'), batches: value('bit_serve_batch_size_count') };
+}
+
+/** Runs the whole measurement: offline forward first, then the server under each load. */
+export async function measureServe(o: ServeBenchOptions): Promise<ServeBenchResult> {
+  const loadStart = os.loadavg()[0];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bit-bench-serve-'));
+  try {
+    const weights = path.join(dir, 'weights.npz');
+    o.log(`offline forward: ${o.model} at ${o.resolution} px, batch 8 and 1, ${o.threads} threads`);
+    const offline = await offlineForward(o, weights);
+    o.log(`offline forward: ${offline.batch8.toFixed(2)} images/s at batch 8, ${offline.batch1Ms.toFixed(1)} ms at batch 1`);
+    // What a client that resizes before sending posts: the photo as a JPEG at the model's resolution.
+    const body = await sharp(sampleImage('chelsea.png')).resize(o.resolution, o.resolution, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+    const server = await spawnServe([
+      '--weights',
+      weights,
+      '--port',
+      '0',
+      '--threads',
+      String(o.threads),
+      '--max-batch',
+      String(o.maxBatch),
+      '--max-wait-ms',
+      String(o.maxWaitMs),
+    ]);
+    const rows: ServeLoadRow[] = [];
+    try {
+      for (const connections of o.connections) {
+        const load = (seconds: number) =>
+          autocannon({
+            url: `${server.url}/v1/classify`,
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'image/jpeg' },
+            connections,
+            duration: seconds,
+            timeout: 60,
+          });
+        if (o.warmupSeconds > 0) await load(o.warmupSeconds);
+        const before = await batchStats(server.url);
+        const r = await load(o.seconds);
+        const after = await batchStats(server.url);
+        const row: ServeLoadRow = {
+          connections,
+          requestsPerSecond: r['2xx'] / o.seconds,
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          requests: r.requests.total,
+          failures: r.non2xx + r.errors + r.timeouts,
+          meanBatch: (after.images - before.images) / (after.batches - before.batches),
+        };
+        rows.push(row);
+        o.log(
+          `serve, ${connections} connection${connections === 1 ? '' : 's'}: ${row.requestsPerSecond.toFixed(2)} requests/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.meanBatch.toFixed(1)} images per forward pass, ${row.failures} failures`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    const most = rows.reduce((a, b) => (b.connections > a.connections ? b : a));
+    const one = rows.find((r) => r.connections === 1) ?? rows.reduce((a, b) => (b.connections < a.connections ? b : a));
+    const { log: _log, ...options } = o;
+    return {
+      options,
+      machine: machineInfo(null, loadStart),
+      request: { image: `skimage chelsea.png as a ${o.resolution}x${o.resolution} JPEG`, bytes: body.length },
+      forwardBatch8ImagesPerSecond: offline.batch8,
+      forwardBatch1Ms: offline.batch1Ms,
+      rows,
+      throughputRatio: most.requestsPerSecond / offline.batch8,
+      p99Ratio: one.p99Ms / offline.batch1Ms,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The serve table, the offline references and the two goals. */
+export function formatServe(r: ServeBenchResult, format: 'text' | 'markdown'): string {
+  const o = r.options;
+  const table: Table = {
+    columns: [
+      { header: 'connections', align: 'right' },
+      { header: 'requests/s', align: 'right' },
+      { header: 'p50 ms', align: 'right' },
+      { header: 'p99 ms', align: 'right' },
+      { header: 'images per forward pass', align: 'right' },
+      { header: 'failures', align: 'right' },
+    ],
+    rows: r.rows.map((row) => [
+      String(row.connections),
+      row.requestsPerSecond.toFixed(1),
+      row.p50Ms.toFixed(0),
+      row.p99Ms.toFixed(0),
+      row.meanBatch.toFixed(1),
+      `${row.failures} of ${row.requests}`,
+    ]),
+  };
+  const most = Math.max(...r.rows.map((row) => row.connections));
+  const m = r.machine;
+  const verdict = (ok: boolean): string => (ok ? 'met' : 'missed');
+  return [
+    `bit serve: ${o.model} at ${o.resolution} px, ${o.threads} libtorch threads, --max-batch ${o.maxBatch} --max-wait-ms ${o.maxWaitMs}; each request ${r.request.image} (${r.request.bytes} bytes); autocannon on 127.0.0.1, ${o.seconds} s per row after ${o.warmupSeconds} s of warm-up.`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.date.slice(0, 16).replace('T', ' ')} UTC; 1-min load average ${m.loadStart.toFixed(1)} at the start, ${m.loadEnd.toFixed(1)} at the end. The client runs on the same cores as the server.`,
+    '',
+    format === 'markdown' ? markdownTable(table) : textTable(table),
+    '',
+    `offline forward (same weights, same threads, this run): ${r.forwardBatch8ImagesPerSecond.toFixed(1)} images/s at batch 8; ${r.forwardBatch1Ms.toFixed(1)} ms at batch 1`,
+    `throughput at ${most} connections / offline images/s at batch 8: ${r.throughputRatio.toFixed(2)}x (goal >= ${SERVE_GOALS.throughputRatio}x: ${verdict(r.throughputRatio >= SERVE_GOALS.throughputRatio)})`,
+    `p99 latency at 1 connection / batch-1 forward time: ${r.p99Ratio.toFixed(2)}x (goal <= ${SERVE_GOALS.p99Ratio}x: ${verdict(r.p99Ratio <= SERVE_GOALS.p99Ratio)})`,
+    '',
+  ].join('\n');
+}
