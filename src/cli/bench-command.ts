@@ -65,7 +65,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--scaling-resolutions <list>', 'resolutions of the scaling table', parseIntList(1), [64, 96, 128, 160, 224])
     .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', parseIntList(1), [1, 2, 4])
     .option('--profile', "add libtorch's op timings of each side and phase (each op's fastest of 3 extra repetitions)")
-    .option('--serve', 'instead: bit serve under autocannon load beside the offline forward pass (src/bench/serve.ts)')
+    .option('--serve', 'instead: bit serve (--max-batch = --batch) under autocannon load beside the offline forward pass at batch 8 and 1 (src/bench/serve.ts)')
     .option('--serve-connections <list>', 'concurrent connections of each --serve load run', parseIntList(1), [1, 8, 32])
     .option('--serve-seconds <s>', 'seconds of each --serve load run (after 2 s of warm-up)', parseIntOption(1), 10)
     .option('--markdown', 'print the tables as Markdown')
@@ -91,7 +91,7 @@ export function registerBenchCommand(program: Command): void {
           warmupSeconds: 2,
           reps: o.reps,
           warmup: o.warmup,
-          maxBatch: 16,
+          maxBatch: o.batch,
           maxWaitMs: 5,
           log,
         });
