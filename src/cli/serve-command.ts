@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
+import { readClassNames } from '../data/index.js';
 import { startServer } from '../serve/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
@@ -11,6 +12,7 @@ interface ServeFlags {
   weights: string;
   model?: string;
   headSize?: number;
+  labels?: string;
   resolution?: number;
   threads?: number;
   host: string;
@@ -49,6 +51,7 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--weights <file>', 'weights (.npz), as for bit predict')
     .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
     .option('--head-size <n>', 'outputs of the head (default: from the file)', parseIntOption(1))
+    .option('--labels <file>', 'class names, one per line (default: those stored in the weights)')
     .option('--resolution <n>', 'image resolution (default: the trained one, else 224)', parseIntOption(8, 4096))
     .option('--threads <n>', 'libtorch threads (default: every core)', parseIntOption(1))
     .option('--host <addr>', 'address to bind', '127.0.0.1')
@@ -76,12 +79,14 @@ export function registerServeCommand(program: Command): void {
         );
       }
       const apiKey = o.apiKeyFile === undefined ? null : await readApiKey(o.apiKeyFile);
+      const classNames = o.labels === undefined ? null : await readClassNames(o.labels);
       const log = (line: string): void => void process.stderr.write(`bit serve: ${line}\n`);
       await withStopSignals(async (signal) => {
         const { server, url } = await startServer({
           weights: o.weights,
           model: o.model ?? null,
           headSize: o.headSize ?? null,
+          classNames,
           resolution: o.resolution ?? null,
           threads: o.threads ?? availableParallelism(),
           host: o.host,

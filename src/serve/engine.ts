@@ -27,7 +27,6 @@ export class InferenceEngine {
   readonly ready: Promise<ModelInfo>;
   /** Live libtorch tensors after the last batch (the model's parameters and caches). */
   liveTensors = 0;
-  #info: ModelInfo | null = null;
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
@@ -47,7 +46,6 @@ export class InferenceEngine {
     this.ready.catch(() => {}); // observed by the caller; not an unhandled rejection meanwhile
     this.#worker.on('message', (m: FromWorker) => {
       if (m.kind === 'ready') {
-        this.#info = m.info;
         this.liveTensors = m.liveTensors;
         readyResolve(m.info);
       } else if (m.kind === 'failed') {
@@ -70,11 +68,6 @@ export class InferenceEngine {
         resolve();
       });
     });
-  }
-
-  /** The loaded model, or null while it loads. */
-  get info(): ModelInfo | null {
-    return this.#info;
   }
 
   /** Called once if the worker dies outside close(): the service cannot answer any more. */

@@ -11,7 +11,7 @@ import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DataError, PixelLimitError, configureSharp, decodeImage } from '../data/index.js';
 import { topClasses, type ImagePrediction } from '../eval/inference.js';
-import { messageOf } from '../util/errors.js';
+import { UsageError, messageOf } from '../util/errors.js';
 import { Batcher, type Ticket, type Want } from './batcher.js';
 import { InferenceEngine } from './engine.js';
 import { ServeMetrics } from './metrics.js';
@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly weights: string;
   readonly model: string | null;
   readonly headSize: number | null;
+  /** Class names (a --labels file), instead of the weights' own. */
+  readonly classNames: readonly string[] | null;
   /** Input resolution; default: the weights' recorded one, else 224. */
   readonly resolution: number | null;
   readonly threads: number;
@@ -78,6 +80,8 @@ export class BitServer {
   #batcher: Batcher | null = null;
   #resolution = 0;
   #loadError: string | null = null;
+  /** The loaded model as served (class names from --labels when given); null until ready. */
+  #info: ModelInfo | null = null;
   #closing = false;
   readonly #keyDigest: Buffer | null;
   readonly #ready: Promise<ModelInfo>;
@@ -105,7 +109,7 @@ export class BitServer {
       return503OnClosing: true,
       forceCloseConnections: 'idle',
     });
-    this.#ready = this.engine.ready.then((info) => this.#start(info));
+    this.#ready = this.engine.ready.then((loaded) => this.#start(loaded));
     this.#ready.catch((err: unknown) => {
       this.#loadError = messageOf(err);
     });
@@ -117,7 +121,13 @@ export class BitServer {
     return this.#ready;
   }
 
-  #start(info: ModelInfo): ModelInfo {
+  #start(loaded: ModelInfo): ModelInfo {
+    const names = this.#o.classNames;
+    if (names !== null && names.length !== loaded.headSize) {
+      throw new UsageError(`--labels has ${names.length} class names but the model has ${loaded.headSize} outputs`);
+    }
+    const info = names === null ? loaded : { ...loaded, classNames: names };
+    this.#info = info;
     this.#resolution = this.#o.resolution ?? info.crop ?? 224;
     this.#batcher = new Batcher({
       maxBatch: this.#o.maxBatch,
@@ -204,7 +214,7 @@ export class BitServer {
 
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const info = this.engine.info;
+      const info = this.#info;
       if (info !== null && this.#batcher !== null) return { ready: true, model: info.model };
       return reply.code(503).send({ ready: false, ...(this.#loadError === null ? { status: 'loading the model' } : { error: this.#loadError }) });
     });
@@ -245,7 +255,7 @@ export class BitServer {
   }
 
   #requireModel(): ModelInfo {
-    const info = this.engine.info;
+    const info = this.#info;
     if (info === null || this.#batcher === null) {
       if (this.#loadError !== null) throw new HttpError(503, `the model could not be loaded: ${this.#loadError}`);
       throw new HttpError(503, 'the model is still loading', { 'retry-after': '1' });

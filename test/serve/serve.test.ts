@@ -337,3 +337,26 @@ test('a short load (autocannon, 8 connections, 400 requests): no error responses
   assert.equal(images, 400);
   assert.ok(batches < images, `${images} images in ${batches} forward passes: no batching happened`);
 });
+
+test('--labels replaces the class names of the weights; a file with the wrong count stops the server (exit 2)', async () => {
+  const names = TINY_CLASSES.map((n) => n.toUpperCase());
+  const good = path.join(dir, 'labels.txt');
+  writeFileSync(good, names.join('\n') + '\n');
+  const labelled = await startServe(['--weights', weights, '--threads', '1', '--labels', good]);
+  try {
+    const meta = (await (await fetch(`${labelled.url}/v1/metadata`)).json()) as { classes: string[] };
+    assert.deepEqual(meta.classes, names);
+    const res = (await (await fetch(`${labelled.url}/v1/classify?top=10`, { method: 'POST', body: readFileSync(sampleImage('rocket.jpg')) })).json()) as {
+      results: Prediction[];
+    };
+    for (const t of res.results[0].top) assert.equal(t.label, names[t.index]);
+  } finally {
+    await labelled.stop();
+  }
+  const bad = path.join(dir, 'three.txt');
+  writeFileSync(bad, 'a\nb\nc\n');
+  await assert.rejects(
+    startServe(['--weights', weights, '--threads', '1', '--labels', bad]),
+    /exited \(code 2\)[\s\S]*--labels has 3 class names but the model has 10 outputs/,
+  );
+});
