@@ -77,13 +77,13 @@ test('images that arrive while a pass runs are coalesced into the next one, at m
 });
 
 test('an image waits for others still being decoded, but no longer than maxWaitMs', async () => {
-  const { batcher, runs } = harness(8, 30, 100);
+  const { batcher, runs } = harness(8, 300, 100);
   const a = batcher.reserve(1)!;
   const b = batcher.reserve(1)!; // admitted, still "decoding"
   const out = a.submit([image(7)], 'classify')[0];
   await tick();
   assert.equal(runs.length, 0, 'left without waiting for the image being decoded');
-  for (let k = 0; k < 200 && runs.length === 0; k++) await new Promise((r) => setTimeout(r, 10));
+  for (let k = 0; k < 500 && runs.length === 0; k++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(
     runs.map((r) => r.images),
     [[7]],

@@ -27,7 +27,7 @@ before(async () => {
     '--max-batch',
     '16',
     '--queue',
-    '20',
+    '48',
     '--shutdown-timeout-ms',
     '60000',
   ]);
@@ -68,14 +68,11 @@ function watch<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean 
 }
 
 test('while forward passes run, /healthz and new connections are answered and a request past its deadline gets 504', async () => {
-  // Two full batches, back to back: the worker is busy until the second is answered.
-  const first = watch(fullBatch());
-  const second = watch(fullBatch());
+  // Three full batches (the queue holds 48 images): the worker is busy until the third is answered.
+  const batches = [watch(fullBatch()), watch(fullBatch()), watch(fullBatch())];
   await untilBatchRuns();
-  const health = await fetch(`${server!.url}/healthz`);
-  assert.equal(health.status, 200);
   // a new connection, not one of fetch's pooled ones
-  const fresh = await new Promise<string>((resolve, reject) => {
+  const fresh = new Promise<string>((resolve, reject) => {
     const url = new URL(server!.url);
     const s = net.connect(Number(url.port), url.hostname, () => s.write('GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
     let text = '';
@@ -83,13 +80,14 @@ test('while forward passes run, /healthz and new connections are answered and a 
     s.on('end', () => resolve(text));
     s.on('error', reject);
   });
-  assert.match(fresh, /^HTTP\/1\.1 200/);
-  const late = await classify('?timeout_ms=100');
+  const [health, readyz, late] = await Promise.all([fetch(`${server!.url}/healthz`), fresh, classify('?timeout_ms=100')]);
+  assert.ok(!batches[2].settled(), 'the forward passes finished before the checks: they did not run while the worker was busy');
+  assert.equal(health.status, 200);
+  assert.match(readyz, /^HTTP\/1\.1 200/);
   assert.equal(late.status, 504);
   assert.match(((await late.json()) as { error: string }).error, /no answer within the deadline of 100 ms \(timeout_ms\)/);
-  assert.ok(!second.settled(), 'the forward passes finished before the checks: they did not run while the worker was busy');
-  for (const p of [first, second]) {
-    const res = await p.promise;
+  for (const b of batches) {
+    const res = await b.promise;
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { results: unknown[] }).results.length, 16);
   }
@@ -97,7 +95,7 @@ test('while forward passes run, /healthz and new connections are answered and a 
 });
 
 test('a flood fills the queue: 503 with Retry-After, every admitted request answered, then the service recovers', async () => {
-  const answers = await Promise.all(Array.from({ length: 60 }, () => classify()));
+  const answers = await Promise.all(Array.from({ length: 100 }, () => classify()));
   const codes = answers.map((r) => r.status);
   const refused = answers.filter((r) => r.status === 503);
   assert.ok(refused.length > 0, `no 503 among ${codes.join(',')}`);
@@ -105,17 +103,17 @@ test('a flood fills the queue: 503 with Retry-After, every admitted request answ
     codes.every((c) => c === 200 || c === 503),
     codes.join(','),
   );
-  assert.ok(codes.filter((c) => c === 200).length >= 20, `only ${codes.filter((c) => c === 200).length} admitted`);
+  assert.ok(codes.filter((c) => c === 200).length >= 48, `only ${codes.filter((c) => c === 200).length} admitted`);
   for (const r of refused) {
     assert.ok(Number(r.headers.get('retry-after')) >= 1);
-    assert.match(((await r.json()) as { error: string }).error, /the queue is full \(\d+ of 20 images waiting\)/);
+    assert.match(((await r.json()) as { error: string }).error, /the queue is full \(\d+ of 48 images waiting\)/);
   }
   await Promise.all(answers.filter((r) => r.status === 200).map((r) => r.json()));
   const again = await classify();
   assert.equal(again.status, 200);
   const m = await metrics();
   assert.equal(metric(m, 'bit_serve_queue_depth'), 0);
-  assert.equal(metric(m, 'bit_serve_requests_total{route="/v1/classify",status="503"}'), refused.length);
+  assert.equal(metric(m, 'bit_serve_requests_total{route="/v1/classify",status="503"}'), refused.length, 'a 503 the test did not see');
 });
 
 test('SIGTERM: no new connections, the requests in flight are answered, exit 0', async () => {
