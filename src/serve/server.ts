@@ -171,6 +171,7 @@ export class BitServer {
     })();
     const clean = await Promise.race([work, bound]);
     clearTimeout(timer);
+    if (!clean) this.app.server.closeAllConnections(); // past the bound: what is left is dropped, so the process can exit
     await this.engine.close();
     return clean;
   }
