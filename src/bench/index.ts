@@ -61,3 +61,13 @@ export {
   type Repetitions,
   type Timings,
 } from './workload.js';
+export {
+  formatServe,
+  measureServe,
+  SERVE_GOALS,
+  spawnServe,
+  type ServeBenchOptions,
+  type ServeBenchResult,
+  type ServeLoadRow,
+  type ServeProcess,
+} from './serve.js';

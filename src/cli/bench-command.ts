@@ -1,10 +1,11 @@
 // `bit bench`: forward and training-step images/s, peak RSS and achieved
 // GFLOP/s; with --compare pytorch (or onnxruntime), the same work in PyTorch
 // (or the exported model in ONNX Runtime, inference only) alternately and
-// the ratios; the data loader against the training step; scaling tables.
+// the ratios; the data loader against the training step; scaling tables;
+// with --serve, `bit serve` under load (src/bench/serve.ts).
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { compare, formatReport, measureLoaders, measureScaling, reportJson, type BenchReport, type Peer } from '../bench/index.js';
+import { compare, formatReport, formatServe, measureLoaders, measureScaling, measureServe, reportJson, type BenchReport, type Peer } from '../bench/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
@@ -29,6 +30,9 @@ interface BenchFlags {
   profile?: boolean;
   markdown?: boolean;
   json?: boolean;
+  serve?: boolean;
+  serveConnections: number[];
+  serveSeconds: number;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -65,6 +69,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--scaling-resolutions <list>', 'resolutions of the scaling table', parseIntList(1), [64, 96, 128, 160, 224])
     .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', parseIntList(1), [1, 2, 4])
     .option('--profile', "add libtorch's op timings of each side and phase (each op's fastest of 3 extra repetitions)")
+    .option('--serve', 'instead: bit serve (--max-batch = --batch) under autocannon load beside the offline forward pass at batch 8 and 1 (src/bench/serve.ts)')
+    .option('--serve-connections <list>', 'concurrent connections of each --serve load run', parseIntList(1), [1, 8, 32])
+    .option('--serve-seconds <s>', 'seconds of each --serve load run (after 2 s of warm-up)', parseIntOption(1), 10)
     .option('--markdown', 'print the tables as Markdown')
     .option('--json', 'print one JSON object (progress goes to stderr)')
     .action(async (o: BenchFlags) => {
@@ -78,6 +85,23 @@ export function registerBenchCommand(program: Command): void {
       if (o.scaling && uneven !== undefined) throw new UsageError(`--scaling-micro: ${uneven} micro-batches do not divide the batch ${o.batch}`);
       const threads = T.configureThreads(o.threads ?? availableParallelism());
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+      if (o.serve) {
+        const r = await measureServe({
+          model: o.model,
+          resolution: o.resolution,
+          threads,
+          connections: o.serveConnections,
+          seconds: o.serveSeconds,
+          warmupSeconds: 2,
+          reps: o.reps,
+          warmup: o.warmup,
+          maxBatch: o.batch,
+          maxWaitMs: 5,
+          log,
+        });
+        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatServe(r, o.markdown ? 'markdown' : 'text'));
+        return;
+      }
       const peer = o.compare ?? null;
       const compared = await compare({
         model: o.model,

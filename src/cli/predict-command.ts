@@ -1,11 +1,11 @@
 // `bit predict`: logits of a preprocessed batch (.npy in, .npy out), or the
 // top-k classes of image files.
 import type { Command } from 'commander';
-import { decodeFile, readClassNames } from '../data/index.js';
+import { decodeImage, readClassNames } from '../data/index.js';
+import { inferPixels, topClasses, type ImagePrediction } from '../eval/inference.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import { toModelInput } from '../train/batch.js';
 import { UsageError } from '../util/errors.js';
 import { parseIntOption } from './options.js';
 
@@ -67,18 +67,11 @@ export function registerPredictCommand(program: Command): void {
         if (images.length === 0) return;
         const names = o.labels ? await readLabels(o.labels, model.headSize) : (meta?.classNames ?? null);
         const crop = o.resolution ?? meta?.crop ?? 224;
-        const k = Math.min(o.top, model.headSize);
-        const results: { image: string; top: { label: string; index: number; probability: number }[] }[] = [];
+        const results: ImagePrediction[] = [];
         for (const file of images) {
-          const img = await decodeFile(file, crop);
-          const { values, indices } = T.tidy(() =>
-            T.noGrad(() => {
-              const x = toModelInput(T.tensor(img.data, [1, crop, crop, 3], 'uint8'));
-              const top = T.softmax(model.forward(x), 1).topk(k, 1);
-              return { values: top.values.toArray(), indices: top.indices.toArray() };
-            }),
-          );
-          results.push({ image: file, top: indices.map((index, j) => ({ index, label: names?.[index] ?? String(index), probability: values[j] })) });
+          const img = await decodeImage(file, crop);
+          const { probabilities } = inferPixels(model, img.data, 1, crop, { probabilities: true, features: false });
+          results.push({ image: file, top: topClasses(probabilities as Float32Array, 0, model.headSize, o.top, names) });
         }
         if (o.json) process.stdout.write(JSON.stringify(results) + '\n');
         else

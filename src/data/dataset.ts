@@ -2,7 +2,7 @@
 // file, decoded on demand) with one label (single-label) or a set of labels
 // (multi-label). Subsets share the parent's pixels and only remap indices.
 import { DataError } from './errors.js';
-import { decodeFile, memoryImage, toThreeChannels, type MemoryPixels, type RawImage } from './decode.js';
+import { decodeImage, memoryImage, toThreeChannels, type MemoryPixels, type RawImage } from './decode.js';
 
 /** Height and width in pixels. */
 export interface ImageSize {
@@ -173,7 +173,7 @@ export class Dataset {
   /** Sample i's decoded pixels at their original size, 8-bit RGB, HWC. */
   async readImage(i: number): Promise<RawImage> {
     if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new DataError(`${this.name}: sample index ${i} out of range [0, ${this.length})`);
-    if (this.source.kind === 'files') return decodeFile(this.source.paths[this.sourceIndex[i]]);
+    if (this.source.kind === 'files') return decodeImage(this.source.paths[this.sourceIndex[i]]);
     return toThreeChannels(await memoryImage(this.source.memory, this.sourceIndex[i]));
   }
 

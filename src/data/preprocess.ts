@@ -20,7 +20,7 @@
  * Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) after ToTensor()).
  */
 import type { Dataset, PixelSource } from './dataset.js';
-import { decodeFile, memoryImage, type RawImage } from './decode.js';
+import { decodeImage, memoryImage, type RawImage } from './decode.js';
 import { DataError } from './errors.js';
 import { randomWords, RandomPurpose, uniformInt32 } from './rng.js';
 
@@ -114,7 +114,7 @@ export function cropFlipInto(src: RawImage, top: number, left: number, crop: num
 
 /** Item `ref` of a pixel source (an index for memory pixels, else a file path), squashed to size x size. */
 export async function loadResized(source: PixelSource, ref: number, size: number): Promise<RawImage> {
-  return source.kind === 'memory' ? memoryImage(source.memory, ref, size) : decodeFile(source.paths[ref], size);
+  return source.kind === 'memory' ? memoryImage(source.memory, ref, size) : decodeImage(source.paths[ref], size);
 }
 
 /** Preprocesses item `ref` of `source` into `out` at `offset` (crop*crop*3 bytes). */
