@@ -11,6 +11,7 @@ import { registerEvalCommands } from './eval-commands.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerPretrainCommand } from './pretrain-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerWeightsCommand } from './weights-command.js';
 
 export function registerCommands(program: Command): void {
   registerTrainCommands(program);
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerDemoCommand(program);
   registerPretrainCommand(program);
   registerBenchCommand(program);
+  registerWeightsCommand(program);
   program
     .command('doctor')
     .description('print the libtorch version and path, the BLAS in use, the thread count and whether the addon loaded')

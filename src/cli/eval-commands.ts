@@ -13,7 +13,7 @@ import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, WEIGHTS_HELP } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -48,7 +48,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('fewshot')
       .description('few-shot transfer: k examples per class, several seeds; the closed-form linear evaluator and/or HyperRule fine-tuning')
-      .requiredOption('--weights <files...>', `weights (.npz), one curve each; '${SCRATCH}' = random init (needs --model)`)
+      .requiredOption('--weights <files...>', `weights, one curve each: ${WEIGHTS_HELP}; '${SCRATCH}' = random init (needs --model)`)
       .option('--label <names...>', 'a label per weights file (default: the file name)')
       .requiredOption('--data <spec>', 'downstream dataset (its train split is sampled, its test split evaluated)')
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
@@ -118,7 +118,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('vtab')
       .description('the VTAB-1k protocol: 1,000 training examples per task, HyperRule fine-tuning, full test split; per-task, per-category and overall means')
-      .requiredOption('--weights <file>', `upstream weights (.npz); '${SCRATCH}' = from scratch (needs --model)`)
+      .requiredOption('--weights <file>', `upstream weights: ${WEIGHTS_HELP}; '${SCRATCH}' = from scratch (needs --model)`)
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
       .option(
         '--data-root <dir>',

@@ -7,7 +7,7 @@ import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { toModelInput } from '../train/batch.js';
 import { UsageError } from '../util/errors.js';
-import { parseIntOption } from './options.js';
+import { parseIntOption, WEIGHTS_HELP } from './options.js';
 
 interface PredictFlags {
   weights: string;
@@ -44,8 +44,8 @@ export function registerPredictCommand(program: Command): void {
     .command('predict')
     .description('logits of a preprocessed .npy batch (--input/--output), or the top-k classes of image files')
     .argument('[images...]', 'image files (jpg, png, webp, ...)')
-    .requiredOption('--weights <file>', 'weights (.npz)')
-    .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
+    .requiredOption('--weights <file|name>', `weights: ${WEIGHTS_HELP}`)
+    .option('--model <name>', 'model name (needed for files without metadata that are not named as an official file)')
     .option('--head-size <n>', 'outputs of the head (default: from the file)', parseIntOption(1))
     .option('--input <x.npy>', 'NHWC float32 batch in [-1, 1]')
     .option('--output <y.npy>', 'where to write the logits [N, head] (with --input)')
