@@ -1,7 +1,7 @@
 // `bit predict`: logits of a preprocessed batch (.npy in, .npy out), or the
 // top-k classes of image files.
 import type { Command } from 'commander';
-import { decodeFile, readClassNames } from '../data/index.js';
+import { decodeFile, headClassNames, readClassNames } from '../data/index.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
@@ -65,7 +65,10 @@ export function registerPredictCommand(program: Command): void {
           process.stdout.write(`wrote logits [${shape.join(', ')}] to ${o.output}\n`);
         }
         if (images.length === 0) return;
-        const names = o.labels ? await readLabels(o.labels, model.headSize) : (meta?.classNames ?? null);
+        const { names, source } = o.labels
+          ? { names: await readLabels(o.labels, model.headSize), source: o.labels }
+          : await headClassNames(meta, model.headSize);
+        if (!names) process.stderr.write(`printing class indices: ${source}\n`);
         const crop = o.resolution ?? meta?.crop ?? 224;
         const k = Math.min(o.top, model.headSize);
         const results: { image: string; top: { label: string; index: number; probability: number }[] }[] = [];

@@ -16,7 +16,12 @@ import { UsageError } from '../util/errors.js';
 
 function official(name: string): OfficialWeights {
   const w = findOfficialWeights(name);
-  if (!w) throw new UsageError(`unknown weights name '${name}'; the official files: ${officialWeights().map((o) => o.name).join(', ')}`);
+  if (!w)
+    throw new UsageError(
+      `unknown weights name '${name}'; the official files: ${officialWeights()
+        .map((o) => o.name)
+        .join(', ')}`,
+    );
   return w;
 }
 

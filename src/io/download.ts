@@ -121,7 +121,8 @@ async function attempt(url: string, part: string, opts: DownloadOptions, progres
     let total: number | null;
     if (res.status === 206) {
       const m = /bytes\s+(\d+)-/.exec(res.headers.get('content-range') ?? '');
-      if (!m || Number(m[1]) !== offset) throw new DownloadError(`${url}: asked for bytes from ${offset}, the server sent ${res.headers.get('content-range')}`, 'http');
+      if (!m || Number(m[1]) !== offset)
+        throw new DownloadError(`${url}: asked for bytes from ${offset}, the server sent ${res.headers.get('content-range')}`, 'http');
       total = rangeTotal(res.headers.get('content-range'));
     } else {
       // 200: the whole object (a server that ignores Range starts over)

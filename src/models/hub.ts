@@ -101,7 +101,10 @@ export function findOfficialWeights(name: string): OfficialWeights | null {
 
 /** The official file a weights file on disk is a copy of, judged by its file name (`.../BiT-M-R50x1.npz`), or null. */
 export function officialWeightsOfFile(file: string): OfficialWeights | null {
-  const base = path.basename(file).replace(/\.npz$/i, '').toLowerCase();
+  const base = path
+    .basename(file)
+    .replace(/\.npz$/i, '')
+    .toLowerCase();
   return officialWeights().find((w) => path.basename(w.name).toLowerCase() === base) ?? null;
 }
 
@@ -343,9 +346,7 @@ export async function resolveWeights(spec: string, opts: FetchOptions = {}): Pro
   if (existsSync(spec) && statSync(spec).isFile()) return spec;
   const w = findOfficialWeights(spec);
   if (w === null) {
-    throw new UsageError(
-      `${spec}: no such weights file, and not the name of an official BiT file (run \`bit weights list\` for the names, e.g. BiT-M-R50x1)`,
-    );
+    throw new UsageError(`${spec}: no such weights file, and not the name of an official BiT file (run \`bit weights list\` for the names, e.g. BiT-M-R50x1)`);
   }
   return fetchOfficialWeights(w, opts);
 }

@@ -39,13 +39,7 @@ const UPSTREAM = {
   M: { data: 'ImageNet-21k (14.2M images, 21k classes)', head: 21843 },
 } as const;
 
-function bitEntry(
-  name: string,
-  family: ModelEntry['family'],
-  description: string,
-  head: number,
-  cfg: Omit<ResNetV2Config, 'headSize'>,
-): ModelEntry {
+function bitEntry(name: string, family: ModelEntry['family'], description: string, head: number, cfg: Omit<ResNetV2Config, 'headSize'>): ModelEntry {
   return {
     name,
     family,

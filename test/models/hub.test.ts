@@ -260,12 +260,18 @@ test('offline, 404, an unknown name and an unwritable cache are clear errors wit
   const s = await serve(new Map([['BiT-S-R50x1.npz', await payload()]]), 'missing');
   try {
     useCache(s.url);
-    await assert.rejects(resolveWeights('BiT-S-R50x3', quiet), /BiT-S-R50x3\.npz: the server answered HTTP 404 Not Found: is BiT-S-R50x3\.npz on http:\/\/127\.0\.0\.1:\d+\/\?/);
+    await assert.rejects(
+      resolveWeights('BiT-S-R50x3', quiet),
+      /BiT-S-R50x3\.npz: the server answered HTTP 404 Not Found: is BiT-S-R50x3\.npz on http:\/\/127\.0\.0\.1:\d+\/\?/,
+    );
   } finally {
     await s.close();
   }
 
-  await assert.rejects(resolveWeights('BiT-X-R9x9', quiet), /BiT-X-R9x9: no such weights file, and not the name of an official BiT file \(run `bit weights list`/);
+  await assert.rejects(
+    resolveWeights('BiT-X-R9x9', quiet),
+    /BiT-X-R9x9: no such weights file, and not the name of an official BiT file \(run `bit weights list`/,
+  );
   const m = buildModel('BiT-Tiny');
   await assert.rejects(loadWeights(m, 'runs/none/model.npz'), /runs\/none\/model\.npz: no such weights file/);
   m.dispose();
@@ -274,14 +280,19 @@ test('offline, 404, an unknown name and an unwritable cache are clear errors wit
   const blocker = path.join(root, 'a-file');
   writeFileSync(blocker, 'x');
   process.env.BIT_CACHE = path.join(blocker, 'cache');
-  await assert.rejects(resolveWeights('BiT-S-R50x1', quiet), /cannot write to the weights cache .*a-file\/cache \(ENOTDIR\): set BIT_CACHE to a folder you can write/);
+  await assert.rejects(
+    resolveWeights('BiT-S-R50x1', quiet),
+    /cannot write to the weights cache .*a-file\/cache \(ENOTDIR\): set BIT_CACHE to a folder you can write/,
+  );
 });
 
 const run = promisify(execFile);
 
 test('bit predict --weights NAME: downloaded through the cache, the model inferred from the name, the original logits reproduced', async () => {
   // the formula weights of test/fixtures/bit-golden (an R50x1 with a 10-way head) served as BiT-M-R50x1.npz
-  const c = (JSON.parse(readFileSync(fixture('bit-golden', 'cases.json'), 'utf8')) as { resolution: number; batch: number; headSize: number; logits: number[][] }[])[0];
+  const c = (
+    JSON.parse(readFileSync(fixture('bit-golden', 'cases.json'), 'utf8')) as { resolution: number; batch: number; headSize: number; logits: number[][] }[]
+  )[0];
   const file = path.join(root, 'golden.npz');
   await writeFormulaWeights(file, [3, 4, 6, 3], 1, c.headSize);
   const s = await serve(new Map([['BiT-M-R50x1.npz', readFileSync(file)]]), 'drop');
@@ -290,7 +301,9 @@ test('bit predict --weights NAME: downloaded through the cache, the model inferr
     const x = path.join(root, 'x.npy');
     const y = path.join(root, 'y.npy');
     await writeNpy(x, { dtype: 'float32', shape: [c.batch, c.resolution, c.resolution, 3], data: formulaInput(c.batch, c.resolution) });
-    const r = await run(process.execPath, [cliPath(), 'predict', '--weights', 'BiT-M-R50x1', '--head-size', String(c.headSize), '--input', x, '--output', y], { env });
+    const r = await run(process.execPath, [cliPath(), 'predict', '--weights', 'BiT-M-R50x1', '--head-size', String(c.headSize), '--input', x, '--output', y], {
+      env,
+    });
     assert.match(r.stderr, /BiT-M-R50x1: \d+ bytes, SHA-256 [0-9a-f]{64} -> .*cli-cache\/BiT-M-R50x1\.npz/);
     assertClose(Array.from((await readNpy(y)).data as Float32Array), c.logits.flat(), 2e-4, 'logits');
     const list = await run(process.execPath, [cliPath(), 'weights', 'list', '--json'], { env });
