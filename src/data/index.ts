@@ -17,7 +17,7 @@ export {
   openMnist,
   type FixedSplit,
 } from './builtin.js';
-export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
+export { listImages, openImageFiles, openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
 export { openMultiLabel, readClassNames, type OpenMultiLabelOptions } from './multilabel.js';
 export {
   IMAGENET21K_ABSENT,
