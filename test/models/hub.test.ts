@@ -144,7 +144,9 @@ test('a name downloads once into the cache, with its SHA-256 recorded; the next 
   const s = await serve(new Map([['BiT-S-R50x1.npz', good]]), 'normal');
   try {
     const dir = useCache(s.url);
-    const file = await resolveWeights('BiT-S-R50x1', quiet);
+    // two at once: the second waits for the first's lock, then finds the file in place
+    const [file, other] = await Promise.all([resolveWeights('BiT-S-R50x1', quiet), resolveWeights('BiT-S-R50x1', quiet)]);
+    assert.equal(other, file);
     assert.equal(file, path.join(dir, 'BiT-S-R50x1.npz'));
     assert.deepEqual(readFileSync(file), good);
     assert.equal(readFileSync(checksumPath(file), 'utf8'), `${sha256(good)}  BiT-S-R50x1.npz\n`);
