@@ -224,7 +224,12 @@ async function verifyCached(w: OfficialWeights, file: string, opts: FetchOptions
     if (!opts.quiet) process.stderr.write(`${w.name}: ${file}: ${problem}; moved aside to ${aside}, not used\n`);
     return false;
   }
-  if (record === null) await writeRecord(file, sha256);
+  if (record === null) {
+    // a read-only cache still serves its files; their checksum is recorded once it can be written
+    await writeRecord(file, sha256).catch((err: unknown) => {
+      if (!opts.quiet) process.stderr.write(`${w.name}: cannot record the SHA-256 of ${file} (${messageOf(err)}); it is checked again next time\n`);
+    });
+  }
   verified.set(file, stamp(file));
   return true;
 }
