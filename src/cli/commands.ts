@@ -13,6 +13,8 @@ import { registerPretrainCommand } from './pretrain-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerExportCommand } from './export-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerWeightsCommand } from './weights-command.js';
+import { registerEmbedCommand } from './embed-command.js';
 
 export function registerCommands(program: Command): void {
   registerTrainCommands(program);
@@ -24,6 +26,8 @@ export function registerCommands(program: Command): void {
   registerBenchCommand(program);
   registerExportCommand(program);
   registerServeCommand(program);
+  registerWeightsCommand(program);
+  registerEmbedCommand(program);
   program
     .command('doctor')
     .description('print the libtorch version and path, the BLAS in use, the thread count and whether the addon loaded')

@@ -8,12 +8,12 @@ import { formatFewShot, saveFewShot, type FewShotCurve } from '../eval/fewshot-r
 import { runVtab, VTAB_TASKS } from '../eval/vtab.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { getModel, loadModel, readMeta, type ModelMeta } from '../models/index.js';
-import { markdownTable, textTable, type Table } from '../report/index.js';
+import { EventWriter, markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, WEIGHTS_HELP } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -31,6 +31,7 @@ interface FewShotFlags extends RecipeFlags {
   seed: number;
   threads?: number;
   workers?: number;
+  tensorboard?: string;
 }
 
 function modelNameOf(weights: string, meta: ModelMeta | null, flag?: string): string {
@@ -48,7 +49,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('fewshot')
       .description('few-shot transfer: k examples per class, several seeds; the closed-form linear evaluator and/or HyperRule fine-tuning')
-      .requiredOption('--weights <files...>', `weights (.npz), one curve each; '${SCRATCH}' = random init (needs --model)`)
+      .requiredOption('--weights <files...>', `weights, one curve each: ${WEIGHTS_HELP}; '${SCRATCH}' = random init (needs --model)`)
       .option('--label <names...>', 'a label per weights file (default: the file name)')
       .requiredOption('--data <spec>', 'downstream dataset (its train split is sampled, its test split evaluated)')
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
@@ -60,6 +61,10 @@ export function registerEvalCommands(program: Command): void {
   )
     .option('--threads <n>', 'libtorch threads', parseIntOption(1))
     .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option(
+      '--tensorboard <dir>',
+      "also write TensorBoard event files: the accuracies and the figure, and each fine-tuning run's metrics in runs/<curve>/<k>shot-seed<s>",
+    )
     .action(async (o: FewShotFlags) => {
       T.configureThreads(o.threads);
       if (o.label && o.label.length !== o.weights.length) throw new UsageError(`--label gives ${o.label.length} names for ${o.weights.length} weights files`);
@@ -76,6 +81,7 @@ export function registerEvalCommands(program: Command): void {
         for (const [i, w] of o.weights.entries()) {
           if (signal.aborted) throw new InterruptedError('few-shot evaluation interrupted; the curves so far were not saved');
           const label = o.label?.[i] ?? (w === SCRATCH ? 'from scratch' : path.basename(w, '.npz'));
+          const runName = `${i}-${label.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
           const modelName = modelNameOf(w, metas[i], o.model);
           if (test) {
             T.manualSeed(o.seed);
@@ -93,7 +99,8 @@ export function registerEvalCommands(program: Command): void {
               model: modelName,
               weights: w === SCRATCH ? null : w,
               data: o.data,
-              out: path.join(o.out, 'runs', `${i}-${label.replace(/[^A-Za-z0-9._-]+/g, '_')}`),
+              out: path.join(o.out, 'runs', runName),
+              tensorboard: o.tensorboard ? path.join(o.tensorboard, 'runs', runName) : undefined,
               shots: o.shots,
               seeds: o.seeds,
               overrides: { ...recipeOverrides(o), crop },
@@ -106,11 +113,14 @@ export function registerEvalCommands(program: Command): void {
           }
         }
       });
-      const files = await saveFewShot(curves, path.join(o.out, 'fewshot'), `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`, {
-        data: o.data,
-        seeds: o.seeds,
-        shots: o.shots,
-      });
+      const tensorboard = o.tensorboard ? new EventWriter(o.tensorboard) : undefined;
+      let files: string[];
+      try {
+        const title = `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`;
+        files = await saveFewShot(curves, path.join(o.out, 'fewshot'), title, { data: o.data, seeds: o.seeds, shots: o.shots }, tensorboard);
+      } finally {
+        tensorboard?.close();
+      }
       process.stdout.write(formatFewShot(curves) + '\n' + `accuracy in %, mean ± std over ${o.seeds} seed(s); wrote ${files.join(', ')}\n`);
     });
 
@@ -118,7 +128,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('vtab')
       .description('the VTAB-1k protocol: 1,000 training examples per task, HyperRule fine-tuning, full test split; per-task, per-category and overall means')
-      .requiredOption('--weights <file>', `upstream weights (.npz); '${SCRATCH}' = from scratch (needs --model)`)
+      .requiredOption('--weights <file>', `upstream weights: ${WEIGHTS_HELP}; '${SCRATCH}' = from scratch (needs --model)`)
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
       .option(
         '--data-root <dir>',

@@ -11,6 +11,7 @@ interface ExperimentFlags {
   out?: string;
   threads?: number;
   workers?: number;
+  tensorboard?: string;
 }
 
 /** The default output folder of an experiment. */
@@ -32,6 +33,7 @@ export function registerExperimentCommand(program: Command): void {
     .option('--out <dir>', 'output folder (default runs/experiments/NAME, or NAME-quick)')
     .option('--threads <n>', 'libtorch threads (default $BIT_THREADS or every core; 1 is fastest on a busy machine)', parseIntOption(1))
     .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--tensorboard <dir>', "also write TensorBoard event files: the figures, and each training run's metrics in runs/<name>")
     .addHelpText('after', `\nExperiments:\n${experimentList()}\n\nResults as measured here, beside the published numbers: docs/experiments.md.`)
     .action(async (name: string, o: ExperimentFlags) => {
       T.configureThreads(o.threads);
@@ -39,7 +41,14 @@ export function registerExperimentCommand(program: Command): void {
       const quick = o.quick === true;
       const out = path.resolve(o.out ?? defaultExperimentOut(name, quick));
       const outcome = await withStopSignals((signal) =>
-        exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
+        exp.execute({
+          form: quick ? 'quick' : 'full',
+          out,
+          workers: o.workers,
+          signal,
+          log: (m) => process.stderr.write(m + '\n'),
+          tensorboard: o.tensorboard,
+        }),
       );
       process.stdout.write(
         `${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`,

@@ -1,6 +1,9 @@
 // Option parsers shared by the commands: each names the flag and what it expected.
 import { InvalidArgumentError } from 'commander';
 
+/** What every `--weights` takes (models.resolveWeights resolves it). */
+export const WEIGHTS_HELP = 'an .npz file, or an official name (bit weights list; downloaded into the cache on first use)';
+
 export function parseIntOption(min = -Infinity, max = Infinity) {
   return (value: string): number => {
     const n = Number(value);

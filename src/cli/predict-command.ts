@@ -1,13 +1,13 @@
 // `bit predict`: logits of a preprocessed batch (.npy in, .npy out), or the
 // top-k classes of image files.
 import type { Command } from 'commander';
-import { decodeImage, readClassNames } from '../data/index.js';
+import { classNamesFor, decodeImage } from '../data/index.js';
 import { inferPixels, topClasses, type ImagePrediction } from '../eval/inference.js';
 import { readNpy, writeNpy } from '../io/npy.js';
 import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
-import { parseIntOption } from './options.js';
+import { parseIntOption, WEIGHTS_HELP } from './options.js';
 
 interface PredictFlags {
   weights: string;
@@ -20,12 +20,6 @@ interface PredictFlags {
   resolution?: number;
   threads?: number;
   json?: boolean;
-}
-
-async function readLabels(file: string, n: number): Promise<string[]> {
-  const names = await readClassNames(file);
-  if (names.length !== n) throw new UsageError(`${file} has ${names.length} label names but the model has ${n} outputs`);
-  return names;
 }
 
 async function predictNpy(model: ImageClassifier, input: string, output: string): Promise<number[]> {
@@ -44,8 +38,8 @@ export function registerPredictCommand(program: Command): void {
     .command('predict')
     .description('logits of a preprocessed .npy batch (--input/--output), or the top-k classes of image files')
     .argument('[images...]', 'image files (jpg, png, webp, ...)')
-    .requiredOption('--weights <file>', 'weights (.npz)')
-    .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
+    .requiredOption('--weights <file|name>', `weights: ${WEIGHTS_HELP}`)
+    .option('--model <name>', 'model name (needed for files without metadata that are not named as an official file)')
     .option('--head-size <n>', 'outputs of the head (default: from the file)', parseIntOption(1))
     .option('--input <x.npy>', 'NHWC float32 batch in [-1, 1]')
     .option('--output <y.npy>', 'where to write the logits [N, head] (with --input)')
@@ -65,7 +59,8 @@ export function registerPredictCommand(program: Command): void {
           process.stdout.write(`wrote logits [${shape.join(', ')}] to ${o.output}\n`);
         }
         if (images.length === 0) return;
-        const names = o.labels ? await readLabels(o.labels, model.headSize) : (meta?.classNames ?? null);
+        const { names, source } = await classNamesFor(o.labels, meta, model.headSize);
+        if (!names) process.stderr.write(`printing class indices: ${source}\n`);
         const crop = o.resolution ?? meta?.crop ?? 224;
         const results: ImagePrediction[] = [];
         for (const file of images) {

@@ -2,12 +2,12 @@
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { openDataset, parseDataSpec } from '../data/index.js';
-import { loadModel } from '../models/index.js';
+import { loadModel, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { evaluate } from '../train/evaluate.js';
 import { describeRecipe, finetune } from '../train/finetune.js';
 import { UsageError } from '../util/errors.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, WEIGHTS_HELP } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
 export interface RecipeFlags {
@@ -88,13 +88,20 @@ function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
   };
 }
 
+/** The model the weights hold (their metadata, or the catalogue for an official file), for a command given no --model. */
+async function modelOfWeights(weights: string | undefined): Promise<string> {
+  const meta = weights ? await readMeta(weights) : null;
+  if (!meta) throw new UsageError(weights ? `${weights} does not say which model it holds: pass --model NAME` : 'give --model NAME (training from scratch)');
+  return meta.model;
+}
+
 export function registerTrainCommands(program: Command): void {
   const finetuneCmd = addRecipeFlags(
     program
       .command('finetune')
       .description('transfer a model to a new task with the BiT-HyperRule (new zero-initialized head)')
-      .requiredOption('--model <name>', 'model name (see bit models)')
-      .option('--weights <file>', "upstream weights (.npz: official BiT files or this project's); omitted: from scratch")
+      .option('--model <name>', 'model name (see bit models; default: the one the weights hold)')
+      .option('--weights <file|name>', `upstream weights: ${WEIGHTS_HELP}; omitted: from scratch`)
       .requiredOption('--data <spec>', 'dataset: mnist, fashion-mnist, digits, a folder DIR/{train,test}/<class>/..., idx:DIR')
       .requiredOption('--out <dir>', 'output folder (checkpoint.npz, model.npz, metrics.json, metrics.jsonl)')
       .option('--shots <k>', 'k training examples per class', parseIntOption(1))
@@ -102,7 +109,8 @@ export function registerTrainCommands(program: Command): void {
   )
     .addOption(new Option('--resolution-rule <rule>', 'HyperRule resolutions of the original code or the paper').choices(['code', 'paper']).default('code'))
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'));
-  addRunFlags(finetuneCmd).action(async (o: FinetuneFlags) => {
+  addRunFlags(finetuneCmd).action(async (flags: Omit<FinetuneFlags, 'model'> & { model?: string }) => {
+    const o: FinetuneFlags = { ...flags, model: flags.model ?? (await modelOfWeights(flags.weights)) };
     await runTrainingCommand(
       o,
       finetuneFingerprint(o),
@@ -127,9 +135,9 @@ export function registerTrainCommands(program: Command): void {
   program
     .command('eval')
     .description('top-1 / top-5 accuracy of a weights file on a dataset split')
-    .requiredOption('--weights <file>', 'weights (.npz)')
+    .requiredOption('--weights <file|name>', `weights: ${WEIGHTS_HELP}`)
     .requiredOption('--data <spec>', 'dataset spec')
-    .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
+    .option('--model <name>', 'model name (needed for files without metadata that are not named as an official file)')
     .option('--resolution <n>', 'eval resolution (default: the one the weights were trained at)', parseIntOption(8))
     .addOption(new Option('--split <split>', 'split').choices(['train', 'val', 'test']).default('test'))
     .option('--threads <n>', 'libtorch threads', parseIntOption(1))

@@ -20,6 +20,7 @@ export interface RunFlagValues extends DistributedFlags {
   threads?: number;
   workers?: number;
   resume: boolean;
+  tensorboard?: string;
 }
 
 /** Flags every training command shares: evaluation and checkpoint cadence, threads, resume, and the data-parallel flags. */
@@ -30,6 +31,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--threads <n>', 'libtorch threads per worker (default: the cores / workers on this machine)', parseIntOption(1))
     .option('--workers <n>', 'data loader threads per worker', parseIntOption(1))
     .option('--no-resume', 'start over even if the output folder holds a checkpoint')
+    .option('--tensorboard <dir>', 'also write the metrics (loss, lr, images/s, evaluations) as TensorBoard event files into this folder')
     .option('--nproc-per-node <n>', 'worker processes on this machine (data parallel; the cores are shared among them)', parseIntOption(1), 1)
     .option('--nnodes <n>', 'machines taking part (run the same command on each)', parseIntOption(1), 1)
     .option('--node-rank <r>', "this machine's index in 0..nnodes-1; node 0 hosts the rendezvous", parseIntOption(0), 0)
@@ -106,6 +108,7 @@ export async function runTrainingCommand(
           collective,
           signal,
           quiet: !lead,
+          tensorboard: o.tensorboard,
         },
         { lead, world: place.world, announce },
       ),

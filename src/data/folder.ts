@@ -70,7 +70,7 @@ async function entryKind(entry: Dirent, full: string): Promise<'dir' | 'file' | 
 }
 
 /** Image files below `dir`, recursively, sorted. */
-async function listImages(dir: string): Promise<string[]> {
+export async function listImages(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
     const entries = await readDirOrFail(d, 'folder');
@@ -175,6 +175,37 @@ export async function scanImages(files: readonly string[], concurrency = 4): Pro
     else skipped.push({ path: f, reason });
   });
   return { keep: Int32Array.from(keep), skipped };
+}
+
+/**
+ * Image files without labels (for embeddings and predictions): each
+ * argument is an image file, or a folder whose images (recursively, sorted)
+ * are taken. The dataset has no classes; every sample's label set is empty.
+ */
+export async function openImageFiles(inputs: readonly string[]): Promise<Dataset> {
+  const files: string[] = [];
+  for (const input of inputs) {
+    const kind = await fs.stat(input).then(
+      (st) => (st.isDirectory() ? 'dir' : 'file'),
+      () => null,
+    );
+    if (kind === null) throw new DataError(`${input} does not exist`, { path: input });
+    if (kind === 'file') files.push(input);
+    else {
+      const images = await listImages(input);
+      if (images.length === 0) throw new DataError(`folder ${input} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, { path: input });
+      files.push(...images);
+    }
+  }
+  if (files.length === 0) throw new DataError('no images given');
+  return new Dataset({
+    name: inputs.length === 1 ? inputs[0] : `${files.length} images`,
+    classNames: [],
+    source: { kind: 'files', paths: files },
+    labelSets: { offsets: new Int32Array(files.length + 1), values: new Int32Array(0) },
+    originalSize: await probeSize(files),
+    defaultFlip: false,
+  });
 }
 
 /** Opens split `split` of the image folder `root`. */

@@ -26,8 +26,19 @@ export {
   openMnist,
   type FixedSplit,
 } from './builtin.js';
-export { openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
+export { listImages, openImageFiles, openImageFolder, type FolderSplit, type OpenFolderOptions } from './folder.js';
 export { openMultiLabel, readClassNames, type OpenMultiLabelOptions } from './multilabel.js';
+export {
+  IMAGENET21K_ABSENT,
+  IMAGENET21K_EXTRA,
+  darknetListFiles,
+  classNamesFor,
+  headClassNames,
+  ilsvrc2012ClassNames,
+  ilsvrc2012NamesFile,
+  imagenet21kClasses,
+  type HeadClassNames,
+} from './imagenet.js';
 export { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
 export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
 export {

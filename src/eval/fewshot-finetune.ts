@@ -20,6 +20,8 @@ export interface FinetuneFewShotOptions {
   resolutionRule?: ResolutionRule;
   workers?: number;
   signal?: AbortSignal;
+  /** TensorBoard event files of each run, in <tensorboard>/<k>shot-seed<s>. */
+  tensorboard?: string;
   /** Called after each run. */
   onRun?: (shots: number, seed: number, top1: number, reused: boolean) => void;
 }
@@ -42,6 +44,7 @@ export async function finetuneFewShot(o: FinetuneFewShotOptions): Promise<FewSho
         workers: o.workers,
         signal: o.signal,
         quiet: true,
+        tensorboard: o.tensorboard ? path.join(o.tensorboard, `${k}shot-seed${s}`) : undefined,
       });
       acc.push(metrics.top1!);
       o.onRun?.(k, s, metrics.top1!, reused);

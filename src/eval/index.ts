@@ -5,3 +5,4 @@ export * from './fewshot-report.js';
 export * from './runs.js';
 export * from './vtab.js';
 export * from './inference.js';
+export * from './embed.js';

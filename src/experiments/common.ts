@@ -14,7 +14,7 @@ import { fractionSubset, openDataset, parseDataSpec, type Dataset } from '../dat
 import { writeFileAtomic } from '../io/atomic.js';
 import { getModel, type ImageClassifier } from '../models/index.js';
 import type { NormSpec } from '../nn/index.js';
-import { saveFigure } from '../report/index.js';
+import { EventWriter, saveFigure } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { upstreamRecipe } from '../train/recipes.js';
@@ -36,6 +36,8 @@ export interface RunContext {
   readonly signal?: AbortSignal;
   /** Progress lines (stderr in the CLI, silent in tests). */
   log(message: string): void;
+  /** TensorBoard event files: the figures into this folder, each training run's metrics into runs/<name> below it. */
+  readonly tensorboard?: string;
 }
 
 /** A figure of the report: written as `<file>.svg` and `<file>.png` in the output folder. */
@@ -146,9 +148,14 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
   const t0 = Date.now();
   const report = await spec.run(config, ctx);
   const files: string[] = [];
-  for (const f of report.figures) {
-    const saved = await saveFigure(f.spec, path.join(ctx.out, f.file));
-    files.push(saved.svg, saved.png);
+  const tensorboard = ctx.tensorboard ? new EventWriter(ctx.tensorboard) : undefined;
+  try {
+    for (const f of report.figures) {
+      const saved = await saveFigure(f.spec, path.join(ctx.out, f.file), { tensorboard });
+      files.push(saved.svg, saved.png);
+    }
+  } finally {
+    tensorboard?.close();
   }
   const seconds = (Date.now() - t0) / 1000;
   const results = {
@@ -361,6 +368,7 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       signal: ctx.signal,
       quiet: true,
       onStep: (_step, loss) => losses.push(loss),
+      tensorboard: ctx.tensorboard ? path.join(ctx.tensorboard, 'runs', run.name) : undefined,
     });
     if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}; no report was written`);
     top1 = m.top1;

@@ -21,8 +21,6 @@ export interface ModelEntry {
   readonly description: string;
   /** Head size of the upstream model (ILSVRC-2012: 1000, ImageNet-21k: 21843). */
   readonly defaultHeadSize: number;
-  /** Where the official weights are published, for BiT entries. */
-  readonly weightsUrl?: string;
   build(opts?: BuildOptions): ImageClassifier;
 }
 
@@ -41,20 +39,12 @@ const UPSTREAM = {
   M: { data: 'ImageNet-21k (14.2M images, 21k classes)', head: 21843 },
 } as const;
 
-function bitEntry(
-  name: string,
-  family: ModelEntry['family'],
-  description: string,
-  head: number,
-  cfg: Omit<ResNetV2Config, 'headSize'>,
-  url?: string,
-): ModelEntry {
+function bitEntry(name: string, family: ModelEntry['family'], description: string, head: number, cfg: Omit<ResNetV2Config, 'headSize'>): ModelEntry {
   return {
     name,
     family,
     description,
     defaultHeadSize: head,
-    weightsUrl: url,
     build: (o = {}) =>
       new ResNetV2({
         ...cfg,
@@ -113,7 +103,6 @@ const ENTRIES: readonly ModelEntry[] = [
         `BiT ResNet-v2 ${depth} layers, width x${wf}, GroupNorm(${GN_GROUPS}) + WS, upstream ${UPSTREAM[tier].data}`,
         UPSTREAM[tier].head,
         { blockUnits: BIT_DEPTHS[depth], widthFactor: wf },
-        `https://storage.googleapis.com/bit_models/${name}.npz`,
       );
     }),
   ),
@@ -184,6 +173,16 @@ export function getModel(name: string): ModelEntry {
 
 export function buildModel(name: string, opts?: BuildOptions): ImageClassifier {
   return getModel(name).build(opts);
+}
+
+/** Parameter count and parameter keys of `name`'s model with `headSize` outputs, counted on a virtual model (no memory). */
+export function modelParams(name: string, headSize?: number): { params: number; keys: string[] } {
+  const model = getModel(name).build({ virtual: true, headSize });
+  try {
+    return { params: model.store.numParams(), keys: model.store.entries().map((e) => e.key) };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Parameters and multiply-accumulates of one forward pass of one image at `resolution`, counted on a virtual model. */

@@ -6,7 +6,7 @@
 import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
 import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, onnxRelu, onnxZeroPad2d, type NormSpec, type Path } from '../nn/index.js';
-import { ImageClassifier, stageUnits } from './classifier.js';
+import { ImageClassifier, PRE_LOGITS, layersOf, runUnits, stageUnits, type FeatureLayer, type UnitPlan } from './classifier.js';
 
 export interface ResNetV2Config {
   /** Units per stage, e.g. [3, 4, 6, 3] for R50. */
@@ -76,8 +76,10 @@ export class ResNetV2 extends ImageClassifier {
   readonly featureDim: number;
   readonly headPrefix = 'resnet/head/';
   readonly config: Readonly<ResNetV2Config>;
+  readonly featureLayers: readonly FeatureLayer[];
   readonly #root: Conv2d;
   readonly #units: Module[] = [];
+  readonly #plan: readonly UnitPlan[];
   readonly #preHeadNorm: Module;
   readonly #headConv: Conv2d;
 
@@ -94,6 +96,8 @@ export class ResNetV2 extends ImageClassifier {
     this.#root = this.child(new Conv2d(r.sub('root_block'), { cin: 3, cout: base, kernel: 7, stride: 2, padding: 3, standardize: ws }));
     const plan = stageUnits(r, cfg.blockUnits, base, 4, 'ResNetV2');
     for (const u of plan) this.#units.push(this.child(new PreActBottleneck(u.path, u.cin, u.width, u.cout, u.stride, norm, ws)));
+    this.#plan = plan;
+    this.featureLayers = layersOf(plan);
     const cin = plan[plan.length - 1].cout;
     this.featureDim = cin;
     this.headSize = cfg.headSize;
@@ -102,12 +106,11 @@ export class ResNetV2 extends ImageClassifier {
     this.#headConv = this.child(new Conv2d(r.sub('head'), { cin, cout: cfg.headSize, kernel: 1, bias: true, init: headInit }));
   }
 
-  features(x: T.Tensor): T.Tensor {
+  protected featureMap(x: T.Tensor, layer: FeatureLayer): T.Tensor {
     T.assertRank(x, 4, 'x', 'ResNetV2.features');
-    let h = this.#root.forward(x);
-    h = T.maxPool2d(T.pad2d(h, [1, 1, 1, 1]), 3, 2);
-    for (const u of this.#units) h = u.forward(h);
-    return this.#preHeadNorm.forward(h).relu().mean([2, 3]);
+    const h = runUnits(T.maxPool2d(T.pad2d(this.#root.forward(x), [1, 1, 1, 1]), 3, 2), this.#units, this.#plan, layer);
+    // the pre-logits: the last unit's output after the pre-head GroupNorm and ReLU (pre-activation units end without one)
+    return layer === PRE_LOGITS ? this.#preHeadNorm.forward(h).relu() : h;
   }
 
   head(features: T.Tensor): T.Tensor {

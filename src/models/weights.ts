@@ -7,6 +7,7 @@ import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
 import type { ParamEntry, ParamKind } from '../nn/index.js';
 import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
+import { findOfficialWeights, officialMeta, officialWeightsOfFile, resolveWeights } from './hub.js';
 import { getModel } from './registry.js';
 
 /** Some published files name a conv `standardized_conv2d_1` (or another `_N`): same key. */
@@ -67,13 +68,20 @@ function preview(keys: string[]): string {
   return keys.slice(0, 8).join(', ') + (keys.length > 8 ? `, ... (${keys.length} in all)` : '');
 }
 
+/** A weights source as the loaders take it: an open reader, a file, or an official name (resolved through the cache). */
+async function openable(source: string | NpzReader): Promise<string | NpzReader> {
+  return typeof source === 'string' ? resolveWeights(source) : source;
+}
+
 /**
  * Loads model weights from an .npz by their official keys, converting layouts.
+ * `source` is an open reader, a file, or an official name (`BiT-M-R50x1`:
+ * taken from the cache, downloaded on first use; see hub.ts).
  * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
  * array is an error naming the file and the key; nothing is changed then.
  */
 export async function loadWeights(model: ImageClassifier, source: string | NpzReader, opts: LoadOptions = {}): Promise<LoadReport> {
-  return withNpz(source, async (reader) => {
+  return withNpz(await openable(source), async (reader) => {
     const file = reader.path;
     const head = opts.head ?? 'load';
     const byKey = new Map<string, string>(); // normalized -> name in the file
@@ -146,7 +154,6 @@ export async function saveWeights(
   await writeNpz(file, all(), { compress: opts.compress ?? false });
 }
 
-/** Stored beside the weights in files this project writes: what they are and how to feed them. */
 /** What this project's weights say of themselves (`bit/meta`), with the architecture overrides they were trained with. */
 export interface ModelMeta extends ArchitectureOverrides {
   model: string;
@@ -163,11 +170,16 @@ export function metaArray(meta: ModelMeta): [string, NdArray] {
   return [META_KEY, jsonArray(meta)];
 }
 
-/** The metadata of a weights file (a path or an open reader), or null for files without it (e.g. the official BiT files). */
+/**
+ * The metadata of a weights file (an open reader, a path or an official
+ * name): its own, or for an official BiT file (by name, or a copy named as
+ * published) what the catalogue says of it; null for other files without it.
+ */
 export async function readMeta(source: string | NpzReader): Promise<ModelMeta | null> {
-  return withNpz(source, async (reader) => {
+  const official = typeof source === 'string' ? (findOfficialWeights(source) ?? officialWeightsOfFile(source)) : officialWeightsOfFile(source.path);
+  return withNpz(await openable(source), async (reader) => {
     const meta = await reader.readJson<ModelMeta>(META_KEY);
-    if (meta === undefined) return null;
+    if (meta === undefined) return official ? officialMeta(official) : null;
     if (typeof meta !== 'object' || meta === null || typeof meta.model !== 'string' || typeof meta.headSize !== 'number') {
       throw new Error(`${reader.path}: '${META_KEY}' is not this project's model metadata (expected {model, headSize, ...})`);
     }
@@ -181,7 +193,8 @@ export async function readMeta(source: string | NpzReader): Promise<ModelMeta | 
  * `headSize` (needed for the official BiT files, which have no metadata).
  */
 export async function loadModel(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
-  return withNpz(weights, async (reader) => {
+  const file = await resolveWeights(weights);
+  return withNpz(file, async (reader) => {
     const meta = await readMeta(reader);
     const name = modelName ?? meta?.model;
     if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);

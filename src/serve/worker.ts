@@ -11,6 +11,7 @@
 // tensor handles are Node-API externals of the environment that made them.
 // Grad mode is thread-local in libtorch, so noGrad here concerns this thread.
 import { parentPort, workerData } from 'node:worker_threads';
+import { headClassNames } from '../data/index.js';
 import { inferPixels } from '../eval/inference.js';
 import { loadModel, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
@@ -36,7 +37,7 @@ async function start(): Promise<void> {
         model: meta?.model ?? (init.model as string),
         headSize: model.headSize,
         featureDim: model.featureDim,
-        classNames: meta?.classNames ?? null,
+        classNames: (await headClassNames(meta, model.headSize)).names,
         crop: meta?.crop ?? null,
         parameters: model.store.numParams(),
       },

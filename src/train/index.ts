@@ -10,3 +10,4 @@ export * from './collective.js';
 export * from './trainer.js';
 export * from './finetune.js';
 export * from './pretrain.js';
+export * from './tensorboard-log.js';

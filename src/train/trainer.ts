@@ -18,6 +18,7 @@ import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
 import { SGD } from './optim.js';
 import type { TrainRecipe } from './recipes.js';
 import { learningRate } from './schedule.js';
+import { TensorBoardLog } from './tensorboard-log.js';
 
 export type { TrainRecipe };
 
@@ -50,6 +51,8 @@ export interface TrainConfig {
   quiet?: boolean;
   /** Called after every optimizer step (tests, experiments). */
   onStep?: (step: number, loss: number) => void;
+  /** Also write the metrics as TensorBoard event files into this folder. */
+  tensorboard?: string;
 }
 
 /** Options every training command shares (fine-tuning and pre-training). */
@@ -64,13 +67,18 @@ export interface RunOptions {
   signal?: AbortSignal;
   quiet?: boolean;
   onStep?: (step: number, loss: number) => void;
+  /** TensorBoard event files into this folder, beside metrics.jsonl. */
+  tensorboard?: string;
 }
 
 /** The part of a TrainConfig that RunOptions decide (checkpoints default to every tenth of the run). */
 export function runSettings(
   o: RunOptions,
   totalSteps: number,
-): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep'> {
+): Pick<
+  TrainConfig,
+  'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep' | 'tensorboard'
+> {
   return {
     outDir: o.out,
     seed: o.seed ?? 0,
@@ -82,6 +90,7 @@ export function runSettings(
     signal: o.signal,
     quiet: o.quiet,
     onStep: o.onStep,
+    tensorboard: o.tensorboard,
   };
 }
 
@@ -149,8 +158,10 @@ function checkShape(r: TrainRecipe, world: number): number {
  */
 export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
   const where = { lastCheckpointStep: -1, writingStep: -1 };
+  // the lead writes the run's files: metrics.jsonl, and the TensorBoard events that mirror it
+  const tb = cfg.tensorboard && (cfg.collective?.rank ?? 0) === 0 ? new TensorBoardLog(cfg.tensorboard) : null;
   try {
-    return await trainLoop(cfg, where);
+    return await trainLoop(cfg, where, tb);
   } catch (err) {
     if (!(err instanceof CollectiveError)) throw err;
     const file = path.join(cfg.outDir, CHECKPOINT_FILE);
@@ -168,10 +179,12 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
       hint = `Re-run the same command to resume from the last complete checkpoint, ${file} on rank 0's machine (${known}).`;
     }
     throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
+  } finally {
+    tb?.close();
   }
 }
 
-async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }): Promise<FinalMetrics> {
+async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }, tb: TensorBoardLog | null): Promise<FinalMetrics> {
   const { model, recipe } = cfg;
   const col = cfg.collective ?? null;
   const rank = col?.rank ?? 0;
@@ -187,6 +200,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   const logFile = path.join(cfg.outDir, METRICS_LOG);
   const log = (entry: Record<string, unknown>) => {
     if (lead) appendFileSync(logFile, JSON.stringify(entry) + '\n');
+    tb?.row(entry);
   };
   const say = (msg: string) => {
     if (lead && !cfg.quiet) process.stderr.write(msg + '\n');
@@ -231,6 +245,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     state = { ...state, step, seconds, images };
   }
   if (lead) truncateLog(logFile, state.step);
+  tb?.resumed(state.step);
   const startStep = state.step;
   where.lastCheckpointStep = startStep;
 
