@@ -11,9 +11,10 @@ import { getModel, loadModel, readMeta, type ModelMeta } from '../models/index.j
 import { markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
+import { lockRunFolder } from '../train/run-lock.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, parseThreadCount } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -58,11 +59,12 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (fewshot.json/.md/.svg/.png; fine-tuning runs)', 'bit-fewshot')
       .option('--seed <s>', 'model initialisation seed for scratch', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .action(async (o: FewShotFlags) => {
       T.configureThreads(o.threads);
       if (o.label && o.label.length !== o.weights.length) throw new UsageError(`--label gives ${o.label.length} names for ${o.weights.length} weights files`);
+      await lockRunFolder(o.out); // one command per output folder; held until this process exits
       const spec = parseDataSpec(o.data);
       const train = await openDataset(spec, 'train');
       // the linear evaluator scores the test split here; fine-tuning runs open their own
@@ -133,8 +135,8 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (vtab.json, vtab.md, one run folder per task)', 'bit-vtab')
       .option('--seed <s>', 'seed of the 1,000-example draws and training', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .action(
       async (
         o: RecipeFlags & {
@@ -150,6 +152,7 @@ export function registerEvalCommands(program: Command): void {
       ) => {
         T.configureThreads(o.threads);
         const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
+        await lockRunFolder(o.out); // one command per output folder; held until this process exits
         const report = await withStopSignals((signal) =>
           runVtab({
             model: modelName,

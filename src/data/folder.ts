@@ -69,21 +69,58 @@ async function entryKind(entry: Dirent, full: string): Promise<'dir' | 'file' | 
   }
 }
 
-/** Image files below `dir`, recursively, sorted. */
-async function listImages(dir: string): Promise<string[]> {
+/**
+ * The folders of one split read so far, by real path (symbolic links
+ * resolved), each with the path it was first read at; and what was left out.
+ */
+interface FolderWalk {
+  readonly read: Map<string, string>;
+  readonly skipped: SkippedImage[];
+}
+
+/**
+ * Image files below `dir`, recursively, sorted. Each real folder is read
+ * once: a folder reached again through a symbolic link (a loop such as
+ * `ln -s .. loop`, or a second way into a folder) is not followed, and is
+ * listed in `walk.skipped`.
+ */
+async function listImages(dir: string, walk: FolderWalk): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
+  const visit = async (d: string): Promise<void> => {
     const entries = await readDirOrFail(d, 'folder');
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const full = path.join(d, e.name);
       const kind = await entryKind(e, full);
-      if (kind === 'dir') await walk(full);
-      else if (kind === 'file' && isImageFile(e.name)) out.push(full);
+      if (kind === 'dir') {
+        const real = await fs.realpath(full);
+        const first = walk.read.get(real);
+        if (first !== undefined) {
+          walk.skipped.push({ path: full, reason: `the same folder as ${first} (through a symbolic link), already read: not followed` });
+          continue;
+        }
+        walk.read.set(real, full);
+        await visit(full);
+      } else if (kind === 'file' && isImageFile(e.name)) out.push(full);
     }
   };
-  await walk(dir);
+  await visit(dir);
   return out.sort();
+}
+
+/** A walk of split folder `dir` of `root`, where the root, the split and its class folders count as read before any is walked. */
+async function startWalk(root: string, dir: string, classes: readonly string[]): Promise<FolderWalk> {
+  const read = new Map<string, string>();
+  for (const p of [root, dir]) read.set(await fs.realpath(p), p);
+  for (const name of classes) {
+    const p = path.join(dir, name);
+    const real = await fs.realpath(p);
+    const other = read.get(real);
+    if (other !== undefined)
+      throw new DataError(`class folders ${other} and ${p} are the same folder (through a symbolic link): each class needs a folder of its own`, { path: p });
+    read.set(real, p);
+  }
+  return { read, skipped: [] };
 }
 
 /** Sub-folder names of a split folder, sorted; errors for a missing or empty folder. */
@@ -155,14 +192,22 @@ export async function probeSize(files: readonly string[]): Promise<ImageSize | n
   return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
 }
 
-/** Decodes every file once, `concurrency` at a time; returns the indices of the good ones (in order) and the bad ones. */
-export async function scanImages(files: readonly string[], concurrency = 4): Promise<{ keep: Int32Array; skipped: SkippedImage[] }> {
+/**
+ * Checks every file once with `check` (default: a full decode at reduced
+ * size), `concurrency` at a time; returns the indices of the good ones (in
+ * order) and the bad ones with the reason `check` gave.
+ */
+export async function scanImages(
+  files: readonly string[],
+  concurrency = 4,
+  check: (file: string) => Promise<string | null> = checkImageFile,
+): Promise<{ keep: Int32Array; skipped: SkippedImage[] }> {
   const bad = new Map<number, string>();
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const i = next++;
-      const reason = await checkImageFile(files[i]);
+      const reason = await check(files[i]);
       if (reason !== null) bad.set(i, reason);
     }
   };
@@ -188,6 +233,7 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   const classIndex = new Map(classNames.map((c, i) => [c, i]));
   const files: string[] = [];
   const labels: number[] = [];
+  const walk = await startWalk(root, dir, own);
   for (const name of own) {
     const label = classIndex.get(name);
     if (label === undefined) {
@@ -196,7 +242,7 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
         { path: path.join(dir, name) },
       );
     }
-    const images = await listImages(path.join(dir, name));
+    const images = await listImages(path.join(dir, name), walk);
     if (images.length === 0) {
       throw new DataError(`class folder ${path.join(dir, name)} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, {
         path: path.join(dir, name),
@@ -209,12 +255,12 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   }
   let good = files;
   let goodLabels = Int32Array.from(labels);
-  let skipped: SkippedImage[] = [];
+  const skipped: SkippedImage[] = walk.skipped;
   if (options.skipBadImages === true) {
     const scan = await scanImages(files);
-    skipped = scan.skipped;
+    skipped.push(...scan.skipped);
     if (scan.keep.length === 0)
-      throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
+      throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${scan.skipped[0].path}: ${scan.skipped[0].reason})`, { path: dir });
     good = Array.from(scan.keep, (i) => files[i]);
     goodLabels = Int32Array.from(scan.keep, (i) => labels[i]);
   }

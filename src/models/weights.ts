@@ -71,6 +71,8 @@ function preview(keys: string[]): string {
  * Loads model weights from an .npz by their official keys, converting layouts.
  * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
  * array is an error naming the file and the key; nothing is changed then.
+ * NaN or infinite values are an error naming the file and the first key that
+ * holds them (found while loading: the keys before it are loaded by then).
  */
 export async function loadWeights(model: ImageClassifier, source: string | NpzReader, opts: LoadOptions = {}): Promise<LoadReport> {
   return withNpz(source, async (reader) => {
@@ -119,9 +121,31 @@ export async function loadWeights(model: ImageClassifier, source: string | NpzRe
   });
 }
 
+/** Whether every value of `t` is finite (one pass in libtorch). */
+export function allFinite(t: T.Tensor): boolean {
+  return T.tidy(() => t.isfinite().all().item() !== 0);
+}
+
+/** NaN or infinite values where weights are loaded: the file, and the first key that holds them. */
+export class NonFiniteWeightsError extends Error {
+  override name = 'NonFiniteWeightsError';
+}
+
+/** Throws a NonFiniteWeightsError naming `file` and `key` when `t` holds NaN or an infinity. */
+export function assertFinite(t: T.Tensor, file: string, key: string): void {
+  if (!allFinite(t))
+    throw new NonFiniteWeightsError(`${file}: '${key}' holds NaN or infinite values: the file is damaged or was saved from a diverged run (first such key)`);
+}
+
 async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
   const a = await reader.read(name);
-  T.tidy(() => T.noGrad(() => void e.tensor.copy_(fromDiskArray(a, e.kind, `${file}: '${name}'`))));
+  T.tidy(() =>
+    T.noGrad(() => {
+      const t = fromDiskArray(a, e.kind, `${file}: '${name}'`);
+      assertFinite(t, file, name);
+      e.tensor.copy_(t);
+    }),
+  );
 }
 
 /** Every model parameter as [key, on-disk array], converted one at a time. */
