@@ -147,7 +147,8 @@ export function parseDataSpec(text: string): DatasetSpec {
         spec.seed = parseSeed(key, value, text);
         break;
       case 'skip-bad':
-        spec.skipBadImages = parseBoolean(key, value, text);
+        // off is the default, left unset so that the spec formats back to the same string
+        if (parseBoolean(key, value, text)) spec.skipBadImages = true;
         break;
       default:
         throw new DataSpecError(`dataset spec '${text}': unknown option '${key}': expected val, val-seed, fraction, shots, seed or skip-bad`);

@@ -87,7 +87,14 @@ test('bit predict prints the top-k classes of image files with the names stored 
 async function tinyWeights(file: string, classNames: string[], poison = false): Promise<void> {
   T.manualSeed(5);
   const model = buildModel('BiT-Tiny', { headSize: classNames.length, zeroHead: false });
-  if (poison) T.noGrad(() => void model.store.entries().find((e) => e.key === 'resnet/head/conv2d/bias')!.tensor.fill_(Number.NaN));
+  if (poison)
+    T.noGrad(
+      () =>
+        void model.store
+          .entries()
+          .find((e) => e.key === 'resnet/head/conv2d/bias')!
+          .tensor.fill_(Number.NaN),
+    );
   await saveWeights(model, file, [metaArray({ model: 'BiT-Tiny', headSize: classNames.length, classNames, crop: 32 })]);
   model.dispose();
 }
@@ -124,5 +131,11 @@ test('bit predict names a folder given as an image, and quotes file and class na
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 4, 'one line for the file and one per class');
   assert.equal(lines[0], JSON.stringify(odd));
-  assert.deepEqual(lines.slice(1).map((l) => l.replace(/^ +[\d.]+% {2}/, '')).sort(), ['"tab\\there"', '"two\\nlines"', 'plain']);
+  assert.deepEqual(
+    lines
+      .slice(1)
+      .map((l) => l.replace(/^ +[\d.]+% {2}/, ''))
+      .sort(),
+    ['"tab\\there"', '"two\\nlines"', 'plain'],
+  );
 });

@@ -177,7 +177,10 @@ test('NaN or infinite weights are refused at load, naming the file and the first
     withValue(first, (arrays.get(first)!.data.length - 1) >> 1, Number.NaN);
     const f = path.join(dir, 'nan.npz');
     await writeNpz(f, poisoned);
-    await assert.rejects(loadWeights(m, f), new RegExp(`^NonFiniteWeightsError: ${f}: '${first}' holds NaN or infinite values: the file is damaged or was saved from a diverged run`));
+    await assert.rejects(
+      loadWeights(m, f),
+      new RegExp(`^NonFiniteWeightsError: ${f}: '${first}' holds NaN or infinite values: the file is damaged or was saved from a diverged run`),
+    );
     await assert.rejects(loadModel(f, 'BiT-Tiny'), new RegExp(`'${first}' holds NaN or infinite values`));
     // only the infinity left: that key is named
     poisoned.set(first, arrays.get(first)!);

@@ -17,7 +17,23 @@ const root = tempDir('run-lock');
 after(() => removeDir(root));
 
 /** A fine-tuning run small enough to start in a second or two: BiT-Tiny on digits at 16 px. */
-const SMALL = ['finetune', '--model', 'BiT-Tiny', '--data', 'digits', '--resolution', '16', '--precrop', '18', '--batch', '16', '--threads', '1', '--workers', '1'];
+const SMALL = [
+  'finetune',
+  '--model',
+  'BiT-Tiny',
+  '--data',
+  'digits',
+  '--resolution',
+  '16',
+  '--precrop',
+  '18',
+  '--batch',
+  '16',
+  '--threads',
+  '1',
+  '--workers',
+  '1',
+];
 const env = { ...process.env, BIT_NO_TTY: '1' };
 const run = (args: string[]) => spawnSync(process.execPath, [cliPath(), ...args], { encoding: 'utf8', env });
 
@@ -52,7 +68,10 @@ test('a second run into the same output folder stops at once, naming the first r
     const t0 = Date.now();
     const second = run([...SMALL, '--steps', '3000', '--checkpoint-every', '1000', '--out', out]);
     assert.equal(second.status, 1, second.stderr);
-    assert.match(second.stderr, new RegExp(`bit: ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run: pid ${first.child.pid} \\(bit finetune `));
+    assert.match(
+      second.stderr,
+      new RegExp(`bit: ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run: pid ${first.child.pid} \\(bit finetune `),
+    );
     assert.match(second.stderr, /Wait for it to end, or write to another folder/);
     assert.ok(Date.now() - t0 < 60_000, 'the second run stops before any work');
   } finally {
