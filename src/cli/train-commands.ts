@@ -1,7 +1,7 @@
 // `bit finetune` and `bit eval`.
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
-import { MAX_IMAGE_SIDE, openDataset, parseDataSpec } from '../data/index.js';
+import { describeSkipped, MAX_IMAGE_SIDE, openDataset, parseDataSpec, skippedEntries } from '../data/index.js';
 import { loadModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { evaluate } from '../train/evaluate.js';
@@ -138,6 +138,8 @@ export function registerTrainCommands(program: Command): void {
       async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
         T.configureThreads(o.threads);
         const ds = await openDataset(parseDataSpec(o.data), o.split);
+        const leftOut = describeSkipped(skippedEntries([ds]));
+        if (leftOut) process.stderr.write(leftOut + '\n');
         const { model, meta } = await loadModel(o.weights, o.model);
         try {
           if (model.headSize !== ds.numClasses)

@@ -12,15 +12,19 @@
  * - Images: files ending in .jpg .jpeg .png .webp .gif .tif .tiff (any case),
  *   also in nested folders below a class folder; other files and hidden
  *   files (starting with '.') are ignored. Files are sorted by path.
+ * - Symbolic links are followed, but each real folder is read once per
+ *   split: a link back into a folder already read (a loop like
+ *   `ln -s .. DIR/train/a/loop`, or a link to another class's folder) is
+ *   not followed and is listed in `dataset.skipped`; two class folders that
+ *   are one folder are an error.
  * - Images are decoded on demand (never all held in memory): grey images
  *   become 3 channels, alpha is dropped, EXIF orientation is applied.
  * - Split 'test' reads DIR/test, or DIR/val when there is no DIR/test
  *   (ImageNet-style layouts). Split 'val' reads DIR/val.
  * - Errors: a missing or empty folder, a class folder without images, or an
  *   image file directly in DIR/train.
- * - `skipBadImages`: every image is decoded once at open time (JPEGs at
- *   reduced scale); unreadable ones are left out and listed in
- *   `dataset.skipped`. Without it, a bad image is an error naming the file
+ * - `skipBadImages`: every image is decoded once at open time (at reduced
+ *   scale); unreadable ones are left out and listed in `dataset.skipped`. Without it, a bad image is an error naming the file
  *   when it is decoded.
  * - `originalSize`: the median height and width of up to 16 images spread
  *   over the split (read from their headers).

@@ -135,6 +135,26 @@ test('SIGHUP (the terminal closed) stops the run like SIGTERM: it saves, evaluat
   assert.equal((await readRunState(path.join(out, 'checkpoint.npz'))).step, m.steps);
 });
 
+test('fewshot, vtab, demo and experiment hold their output folder too: a busy folder stops them before any work', () => {
+  const commands: [string, string[]][] = [
+    ['fewshot', ['fewshot', '--weights', 'scratch', '--model', 'BiT-Tiny', '--data', 'digits', '--shots', '1', '--seeds', '1']],
+    ['vtab', ['vtab', '--weights', 'scratch', '--model', 'BiT-Tiny', '--tasks', 'digits']],
+    ['demo', ['demo', '--quick']],
+    ['experiment', ['experiment', 'ws-table', '--quick']],
+  ];
+  for (const [name, args] of commands) {
+    const out = path.join(root, `busy-${name}`);
+    mkdirSync(out, { recursive: true });
+    // held by a live process: this test
+    const holder = { pid: process.pid, host: os.hostname(), command: 'bit (the test)', started: new Date().toISOString(), token: '0123456789abcdef' };
+    writeFileSync(path.join(out, LOCK_FILE), JSON.stringify(holder));
+    const r = run([...args, '--out', out, '--threads', '1']);
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`is in use by another run: pid ${process.pid} \\(bit \\(the test\\)\\)`), name);
+    assert.deepEqual(readdirSync(out), [LOCK_FILE], `${name} wrote nothing`);
+  }
+});
+
 test('the lock module: one holder per folder in a process, a live holder named, a holder on another machine named with the file to delete', async () => {
   const dir = path.join(root, 'module');
   const lock = await lockRunFolder(dir);
