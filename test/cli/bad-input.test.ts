@@ -2,19 +2,17 @@
 // error, not a spin; thread counts are bounded with a message; usage errors
 // exit 2 and failures 1, each message naming the flag or spec and the problem.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { parseThreadCount, THREADS_PER_CORE_LIMIT } from '../../src/cli/options.js';
-import { cliPath, removeDir, tempDir } from '../helpers.js';
+import { runBitSync, tinyFinetune } from '../distributed/run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('bad-input');
 after(() => removeDir(dir));
 
-// SIGKILL on timeout: a process blocked in a synchronous call never runs its SIGTERM handler
-const run = (args: string[], timeout = 120_000) =>
-  spawnSync(process.execPath, [cliPath(), ...args], { encoding: 'utf8', timeout, killSignal: 'SIGKILL', env: { ...process.env, BIT_NO_TTY: '1' } });
+const run = (args: string[], timeout = 120_000) => runBitSync(args, timeout);
 const finetune = (...args: string[]) => ['finetune', '--model', 'BiT-Tiny', '--data', 'digits', '--out', path.join(dir, 'run'), '--threads', '1', ...args];
 
 test('--out under /proc is an error naming the folder (Node would spin forever in its recursive mkdir there)', () => {
@@ -29,7 +27,7 @@ test('--threads and --workers far beyond the cores are bounded, with a message',
   const cores = os.availableParallelism();
   const max = THREADS_PER_CORE_LIMIT * cores;
   const out = path.join(dir, 'threads');
-  const r = run(finetune('--resolution', '16', '--precrop', '18', '--batch', '16', '--steps', '1', '--out', out, '--threads', '1000', '--workers', '1000'));
+  const r = run(tinyFinetune(out, ['--steps', '1', '--threads', '1000', '--workers', '1000']));
   assert.equal(r.status, 0, r.stderr);
   for (const flag of ['--threads', '--workers'])
     assert.match(r.stderr, new RegExp(`bit: ${flag} 1000 is more than ${THREADS_PER_CORE_LIMIT} per core \\(${cores} cores? here\\): using ${max}`));

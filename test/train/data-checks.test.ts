@@ -4,44 +4,17 @@
 // count and the first paths of what it skipped and records them all in
 // metrics.json.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeDigitFolder, writeCorrupt, writeTruncatedJpeg } from '../data/fixtures.js';
-import { cliPath, removeDir, tempDir } from '../helpers.js';
+import { runBitSync, tinyFinetune } from '../distributed/run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const root = tempDir('data-checks');
 after(() => removeDir(root));
 
-const env = { ...process.env, BIT_NO_TTY: '1' };
-const finetune = (data: string, out: string, steps: number) =>
-  spawnSync(
-    process.execPath,
-    [
-      cliPath(),
-      'finetune',
-      '--model',
-      'BiT-Tiny',
-      '--data',
-      data,
-      '--out',
-      out,
-      '--steps',
-      String(steps),
-      '--batch',
-      '6',
-      '--resolution',
-      '16',
-      '--precrop',
-      '18',
-      '--threads',
-      '1',
-      '--workers',
-      '1',
-    ],
-    { encoding: 'utf8', env },
-  );
+const finetune = (data: string, out: string, steps: number) => runBitSync(tinyFinetune(out, ['--steps', String(steps)], data));
 
 let folder: string;
 before(async () => {

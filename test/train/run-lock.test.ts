@@ -10,32 +10,13 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { readRunState } from '../../src/train/checkpoint.js';
 import { LOCK_FILE, lockRunFolder, RunLockedError } from '../../src/train/run-lock.js';
-import { startBit, waitFor } from '../distributed/run-bit.js';
-import { cliPath, removeDir, tempDir } from '../helpers.js';
+import { runBitSync, startBit, tinyFinetune, waitFor } from '../distributed/run-bit.js';
+import { removeDir, tempDir } from '../helpers.js';
 
 const root = tempDir('run-lock');
 after(() => removeDir(root));
 
-/** A fine-tuning run small enough to start in a second or two: BiT-Tiny on digits at 16 px. */
-const SMALL = [
-  'finetune',
-  '--model',
-  'BiT-Tiny',
-  '--data',
-  'digits',
-  '--resolution',
-  '16',
-  '--precrop',
-  '18',
-  '--batch',
-  '16',
-  '--threads',
-  '1',
-  '--workers',
-  '1',
-];
-const env = { ...process.env, BIT_NO_TTY: '1' };
-const run = (args: string[]) => spawnSync(process.execPath, [cliPath(), ...args], { encoding: 'utf8', env });
+const run = (args: string[]) => runBitSync(args);
 
 /** The pid of a process that has ended. */
 function deadPid(): number {
@@ -55,7 +36,7 @@ function stepLines(log: string): number[] {
 test('a second run into the same output folder stops at once, naming the first run and its pid; the first run is unharmed', async () => {
   const out = path.join(root, 'busy');
   const log = path.join(out, 'metrics.jsonl');
-  const first = startBit([...SMALL, '--steps', '3000', '--checkpoint-every', '1000', '--out', out]);
+  const first = startBit(tinyFinetune(out, ['--steps', '3000', '--checkpoint-every', '1000']));
   try {
     await waitFor(
       'the first run to log a step',
@@ -66,7 +47,7 @@ test('a second run into the same output folder stops at once, naming the first r
       120_000,
     );
     const t0 = Date.now();
-    const second = run([...SMALL, '--steps', '3000', '--checkpoint-every', '1000', '--out', out]);
+    const second = run(tinyFinetune(out, ['--steps', '3000', '--checkpoint-every', '1000']));
     assert.equal(second.status, 1, second.stderr);
     assert.match(
       second.stderr,
@@ -105,7 +86,7 @@ test('a lock left by a dead process is taken over, and temporary files of dead w
   for (const f of leftovers) writeFileSync(path.join(out, f), 'half a checkpoint');
   const live = `.checkpoint.npz.${process.pid}.cafebabe.tmp`;
   writeFileSync(path.join(out, live), 'being written');
-  const r = run([...SMALL, '--steps', '2', '--out', out]);
+  const r = run(tinyFinetune(out, ['--steps', '2']));
   assert.equal(r.status, 0, r.stderr);
   const files = readdirSync(out);
   for (const f of leftovers) assert.equal(files.includes(f), false, `${f} was removed`);
@@ -116,7 +97,7 @@ test('a lock left by a dead process is taken over, and temporary files of dead w
 test('SIGHUP (the terminal closed) stops the run like SIGTERM: it saves, evaluates and exits 130', async () => {
   const out = path.join(root, 'hup');
   const log = path.join(out, 'metrics.jsonl');
-  const bit = startBit([...SMALL, '--steps', '3000', '--checkpoint-every', '1000', '--out', out]);
+  const bit = startBit(tinyFinetune(out, ['--steps', '3000', '--checkpoint-every', '1000']));
   await waitFor(
     'step 3 in metrics.jsonl',
     () => {
