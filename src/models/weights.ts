@@ -131,21 +131,26 @@ export class NonFiniteWeightsError extends Error {
   override name = 'NonFiniteWeightsError';
 }
 
-/** Throws a NonFiniteWeightsError naming `file` and `key` when `t` holds NaN or an infinity. */
-export function assertFinite(t: T.Tensor, file: string, key: string): void {
-  if (!allFinite(t))
-    throw new NonFiniteWeightsError(`${file}: '${key}' holds NaN or infinite values: the file is damaged or was saved from a diverged run (first such key)`);
+/**
+ * Copies the on-disk array `a` (key `key` of `file`) into `target`, converting
+ * its layout; NaN or infinite values are a NonFiniteWeightsError naming the
+ * file and the key, and `target` is left as it was.
+ */
+export function copyFromDisk(target: T.Tensor, a: NdArray, kind: ParamKind, file: string, key: string): void {
+  T.tidy(() =>
+    T.noGrad(() => {
+      const t = fromDiskArray(a, kind, `${file}: '${key}'`);
+      if (!allFinite(t))
+        throw new NonFiniteWeightsError(
+          `${file}: '${key}' holds NaN or infinite values: the file is damaged or was saved from a diverged run (first such key)`,
+        );
+      target.copy_(t);
+    }),
+  );
 }
 
 async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
-  const a = await reader.read(name);
-  T.tidy(() =>
-    T.noGrad(() => {
-      const t = fromDiskArray(a, e.kind, `${file}: '${name}'`);
-      assertFinite(t, file, name);
-      e.tensor.copy_(t);
-    }),
-  );
+  copyFromDisk(e.tensor, await reader.read(name), e.kind, file, name);
 }
 
 /** Every model parameter as [key, on-disk array], converted one at a time. */

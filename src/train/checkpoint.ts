@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import { jsonArray, withNpz, type NdArray, type NpzReader } from '../io/npz.js';
 import {
   allFinite,
-  assertFinite,
-  fromDiskArray,
+  copyFromDisk,
   loadWeights,
   metaArray,
   saveWeights,
@@ -15,7 +14,6 @@ import {
   type ArchitectureOverrides,
   type ImageClassifier,
 } from '../models/index.js';
-import * as T from '../tensor/index.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -78,14 +76,7 @@ export async function loadCheckpoint(file: string, model: ImageClassifier, opt: 
     for (let i = 0; i < trainable.length; i++) {
       const key = MOMENTUM_PREFIX + trainable[i].key;
       if (!reader.has(key)) throw new Error(`${file}: the optimizer state '${key}' is missing`);
-      const a = await reader.read(key);
-      T.tidy(() =>
-        T.noGrad(() => {
-          const t = fromDiskArray(a, trainable[i].kind, `${file}: '${key}'`);
-          assertFinite(t, file, key);
-          opt.momentumBuffers[i].copy_(t);
-        }),
-      );
+      copyFromDisk(opt.momentumBuffers[i], await reader.read(key), trainable[i].kind, file, key);
     }
     return state;
   });

@@ -42,8 +42,6 @@ export class RunLockedError extends Error {
 
 export interface RunLock {
   readonly file: string;
-  /** Temporary files of dead writers removed when the lock was taken. */
-  readonly removedTemporaries: readonly string[];
   /** Releases the lock (idempotent). */
   release(): void;
 }
@@ -123,13 +121,13 @@ function tryCreate(file: string, text: string): boolean {
   }
 }
 
-/** Moves a stale lock out of the way if it is still the one judged stale; false if it changed meanwhile. */
-function removeStale(file: string, stale: LockRecord | null): boolean {
+/** Moves a stale lock out of the way if it is still the one judged stale (else puts back the one found). */
+function removeStale(file: string, stale: LockRecord | null): void {
   const aside = `${temporaryPathFor(file)}.stale`;
   try {
     renameSync(file, aside);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
   const moved = readRecord(aside);
@@ -140,11 +138,8 @@ function removeStale(file: string, stale: LockRecord | null): boolean {
     } catch {
       // a third run holds the path now; it has a valid lock of its own
     }
-    unlinkSync(aside);
-    return false;
   }
   unlinkSync(aside);
-  return true;
 }
 
 function describeOwner(r: LockRecord): string {
@@ -171,12 +166,13 @@ export async function lockRunFolder(dir: string): Promise<RunLock> {
     if (tryCreate(file, text)) {
       held.set(file, { token: record.token, created });
       releaseAllAtExit();
-      const removedTemporaries = await removeStaleTemporaries(path.dirname(file));
-      return { file, removedTemporaries, release: () => releaseFile(file) };
+      await removeStaleTemporaries(path.dirname(file));
+      return { file, release: () => releaseFile(file) };
     }
     const owner = readRecord(file);
     if (owner === undefined) continue; // released meanwhile
-    if (owner === null && Date.now() - statSync(file, { throwIfNoEntry: false })!.mtimeMs < 2000) {
+    const age = Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    if (owner === null && age < 2000) {
       // not (yet) a lock record: one being written where hard links are unsupported, or junk; junk is replaced once old
       await sleep(250);
       continue;
