@@ -9,7 +9,7 @@ import { compare, formatReport, formatServe, measureLoaders, measureScaling, mea
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, parseThreadCount } from './options.js';
 
 interface BenchFlags {
   model: string;
@@ -44,7 +44,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--model <name>', 'model from the registry (bit models)', 'BiT-S-R50x1')
     .option('--resolution <n>', 'input resolution', parseIntOption(8, 4096), 128)
     .option('--batch <n>', 'batch size', parseIntOption(1), 8)
-    .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseThreadCount('--threads'))
     .addOption(
       new Option(
         '--compare <impl>',
@@ -63,7 +63,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--reps <n>', 'timed repetitions per process', parseIntOption(1), 4)
     .option('--warmup <n>', 'untimed repetitions first', parseIntOption(0), 1)
     .option('--no-loader', 'skip the data-loader measurement')
-    .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseIntOption(1))
+    .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseThreadCount('--loader-workers'))
     .option('--scaling', 'also measure images/s against batch size, resolution and micro-batches (ours)')
     .option('--scaling-batches <list>', 'batch sizes of the scaling table', parseIntList(1), [1, 2, 4, 8, 16])
     .option('--scaling-resolutions <list>', 'resolutions of the scaling table', parseIntList(1), [64, 96, 128, 160, 224])

@@ -8,7 +8,7 @@ import { loadModel, PRE_LOGITS, type FeatureLayer } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntOption, WEIGHTS_HELP } from './options.js';
+import { parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 
 interface EmbedFlags {
   weights: string;
@@ -51,8 +51,8 @@ export function registerEmbedCommand(program: Command): void {
     .option('--resolution <n>', 'images are resized to n x n (default: the resolution the weights were trained at, else 224)', parseIntOption(8))
     .addOption(new Option('--split <split>', 'split of a dataset spec').choices(['train', 'val', 'test']).default('train'))
     .option('--batch <n>', 'images per forward pass', parseIntOption(1), 64)
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
     .action(async (inputs: string[], o: EmbedFlags) => {
       T.configureThreads(o.threads);
       const ds = await openInputs(inputs, o.split);

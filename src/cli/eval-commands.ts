@@ -11,9 +11,10 @@ import { getModel, loadModel, readMeta, type ModelMeta } from '../models/index.j
 import { EventWriter, markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
+import { lockRunFolder } from '../train/run-lock.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntList, parseIntOption, WEIGHTS_HELP } from './options.js';
+import { parseIntList, parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -59,8 +60,8 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (fewshot.json/.md/.svg/.png; fine-tuning runs)', 'bit-fewshot')
       .option('--seed <s>', 'model initialisation seed for scratch', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .option(
       '--tensorboard <dir>',
       "also write TensorBoard event files: the accuracies and the figure, and each fine-tuning run's metrics in runs/<curve>/<k>shot-seed<s>",
@@ -68,6 +69,7 @@ export function registerEvalCommands(program: Command): void {
     .action(async (o: FewShotFlags) => {
       T.configureThreads(o.threads);
       if (o.label && o.label.length !== o.weights.length) throw new UsageError(`--label gives ${o.label.length} names for ${o.weights.length} weights files`);
+      await lockRunFolder(o.out); // one command per output folder; held until this process exits
       const spec = parseDataSpec(o.data);
       const train = await openDataset(spec, 'train');
       // the linear evaluator scores the test split here; fine-tuning runs open their own
@@ -113,7 +115,7 @@ export function registerEvalCommands(program: Command): void {
           }
         }
       });
-      const tensorboard = o.tensorboard ? new EventWriter(o.tensorboard) : undefined;
+      const tensorboard = o.tensorboard ? await EventWriter.open(o.tensorboard) : undefined;
       let files: string[];
       try {
         const title = `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`;
@@ -143,8 +145,8 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (vtab.json, vtab.md, one run folder per task)', 'bit-vtab')
       .option('--seed <s>', 'seed of the 1,000-example draws and training', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .action(
       async (
         o: RecipeFlags & {
@@ -160,6 +162,7 @@ export function registerEvalCommands(program: Command): void {
       ) => {
         T.configureThreads(o.threads);
         const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
+        await lockRunFolder(o.out); // one command per output folder; held until this process exits
         const report = await withStopSignals((signal) =>
           runVtab({
             model: modelName,

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { describeUpstreamRecipe, pretrain, type PretrainRecipeFlags } from '../train/pretrain.js';
 import type { UpstreamVariant } from '../train/recipes.js';
+import { MAX_IMAGE_SIDE } from '../data/index.js';
 import { parseFloatOption, parseIntOption } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
@@ -61,8 +62,8 @@ export function registerPretrainCommand(program: Command): void {
     .option('--batch-split <n>', 'micro-batches per step on each worker: same math, less memory', parseIntOption(1))
     .option('--lr-per-256 <x>', 'learning rate per 256 images (default 0.03)', parseFloatOption(0))
     .option('--lr <x>', 'learning rate, used as is', parseFloatOption(0))
-    .option('--resolution <n>', 'random crop size (default 224)', parseIntOption(8))
-    .option('--precrop <n>', 'resize size before the crop (default resolution x 256/224)', parseIntOption(8))
+    .option('--resolution <n>', 'random crop size (default 224)', parseIntOption(8, MAX_IMAGE_SIDE))
+    .option('--precrop <n>', 'resize size before the crop (default resolution x 256/224)', parseIntOption(8, MAX_IMAGE_SIDE))
     .option('--no-flip', 'no random horizontal flips (default: flip unless the dataset says flips change meaning, e.g. digits)')
     .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseFloatOption(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default 5000, or the same fraction of a shorter run)', parseIntOption(0))

@@ -6,7 +6,7 @@ import { readClassNames } from '../data/index.js';
 import { startServer } from '../serve/server.js';
 import { UsageError, messageOf } from '../util/errors.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, parseThreadCount } from './options.js';
 
 interface ServeFlags {
   weights: string;
@@ -53,7 +53,7 @@ export function registerServeCommand(program: Command): void {
     .option('--head-size <n>', 'outputs of the head (default: from the file)', parseIntOption(1))
     .option('--labels <file>', 'class names, one per line (default: those stored in the weights)')
     .option('--resolution <n>', 'image resolution (default: the trained one, else 224)', parseIntOption(8, 4096))
-    .option('--threads <n>', 'libtorch threads (default: every core)', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads (default: every core)', parseThreadCount('--threads'))
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', parseIntOption(0, 65535), 8080)
     .option('--max-batch <n>', 'most images in one forward pass', parseIntOption(1, 1024), 16)

@@ -1,13 +1,13 @@
 // `bit finetune` and `bit eval`.
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
-import { openDataset, parseDataSpec } from '../data/index.js';
+import { describeSkipped, MAX_IMAGE_SIDE, openDataset, parseDataSpec, skippedEntries } from '../data/index.js';
 import { loadModel, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { evaluate } from '../train/evaluate.js';
 import { describeRecipe, finetune } from '../train/finetune.js';
 import { UsageError } from '../util/errors.js';
-import { parseFloatOption, parseIntOption, WEIGHTS_HELP } from './options.js';
+import { parseFloatOption, parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
 export interface RecipeFlags {
@@ -31,8 +31,8 @@ export function addRecipeFlags(cmd: Command): Command {
     .option('--batch-split <n>', 'micro-batches per step: same math, less memory', parseIntOption(1))
     .option('--lr <x>', 'learning rate, used as is', parseFloatOption(0))
     .option('--base-lr <x>', 'learning rate at batch 512 (scaled with the batch)', parseFloatOption(0))
-    .option('--resolution <n>', 'crop size fed to the model', parseIntOption(8))
-    .option('--precrop <n>', 'resize size before the random crop', parseIntOption(8))
+    .option('--resolution <n>', 'crop size fed to the model', parseIntOption(8, MAX_IMAGE_SIDE))
+    .option('--precrop <n>', 'resize size before the random crop', parseIntOption(8, MAX_IMAGE_SIDE))
     .option('--mixup <alpha>', 'MixUp alpha (0 = off)', parseFloatOption(0))
     .option('--no-flip', 'no random horizontal flips')
     .option('--weight-decay <x>', 'weight decay', parseFloatOption(0));
@@ -138,14 +138,16 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--weights <file|name>', `weights: ${WEIGHTS_HELP}`)
     .requiredOption('--data <spec>', 'dataset spec')
     .option('--model <name>', 'model name (needed for files without metadata that are not named as an official file)')
-    .option('--resolution <n>', 'eval resolution (default: the one the weights were trained at)', parseIntOption(8))
+    .option('--resolution <n>', 'eval resolution (default: the one the weights were trained at)', parseIntOption(8, MAX_IMAGE_SIDE))
     .addOption(new Option('--split <split>', 'split').choices(['train', 'val', 'test']).default('test'))
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
     .option('--json', 'print JSON')
     .action(
       async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
         T.configureThreads(o.threads);
         const ds = await openDataset(parseDataSpec(o.data), o.split);
+        const leftOut = describeSkipped(skippedEntries([ds]));
+        if (leftOut) process.stderr.write(leftOut + '\n');
         const { model, meta } = await loadModel(o.weights, o.model);
         try {
           if (model.headSize !== ds.numClasses)

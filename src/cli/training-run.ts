@@ -10,7 +10,7 @@ import { DEFAULT_JOIN_TIMEOUT_S, DEFAULT_TIMEOUT_S, type GlooCollective } from '
 import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT, loaderWorkersPerWorker, runDataParallel, threadsPerWorker, type DistributedFlags } from '../train/launch.js';
 import type { FinalMetrics, RunOptions } from '../train/trainer.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, parseThreadCount } from './options.js';
 
 export interface RunFlagValues extends DistributedFlags {
   out: string;
@@ -28,8 +28,8 @@ export function addRunFlags(cmd: Command): Command {
   return cmd
     .option('--eval-every <n>', 'evaluate every n steps (default: at the end only)', parseIntOption(1))
     .option('--checkpoint-every <n>', 'checkpoint every n steps (default: a tenth of the run)', parseIntOption(1))
-    .option('--threads <n>', 'libtorch threads per worker (default: the cores / workers on this machine)', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads per worker', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads per worker (default: the cores / workers on this machine)', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads per worker', parseThreadCount('--workers'))
     .option('--no-resume', 'start over even if the output folder holds a checkpoint')
     .option('--tensorboard <dir>', 'also write the metrics (loss, lr, images/s, evaluations) as TensorBoard event files into this folder')
     .option('--nproc-per-node <n>', 'worker processes on this machine (data parallel; the cores are shared among them)', parseIntOption(1), 1)

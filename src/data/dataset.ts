@@ -22,7 +22,7 @@ export interface LabelSets {
   readonly values: Int32Array;
 }
 
-/** An image left out by `skipBadImages`, and why. */
+/** A file or folder left out at open time (an unreadable image with `skipBadImages`, a folder link not followed), and why. */
 export interface SkippedImage {
   readonly path: string;
   readonly reason: string;
@@ -64,7 +64,7 @@ export class Dataset {
   readonly defaultFlip: boolean;
   readonly source: PixelSource;
   readonly sourceIndex: Int32Array;
-  /** Images left out at open time by `skipBadImages` (empty otherwise). */
+  /** What was left out at open time: unreadable images (`skipBadImages`), folders reached again through a symbolic link. */
   readonly skipped: readonly SkippedImage[];
 
   constructor(init: DatasetInit) {

@@ -13,6 +13,7 @@
 //   bilinear interpolation when enlarging. JPEGs may be shrunk on load by a
 //   power of two first (libjpeg DCT scaling, sharp's default
 //   `fastShrinkOnLoad`), which keeps large photos fast.
+import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { DataError, messageOf } from './errors.js';
 
@@ -104,6 +105,12 @@ export async function decodeImage(input: string | Buffer, size: number | null = 
     return await toRgb(img, name);
   } catch (err) {
     if (err instanceof DataError) throw err;
+    if (typeof input === 'string') {
+      // sharp says 'unsupported image format' of a folder or a missing file: say what the path is instead
+      const st = await stat(input).catch(() => null);
+      if (st === null || st.isDirectory())
+        throw new DataError(`cannot decode image ${input}: ${st === null ? 'it does not exist' : 'it is a folder, not an image file'}`, { path: input });
+    }
     throw new DataError(`cannot decode image ${name}: ${messageOf(err)}`, { path: name, cause: err });
   }
 }
@@ -121,15 +128,27 @@ export async function checkImageFile(file: string): Promise<string | null> {
   }
 }
 
-/** Width and height of an image file after EXIF orientation, from its header; null if unreadable. */
-export async function imageFileSize(file: string): Promise<{ height: number; width: number } | null> {
+/** Width and height of an image file after EXIF orientation, from its header; else why the header cannot be read. */
+async function readImageHeader(file: string): Promise<{ height: number; width: number } | string> {
   try {
     const meta = await sharp(file).metadata();
     const { width, height } = meta.autoOrient;
-    return width > 0 && height > 0 ? { height, width } : null;
-  } catch {
-    return null;
+    return width > 0 && height > 0 ? { height, width } : `its header gives no size (${width}x${height})`;
+  } catch (err) {
+    return messageOf(err);
   }
+}
+
+/** Width and height of an image file after EXIF orientation, from its header; null if unreadable. */
+export async function imageFileSize(file: string): Promise<{ height: number; width: number } | null> {
+  const header = await readImageHeader(file);
+  return typeof header === 'string' ? null : header;
+}
+
+/** Why the header of an image file cannot be read, or null when it can (a cheap check: the pixels are not decoded). */
+export async function imageHeaderProblem(file: string): Promise<string | null> {
+  const header = await readImageHeader(file);
+  return typeof header === 'string' ? header : null;
 }
 
 /** Image `index` of in-memory pixels; with `size`, squashed to size x size (channels kept). */

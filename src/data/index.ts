@@ -41,7 +41,9 @@ export {
 } from './imagenet.js';
 export { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec, type SourceSpec, type Split } from './spec.js';
 export { fractionSubset, holdOut, kShotIndices, kShotSubset } from './subsets.js';
+export { checkImageHeaders, describeSkipped, preflightData, skippedEntries, type SkippedEntry } from './preflight.js';
 export {
+  MAX_IMAGE_SIDE,
   PIXEL_OFFSET,
   PIXEL_SCALE,
   evalPreprocess,

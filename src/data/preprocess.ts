@@ -39,8 +39,11 @@ export interface PreprocessConfig {
   readonly flip: boolean;
 }
 
+/** The largest image side the preprocessing makes (a 8192 x 8192 RGB image is 200 MB). */
+export const MAX_IMAGE_SIDE = 8192;
+
 function checkSide(v: number, what: string): void {
-  if (!Number.isInteger(v) || v < 1 || v > 8192) throw new DataError(`${what} must be an integer in [1, 8192], but got ${v}`);
+  if (!Number.isInteger(v) || v < 1 || v > MAX_IMAGE_SIDE) throw new DataError(`${what} must be an integer in [1, ${MAX_IMAGE_SIDE}], but got ${v}`);
 }
 
 /** Training preprocessing: resize to precrop, random crop to crop, optional random flip. */

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { fractionSubset, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { ensureFolder } from '../io/folders.js';
 import { getModel, type ImageClassifier } from '../models/index.js';
 import type { NormSpec } from '../nn/index.js';
 import { EventWriter, saveFigure } from '../report/index.js';
@@ -144,11 +145,11 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
     );
   }
   ctx.log(`${spec.name} (${ctx.form}): ${spec.title}; writing to ${ctx.out}`);
-  await fs.mkdir(ctx.out, { recursive: true });
+  await ensureFolder(ctx.out);
   const t0 = Date.now();
   const report = await spec.run(config, ctx);
   const files: string[] = [];
-  const tensorboard = ctx.tensorboard ? new EventWriter(ctx.tensorboard) : undefined;
+  const tensorboard = ctx.tensorboard ? await EventWriter.open(ctx.tensorboard) : undefined;
   try {
     for (const f of report.figures) {
       const saved = await saveFigure(f.spec, path.join(ctx.out, f.file), { tensorboard });

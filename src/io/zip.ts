@@ -16,6 +16,7 @@ import { Readable, pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { withAtomicFile } from './atomic.js';
 import { NpyFormatError, type NpyErrorContext } from './ndarray.js';
+import { messageOf } from '../util/errors.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -175,9 +176,19 @@ export class ZipReader {
 
   /** Opens the archive at `path` and reads its central directory. */
   static async open(path: string, options: ZipReaderOptions = {}): Promise<ZipReader> {
-    const handle = await fs.open(path, 'r');
+    let handle: fs.FileHandle;
     try {
-      const { size } = await handle.stat();
+      handle = await fs.open(path, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be opened: ${messageOf(err)}`;
+      throw new Error(`${path} ${why}`);
+    }
+    try {
+      const stat = await handle.stat();
+      // a folder opens for reading on Linux, and fails only at the first read (EISDIR)
+      if (stat.isDirectory()) throw new Error(`${path} is a folder, not a file: expected a zip archive (.npz)`);
+      const { size } = stat;
       return await ZipReader.fromSource(new FileSource(handle, size, path), path, options);
     } catch (err) {
       await handle.close().catch(() => undefined);

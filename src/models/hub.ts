@@ -7,6 +7,7 @@
 // SHA-256 recorded; every later use checks the file against that record, and
 // a file that does not match is moved aside, never used.
 import { existsSync, promises as fs, statSync } from 'node:fs';
+import { ensureFolder } from '../io/folders.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -238,7 +239,7 @@ async function verifyCached(w: OfficialWeights, file: string, opts: FetchOptions
 async function prepareCache(file: string): Promise<void> {
   const dir = path.dirname(file);
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await ensureFolder(dir);
     await fs.access(dir, fs.constants.W_OK);
   } catch (err) {
     throw new UsageError(

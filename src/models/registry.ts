@@ -2,6 +2,7 @@
 // build options (head size, norm, conv type, virtual) are injected, never forked.
 import { GN_GROUPS, countMacs } from '../nn/index.js';
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
 import { ResNet, type ResNetConfig } from './resnet.js';
 import { ResNetV2, type ResNetV2Config } from './resnetv2.js';
@@ -167,7 +168,7 @@ export function listModels(): readonly ModelEntry[] {
 /** The entry of `name` (case-insensitive); the error lists every name. */
 export function getModel(name: string): ModelEntry {
   const e = BY_NAME.get(name.toLowerCase());
-  if (!e) throw new Error(`unknown model '${name}'. Known models: ${ENTRIES.map((m) => m.name).join(', ')}`);
+  if (!e) throw new UsageError(`unknown model '${name}'. Known models: ${ENTRIES.map((m) => m.name).join(', ')}`);
   return e;
 }
 

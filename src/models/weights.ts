@@ -79,6 +79,8 @@ async function openable(source: string | NpzReader): Promise<string | NpzReader>
  * taken from the cache, downloaded on first use; see hub.ts).
  * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
  * array is an error naming the file and the key; nothing is changed then.
+ * NaN or infinite values are an error naming the file and the first key that
+ * holds them (found while loading: the keys before it are loaded by then).
  */
 export async function loadWeights(model: ImageClassifier, source: string | NpzReader, opts: LoadOptions = {}): Promise<LoadReport> {
   return withNpz(await openable(source), async (reader) => {
@@ -127,9 +129,36 @@ export async function loadWeights(model: ImageClassifier, source: string | NpzRe
   });
 }
 
+/** Whether every value of `t` is finite (one pass in libtorch). */
+export function allFinite(t: T.Tensor): boolean {
+  return T.tidy(() => t.isfinite().all().item() !== 0);
+}
+
+/** NaN or infinite values where weights are loaded: the file, and the first key that holds them. */
+export class NonFiniteWeightsError extends Error {
+  override name = 'NonFiniteWeightsError';
+}
+
+/**
+ * Copies the on-disk array `a` (key `key` of `file`) into `target`, converting
+ * its layout; NaN or infinite values are a NonFiniteWeightsError naming the
+ * file and the key, and `target` is left as it was.
+ */
+export function copyFromDisk(target: T.Tensor, a: NdArray, kind: ParamKind, file: string, key: string): void {
+  T.tidy(() =>
+    T.noGrad(() => {
+      const t = fromDiskArray(a, kind, `${file}: '${key}'`);
+      if (!allFinite(t))
+        throw new NonFiniteWeightsError(
+          `${file}: '${key}' holds NaN or infinite values: the file is damaged or was saved from a diverged run (first such key)`,
+        );
+      target.copy_(t);
+    }),
+  );
+}
+
 async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
-  const a = await reader.read(name);
-  T.tidy(() => T.noGrad(() => void e.tensor.copy_(fromDiskArray(a, e.kind, `${file}: '${name}'`))));
+  copyFromDisk(e.tensor, await reader.read(name), e.kind, file, name);
 }
 
 /** Every model parameter as [key, on-disk array], converted one at a time. */

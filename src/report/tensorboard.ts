@@ -7,7 +7,8 @@
 // holds from that step on, as metrics.jsonl is truncated). The messages are
 // TensorBoard's (proto/tensorboard.proto), encoded by protobufjs; the CRC is
 // the crc-32 package's CRC-32C. Records are appended and flushed as they come.
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { ensureFolder } from '../io/folders.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import crc32c from 'crc-32/crc32c.js';
@@ -59,8 +60,13 @@ export class EventWriter {
   readonly file: string;
   #fd: number | null;
 
-  constructor(dir: string) {
-    mkdirSync(dir, { recursive: true });
+  /** Opens a new event file in `dir`, creating the folder (and its parents) if missing. */
+  static async open(dir: string): Promise<EventWriter> {
+    await ensureFolder(dir);
+    return new EventWriter(dir);
+  }
+
+  private constructor(dir: string) {
     const now = Date.now() / 1000;
     this.file = path.join(dir, `events.out.tfevents.${Math.floor(now)}.${os.hostname()}.${process.pid}.${fileCount++}`);
     this.#fd = openSync(this.file, 'a');

@@ -206,13 +206,17 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     }
   }
 
+  // A worker reads rank 0's record first (rank 0 writes it as soon as its
+  // store is up): a program at the master's port that is not a bit rendezvous
+  // store (a web server, another service) fails this, or does not answer in
+  // time, before anything is asked of it that it could answer with garbage.
+  const lead = rank === 0 ? me : readLeadRecord(rank, where, Math.min(joinMs, SELF_CONNECT_MS + STORE_OP_TIMEOUT_MS));
   try {
     if (T.distStoreAdd(KEY.claim(rank), 1) > 1) {
       fail(`two workers were started as rank ${rank} (the second on ${me.host}, pid ${me.pid}): give each machine its own --node-rank (0..nnodes-1)`);
     }
     T.distStoreSet(KEY.info(rank), JSON.stringify(me));
     if (rank !== 0) {
-      const lead = JSON.parse(T.distStoreGet(KEY.world, joinMs)) as PeerInfo;
       if (lead.world !== world) {
         fail(
           `mismatched world sizes: rank ${rank} (on ${me.host}) was started for ${world} workers, but rank 0 (on ${lead.host}) for ${lead.world}: ` +
@@ -274,6 +278,35 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     }
     throw new DistributedError(`rank ${rank}: the rendezvous at ${where} failed`, { cause: err });
   }
+}
+
+/** Rank 0's record in the store (a worker's first read), or an error saying that what answers at `where` is not a bit rendezvous store. */
+function readLeadRecord(rank: number, where: string, ms: number): PeerInfo {
+  let answer: string;
+  try {
+    answer = T.distStoreGet(KEY.world, ms);
+  } catch (err) {
+    T.distDestroy();
+    throw foreignService(rank, where, `rank 0's record could not be read: ${messageOf(err)}, after waiting up to ${seconds(ms)}`);
+  }
+  let info: Partial<PeerInfo> | null = null;
+  try {
+    info = JSON.parse(answer) as Partial<PeerInfo>;
+  } catch {
+    // not JSON: below
+  }
+  if (typeof info !== 'object' || info === null || !Number.isInteger(info.world) || typeof info.fingerprint !== 'string' || typeof info.host !== 'string') {
+    T.distDestroy();
+    throw foreignService(rank, where, 'its answer is not a rendezvous record');
+  }
+  return info as PeerInfo;
+}
+
+function foreignService(rank: number, where: string, why: string): DistributedError {
+  return new DistributedError(
+    `worker rank ${rank} reached ${where}, but what answers there is not the rendezvous of a bit run (${why}): ` +
+      `--master-addr and --master-port must name the machine and port where rank 0 (--node-rank 0) runs, the same on every machine; is another program using that port?`,
+  );
 }
 
 /** Whether something accepts TCP connections at host:port (tried for up to `ms`). */

@@ -5,10 +5,11 @@
 import { EventWriter } from '../report/tensorboard.js';
 
 export class TensorBoardLog {
-  readonly writer: EventWriter;
+  private constructor(readonly writer: EventWriter) {}
 
-  constructor(dir: string) {
-    this.writer = new EventWriter(dir);
+  /** Opens a new event file in `dir` (created if missing). */
+  static async open(dir: string): Promise<TensorBoardLog> {
+    return new TensorBoardLog(await EventWriter.open(dir));
   }
 
   /** One metrics.jsonl row: a step's `{step, loss, lr, lambda, images_per_s, time}`, or an evaluation's `{step, eval: {top1, top5, loss}}`. */

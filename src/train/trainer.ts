@@ -2,21 +2,24 @@
 // micro-batched SGD steps with MixUp, periodic evaluation, atomic
 // checkpoints, automatic resume, clean stop on a signal, divergence checks,
 // and data-parallel gradient averaging when a collective is given.
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { trainLoader, type Dataset } from '../data/index.js';
+import { describeSkipped, preflightData, trainLoader, type Dataset } from '../data/index.js';
 import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { ensureFolder } from '../io/folders.js';
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
-import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
+import { CHECKPOINT_FILE, findCheckpoint, firstNonFiniteKey, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
 import type { Collective } from './collective.js';
 import { CollectiveError } from './distributed.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
 import { SGD } from './optim.js';
 import type { TrainRecipe } from './recipes.js';
+import { lockRunFolder } from './run-lock.js';
 import { learningRate } from './schedule.js';
 import { TensorBoardLog } from './tensorboard-log.js';
 
@@ -145,9 +148,9 @@ function truncateLog(file: string, step: number): void {
 }
 
 function checkShape(r: TrainRecipe, world: number): number {
-  if (r.batch % world !== 0) throw new Error(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
+  if (r.batch % world !== 0) throw new UsageError(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
   const local = r.batch / world;
-  if (local % r.batchSplit !== 0) throw new Error(`the per-worker batch ${local} must be divisible by --batch-split ${r.batchSplit}`);
+  if (local % r.batchSplit !== 0) throw new UsageError(`the per-worker batch ${local} must be divisible by --batch-split ${r.batchSplit}`);
   return local / r.batchSplit;
 }
 
@@ -158,9 +161,13 @@ function checkShape(r: TrainRecipe, world: number): number {
  */
 export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
   const where = { lastCheckpointStep: -1, writingStep: -1 };
-  // the lead writes the run's files: metrics.jsonl, and the TensorBoard events that mirror it
-  const tb = cfg.tensorboard && (cfg.collective?.rank ?? 0) === 0 ? new TensorBoardLog(cfg.tensorboard) : null;
+  // the lead worker alone writes the run's files (metrics.jsonl, the TensorBoard events that mirror it, checkpoints):
+  // it holds the output folder's lock, one run per folder
+  const lead = (cfg.collective?.rank ?? 0) === 0;
+  const lock = lead ? await lockRunFolder(cfg.outDir) : null;
+  let tb: TensorBoardLog | null = null;
   try {
+    if (cfg.tensorboard && lead) tb = await TensorBoardLog.open(cfg.tensorboard);
     return await trainLoop(cfg, where, tb);
   } catch (err) {
     if (!(err instanceof CollectiveError)) throw err;
@@ -181,6 +188,7 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
     throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
   } finally {
     tb?.close();
+    lock?.release();
   }
 }
 
@@ -196,7 +204,9 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   if (model.headSize !== cfg.train.numClasses) {
     throw new Error(`the model's head has ${model.headSize} outputs but ${cfg.train.name} has ${cfg.train.numClasses} classes`);
   }
-  mkdirSync(cfg.outDir, { recursive: true });
+  // every image header of both splits is read before the first step; what the data left out is said and recorded
+  const skipped = await preflightData([cfg.train, cfg.evalSet]);
+  await ensureFolder(cfg.outDir);
   const logFile = path.join(cfg.outDir, METRICS_LOG);
   const log = (entry: Record<string, unknown>) => {
     if (lead) appendFileSync(logFile, JSON.stringify(entry) + '\n');
@@ -205,6 +215,8 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   const say = (msg: string) => {
     if (lead && !cfg.quiet) process.stderr.write(msg + '\n');
   };
+  const leftOut = describeSkipped(skipped);
+  if (leftOut) say(`${leftOut}\n(all of them are listed in ${path.join(cfg.outDir, METRICS_FILE)})`);
 
   model.train();
   const params = model.store.trainable();
@@ -269,7 +281,19 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
   const loopStart = Date.now();
   let stoppedEarly = false;
 
+  /** The run stops: `what` happened at `step`; a checkpoint of this run (written, or resumed from) is the last good one. */
+  const diverged = (what: string, step: number) => {
+    const last = where.lastCheckpointStep > 0 ? path.join(cfg.outDir, CHECKPOINT_FILE) : null;
+    return new DivergedError(
+      `${what} at step ${step} (lr ${learningRate(recipe.schedule, step - 1).toPrecision(3)}): training stopped. ` +
+        (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
+        'Try a lower learning rate (--lr) or a longer warm-up.',
+    );
+  };
   const save = async () => {
+    // only finite weights are saved (and later called the last good checkpoint); every rank holds the same ones
+    const bad = firstNonFiniteKey(model, opt);
+    if (bad !== null) throw diverged(`the weights became NaN or infinite ('${bad}' first)`, state.step);
     where.writingStep = state.step;
     if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
     // the others wait for the write (however long) before the next collective
@@ -325,13 +349,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       }
       if (!Number.isFinite(lossSum)) {
         opt.zeroGrad();
-        // a checkpoint of this run (written, or resumed from) is the last good one
-        const last = where.lastCheckpointStep > 0 ? path.join(cfg.outDir, CHECKPOINT_FILE) : null;
-        throw new DivergedError(
-          `the loss became ${lossSum} at step ${step + 1} (lr ${lr.toPrecision(3)}): training stopped. ` +
-            (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
-            'Try a lower learning rate (--lr) or a longer warm-up.',
-        );
+        throw diverged(`the loss became ${lossSum}`, step + 1);
       }
       opt.step(lr);
       opt.zeroGrad();
@@ -384,6 +402,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
     resumed_from_step: startStep,
     world_size: world,
     recipe,
+    skipped,
     ...cfg.info,
   };
   if (lead) {

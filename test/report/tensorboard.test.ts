@@ -27,7 +27,7 @@ test("the masked CRC-32C is TFRecord's: CRC-32C's check value 0xe3069283 for '12
 
 test('scalars, a PNG image and a session start read back field for field', async () => {
   const dir = path.join(tmp, 'run');
-  const w = new EventWriter(dir);
+  const w = await EventWriter.open(dir);
   w.scalars(1, { 'train/loss': 2.5, 'train/lr': 0.003 }, 1000.5);
   w.scalars(2, { 'train/loss': 1.25, 'train/nan': NaN }, 1001.5);
   const png = await sharp({ create: { width: 7, height: 5, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 1 } } })

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { buildModel, loadWeights } from '../../src/models/index.js';
+import { readNpz, writeNpz } from '../../src/io/npz.js';
 import { readRunState } from '../../src/train/checkpoint.js';
 import { startBit, waitFor } from '../distributed/run-bit.js';
 import { cliPath } from '../helpers.js';
@@ -148,6 +149,31 @@ test('a diverging run (NaN loss) stops with a clear message and keeps the last g
   assert.equal(m[4], path.join(out, 'checkpoint.npz'));
   assert.equal((await readRunState(m[4])).step, keptStep);
   assert.ok(!existsSync(path.join(out, 'model.npz')) && !existsSync(path.join(out, 'metrics.json')), 'no final model from a diverged run');
+});
+
+test('a checkpoint is written only while the weights are finite; a damaged one is refused on resume, naming the file and the first bad key', async () => {
+  const out = path.join(root, 'diverge-each-step');
+  const args = [...BASE, '--steps', '20', '--checkpoint-every', '1', '--out', out];
+  const r = run([...args, '--lr', '1e30']);
+  assert.notEqual(r.status, 0);
+  const kept = /The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\./.exec(r.stderr);
+  assert.ok(kept, r.stderr);
+  const arrays = await readNpz(kept[2]);
+  for (const [key, a] of arrays) {
+    if (a.dtype !== 'float32') continue;
+    const bad = (a.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+    assert.equal(bad, -1, `the checkpoint called good holds ${(a.data as Float32Array)[bad]} in '${key}'`);
+  }
+  // damage it: a NaN in one weight; resuming names the file and the key instead of training on
+  const key = 'resnet/block2/unit01/a/group_norm/gamma';
+  const a = arrays.get(key)!;
+  const data = Float32Array.from(a.data as Float32Array);
+  data[0] = Number.NaN;
+  arrays.set(key, { dtype: 'float32', shape: a.shape, data });
+  await writeNpz(kept[2], arrays);
+  const resumed = run(args);
+  assert.equal(resumed.status, 1, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`bit: ${kept[2]}: '${key}' holds NaN or infinite values`));
 });
 
 test('bad input: one clear message, a non-zero exit, no output files', () => {
