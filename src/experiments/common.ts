@@ -6,7 +6,7 @@
 // that returns its results, tables, figures and findings; `runExperiment`
 // times it and writes everything atomically at the end, so a failed run
 // leaves no report behind.
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
@@ -310,24 +310,6 @@ export interface TrainingOutcome {
   evals: EvalPoint[];
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-/** The test evaluations the trainer logged to `file` (metrics.jsonl). */
-async function readEvals(file: string): Promise<EvalPoint[]> {
-  if (!existsSync(file)) return [];
-  const out: EvalPoint[] = [];
-  for (const line of (await fs.readFile(file, 'utf8')).split('\n')) {
-    if (!line.trim()) continue;
-    const entry: unknown = JSON.parse(line);
-    if (!isRecord(entry) || !isRecord(entry.eval) || typeof entry.step !== 'number') continue;
-    const { top1, loss } = entry.eval;
-    if (typeof top1 === 'number' && typeof loss === 'number') out.push({ step: entry.step, top1, loss });
-  }
-  return out;
-}
-
 /**
  * Trains `run.model` with the project's trainer (micro-batches, MixUp,
  * evaluation) into OUT/runs/<name>, from scratch (no resume). A diverged run
@@ -338,6 +320,7 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
   const dir = path.join(ctx.out, 'runs', run.name);
   await fs.rm(dir, { recursive: true, force: true });
   const losses: number[] = [];
+  const evals: EvalPoint[] = [];
   const t0 = Date.now();
   let top1: number | null = null;
   let testLoss: number | null = null;
@@ -360,7 +343,10 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       evalBatch: STUDY_EVAL_BATCH,
       signal: ctx.signal,
       quiet: true,
-      onStep: (_step, loss) => losses.push(loss),
+      hooks: {
+        onStep: (r) => losses.push(r.loss),
+        onEval: (r) => evals.push({ step: r.step, top1: r.result.top1, loss: r.result.loss }),
+      },
     });
     if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}; no report was written`);
     top1 = m.top1;
@@ -371,7 +357,6 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
   }
   await fs.rm(path.join(dir, CHECKPOINT_FILE), { force: true });
   const seconds = (Date.now() - t0) / 1000;
-  const evals = await readEvals(path.join(dir, METRICS_LOG));
   ctx.log(`  ${run.name}: ${diverged ? `diverged after ${losses.length} steps` : `test top-1 ${pct(top1 ?? NaN)}%`} (${formatDuration(seconds)})`);
   return { top1, testLoss, diverged, seconds, losses, evals };
 }
