@@ -62,32 +62,6 @@ interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   evalSplit: 'test' | 'val';
 }
 
-/** What every worker of a data-parallel fine-tuning run must agree on. */
-function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
-  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } =
-    o;
-  return {
-    command: 'finetune',
-    model,
-    weights,
-    data,
-    shots,
-    seed,
-    steps,
-    batch,
-    batchSplit,
-    lr,
-    baseLr,
-    resolution,
-    precrop,
-    mixup,
-    flip,
-    weightDecay,
-    resolutionRule,
-    evalSplit,
-  };
-}
-
 export function registerTrainCommands(program: Command): void {
   const finetuneCmd = addRecipeFlags(
     program
@@ -102,10 +76,10 @@ export function registerTrainCommands(program: Command): void {
   )
     .addOption(new Option('--resolution-rule <rule>', 'HyperRule resolutions of the original code or the paper').choices(['code', 'paper']).default('code'))
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'));
-  addRunFlags(finetuneCmd).action(async (o: FinetuneFlags) => {
+  addRunFlags(finetuneCmd).action(async (o: FinetuneFlags, cmd: Command) => {
     await runTrainingCommand(
+      cmd,
       o,
-      finetuneFingerprint(o),
       (run, { announce }) =>
         finetune({
           ...run,

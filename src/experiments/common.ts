@@ -334,19 +334,21 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       dataSpec: run.dataSpec,
       recipe: run.recipe,
       loss: 'softmax',
-      outDir: dir,
-      seed: run.seed,
-      evalEvery: run.evalEvery ?? 0,
-      checkpointEvery: 0,
-      resume: false,
-      workers: ctx.workers,
-      evalBatch: STUDY_EVAL_BATCH,
-      signal: ctx.signal,
-      quiet: true,
-      hooks: {
-        onStep: (r) => losses.push(r.loss),
-        onEval: (r) => evals.push({ step: r.step, top1: r.result.top1, loss: r.result.loss }),
+      run: {
+        out: dir,
+        seed: run.seed,
+        evalEvery: run.evalEvery ?? 0,
+        checkpointEvery: 0,
+        resume: false,
+        workers: ctx.workers,
+        signal: ctx.signal,
+        quiet: true,
+        hooks: {
+          onStep: (r) => losses.push(r.loss),
+          onEval: (r) => evals.push({ step: r.step, top1: r.result.top1, loss: r.result.loss }),
+        },
       },
+      evalBatch: STUDY_EVAL_BATCH,
     });
     if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}; no report was written`);
     top1 = m.top1;

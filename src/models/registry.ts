@@ -23,6 +23,8 @@ export interface ModelEntry {
   readonly defaultHeadSize: number;
   /** Where the official weights are published, for BiT entries. */
   readonly weightsUrl?: string;
+  /** The BiT-HyperRule's large model: fine-tuned at 512 -> 480 px whatever the resolution rule (R152x4 in the paper's table). */
+  readonly hyperRuleLarge: boolean;
   build(opts?: BuildOptions): ImageClassifier;
 }
 
@@ -47,14 +49,15 @@ function bitEntry(
   description: string,
   head: number,
   cfg: Omit<ResNetV2Config, 'headSize'>,
-  url?: string,
+  published?: { url: string; hyperRuleLarge: boolean },
 ): ModelEntry {
   return {
     name,
     family,
     description,
     defaultHeadSize: head,
-    weightsUrl: url,
+    weightsUrl: published?.url,
+    hyperRuleLarge: published?.hyperRuleLarge ?? false,
     build: (o = {}) =>
       new ResNetV2({
         ...cfg,
@@ -73,6 +76,7 @@ function resnetEntry(name: string, description: string, head: number, cfg: Omit<
     family: 'resnet',
     description,
     defaultHeadSize: head,
+    hyperRuleLarge: false,
     build: (o = {}) => new ResNet({ ...cfg, headSize: o.headSize ?? head, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
   };
 }
@@ -113,7 +117,8 @@ const ENTRIES: readonly ModelEntry[] = [
         `BiT ResNet-v2 ${depth} layers, width x${wf}, GroupNorm(${GN_GROUPS}) + WS, upstream ${UPSTREAM[tier].data}`,
         UPSTREAM[tier].head,
         { blockUnits: BIT_DEPTHS[depth], widthFactor: wf },
-        `https://storage.googleapis.com/bit_models/${name}.npz`,
+        // the HyperRule's table fine-tunes its largest model, R152x4, at 512 -> 480 px
+        { url: `https://storage.googleapis.com/bit_models/${name}.npz`, hyperRuleLarge: depth === 152 && wf === 4 },
       );
     }),
   ),

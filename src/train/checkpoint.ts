@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { jsonArray, withNpz, type NdArray, type NpzReader } from '../io/npz.js';
 import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ArchitectureOverrides, type ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
+import type { Fingerprint } from './fingerprint.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -26,6 +27,8 @@ export interface RunState {
   seed: number;
   worldSize: number;
   recipe: unknown;
+  /** The settings that decided the result (RunOptions.fingerprint), when the run had them. */
+  fingerprint?: Fingerprint;
   /** Training seconds and images so far (over all ranks). */
   seconds: number;
   images: number;

@@ -21,6 +21,7 @@ import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as T from '../tensor/index.js';
 import type { Collective } from './collective.js';
+import { fingerprintDifferences, type Fingerprint } from './fingerprint.js';
 import { messageOf } from '../util/errors.js';
 
 /** Gradient bucket size: PyTorch DistributedDataParallel's default bucket_cap_mb (25 MB). */
@@ -221,7 +222,7 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
       }
       if (lead.fingerprint !== fingerprint) {
         fail(
-          `rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint)}. Run the same command (model, data, recipe flags) on every machine`,
+          `rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint, rank)}. Run the same command (model, data, recipe flags) on every machine`,
         );
       }
       T.distStoreAdd(KEY.arrived, 1);
@@ -291,16 +292,15 @@ function accepts(host: string, port: number, ms: number): Promise<boolean> {
   });
 }
 
-function describeDifference(a: string, b: string): string {
+/** How rank `rank`'s fingerprint (JSON) differs from rank 0's. */
+function describeDifference(lead: string, mine: string, rank: number): string {
   try {
-    const x = JSON.parse(a) as Record<string, unknown>;
-    const y = JSON.parse(b) as Record<string, unknown>;
-    const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
-    if (keys.length > 0) return keys.map((k) => `${k} ${JSON.stringify(x[k])} vs ${JSON.stringify(y[k])}`).join(', ');
+    const differ = fingerprintDifferences(JSON.parse(lead) as Fingerprint, JSON.parse(mine) as Fingerprint, `rank ${rank}`);
+    if (differ.length > 0) return `rank 0 ${differ.join(', ')}`;
   } catch {
     // not JSON: fall through
   }
-  return `'${a}' vs '${b}'`;
+  return `'${lead}' vs '${mine}'`;
 }
 
 interface CollectiveInit {

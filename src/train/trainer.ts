@@ -9,12 +9,14 @@ import { trainLoader, type Dataset } from '../data/index.js';
 import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
 import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
 import type { Collective } from './collective.js';
 import { CollectiveError } from './distributed.js';
 import { evaluate, type EvalResult } from './evaluate.js';
+import { fingerprintDifferences, type Fingerprint } from './fingerprint.js';
 import { stepMixUp } from './mixup.js';
 import type { TrainRecipe } from './recipes.js';
 import { learningRate } from './schedule.js';
@@ -26,30 +28,17 @@ export interface TrainConfig {
   model: ImageClassifier;
   modelName: string;
   train: Dataset;
-  /** Evaluated every `evalEvery` steps and at the end; null: no evaluation. */
+  /** Evaluated every `run.evalEvery` steps and at the end; null: no evaluation. */
   evalSet: Dataset | null;
   /** The data spec string (recorded, and checked on resume). */
   dataSpec: string;
   recipe: TrainRecipe;
   loss: LossKind;
-  outDir: string;
-  seed: number;
-  /** Evaluate every N steps (0: only at the end). */
-  evalEvery: number;
-  /** Checkpoint every N steps (0: only at the end). */
-  checkpointEvery: number;
-  /** Continue from `outDir/checkpoint.npz` when it exists (default true). */
-  resume?: boolean;
-  workers?: number;
+  /** Where and how the run goes: output folder, cadence, resume, workers, signal, hooks. */
+  run: RunOptions;
   evalBatch?: number;
-  collective?: Collective | null;
-  /** Stop cleanly after the current step when aborted (SIGINT / SIGTERM). */
-  signal?: AbortSignal;
   /** Extra fields for metrics.json (weights file, command line...). */
   info?: Record<string, unknown>;
-  /** No progress output. */
-  quiet?: boolean;
-  hooks?: TrainHooks;
 }
 
 /** What the trainer reports after each optimizer step (a row of metrics.jsonl). */
@@ -82,37 +71,32 @@ export interface TrainHooks {
   onEval?(r: EvalRecord): void;
 }
 
-/** Options every training command shares (fine-tuning and pre-training). */
+/** Options every training run takes besides its model, data and recipe (fine-tuning and pre-training alike). */
 export interface RunOptions {
+  /** The output folder: checkpoint.npz, model.npz, metrics.json, metrics.jsonl. */
   out: string;
+  /** Seed of data order, augmentation and MixUp (default 0). */
   seed?: number;
+  /** Evaluate every N steps (default 0: only at the end). */
   evalEvery?: number;
+  /** Checkpoint every N steps (0: only at the end; default: every tenth of the run). */
   checkpointEvery?: number;
+  /** Continue from `out/checkpoint.npz` when it exists (default true). */
   resume?: boolean;
+  /** Data loader threads. */
   workers?: number;
   collective?: Collective | null;
+  /** Stop cleanly after the current step when aborted (SIGINT / SIGTERM). */
   signal?: AbortSignal;
+  /** No progress output. */
   quiet?: boolean;
   hooks?: TrainHooks;
-}
-
-/** The part of a TrainConfig that RunOptions decide (checkpoints default to every tenth of the run). */
-export function runSettings(
-  o: RunOptions,
-  totalSteps: number,
-): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'hooks'> {
-  return {
-    outDir: o.out,
-    seed: o.seed ?? 0,
-    evalEvery: o.evalEvery ?? 0,
-    checkpointEvery: o.checkpointEvery ?? Math.max(1, Math.round(totalSteps / 10)),
-    resume: o.resume,
-    workers: o.workers,
-    collective: o.collective,
-    signal: o.signal,
-    quiet: o.quiet,
-    hooks: o.hooks,
-  };
+  /**
+   * The settings that decide the run's result (for the commands: every parsed
+   * flag but the local ones, keyed by flag). Recorded in checkpoints; resuming
+   * a checkpoint recorded with other settings is refused, naming them.
+   */
+  fingerprint?: Fingerprint;
 }
 
 export interface FinalMetrics {
@@ -169,6 +153,27 @@ function truncateLog(file: string, step: number): void {
   writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
+/**
+ * Refuses to resume from a checkpoint of another run: other settings (the
+ * fingerprints differ), another model, data or length, or a step past this
+ * run's last one.
+ */
+function checkResume(ckpt: string, found: RunState, cfg: TrainConfig, total: number): void {
+  const startOver = `Resume it with its settings, or start over: another --out, --no-resume, or delete ${ckpt}.`;
+  const mine = cfg.run.fingerprint;
+  if (mine && found.fingerprint) {
+    const differ = fingerprintDifferences(found.fingerprint, mine, 'this run');
+    if (differ.length > 0) throw new UsageError(`${ckpt} belongs to another run, with other settings: ${differ.join(', ')}. ${startOver}`);
+  }
+  const describe = (r: Pick<RunState, 'model' | 'overrides' | 'data' | 'totalSteps'>) =>
+    `model ${r.model}${Object.keys(r.overrides ?? {}).length ? ` ${JSON.stringify(r.overrides)}` : ''}, data ${r.data}, ${r.totalSteps} steps`;
+  const here = { model: cfg.modelName, overrides: cfg.model.overrides, data: cfg.dataSpec, totalSteps: total };
+  if (describe(found) !== describe(here)) {
+    throw new UsageError(`${ckpt} belongs to another run (${describe(found)}; this run: ${describe(here)}): use another --out, or --no-resume to start over`);
+  }
+  if (found.step > total) throw new Error(`${ckpt} is at step ${found.step}, past this run's ${total} steps: it was not written by this run. ${startOver}`);
+}
+
 function checkShape(r: TrainRecipe, world: number): number {
   if (r.batch % world !== 0) throw new Error(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
   const local = r.batch / world;
@@ -187,10 +192,10 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
     return await trainLoop(cfg, where);
   } catch (err) {
     if (!(err instanceof CollectiveError)) throw err;
-    const file = path.join(cfg.outDir, CHECKPOINT_FILE);
+    const file = path.join(cfg.run.out, CHECKPOINT_FILE);
     const step = where.lastCheckpointStep;
     let hint: string;
-    if ((cfg.collective?.rank ?? 0) === 0) {
+    if ((cfg.run.collective?.rank ?? 0) === 0) {
       hint =
         step > 0
           ? `Re-run the same command to resume from the last complete checkpoint (step ${step}, ${file}).`
@@ -207,22 +212,26 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
 
 async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }): Promise<FinalMetrics> {
   const { model, recipe } = cfg;
-  const col = cfg.collective ?? null;
+  const o = cfg.run;
+  const seed = o.seed ?? 0;
+  const evalEvery = o.evalEvery ?? 0;
+  const col = o.collective ?? null;
   const rank = col?.rank ?? 0;
   const world = col?.world ?? 1;
   const lead = rank === 0;
   const micro = checkShape(recipe, world);
   const total = recipe.schedule.totalSteps;
+  const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.round(total / 10));
   const multiLabel = cfg.train.multiLabel;
   if (model.headSize !== cfg.train.numClasses) {
     throw new Error(`the model's head has ${model.headSize} outputs but ${cfg.train.name} has ${cfg.train.numClasses} classes`);
   }
-  mkdirSync(cfg.outDir, { recursive: true });
-  const logFile = path.join(cfg.outDir, METRICS_LOG);
+  mkdirSync(o.out, { recursive: true });
+  const logFile = path.join(o.out, METRICS_LOG);
   // the lead writes the run's files; the hooks (metrics.jsonl first) run there
-  const hooks: TrainHooks[] = lead ? [metricsLog(logFile), ...(cfg.hooks ? [cfg.hooks] : [])] : [];
+  const hooks: TrainHooks[] = lead ? [metricsLog(logFile), ...(o.hooks ? [o.hooks] : [])] : [];
   const say = (msg: string) => {
-    if (lead && !cfg.quiet) process.stderr.write(msg + '\n');
+    if (lead && !o.quiet) process.stderr.write(msg + '\n');
   };
 
   const trainStep = new TrainStep({
@@ -243,23 +252,17 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       headSize: model.headSize,
       overrides: model.overrides,
       data: cfg.dataSpec,
-      seed: cfg.seed,
+      seed,
       worldSize: world,
       recipe,
+      fingerprint: o.fingerprint,
       seconds: 0,
       images: 0,
     };
-    const ckpt = findCheckpoint(cfg.outDir);
-    if (lead && ckpt && cfg.resume !== false) {
-      const saved = await loadCheckpoint(ckpt, model, opt, (found) => {
-        const describe = (r: Pick<RunState, 'model' | 'overrides' | 'data' | 'totalSteps'>) =>
-          `model ${r.model}${Object.keys(r.overrides ?? {}).length ? ` ${JSON.stringify(r.overrides)}` : ''}, data ${r.data}, ${r.totalSteps} steps`;
-        const mine = { model: cfg.modelName, overrides: model.overrides, data: cfg.dataSpec, totalSteps: total };
-        if (describe(found) !== describe(mine)) {
-          throw new Error(`${ckpt} belongs to another run (${describe(found)}; this run: ${describe(mine)}): use another --out, or --no-resume to start over`);
-        }
-      });
-      state = { ...saved, worldSize: world, recipe };
+    const ckpt = findCheckpoint(o.out);
+    if (lead && ckpt && o.resume !== false) {
+      const saved = await loadCheckpoint(ckpt, model, opt, (found) => checkResume(ckpt, found, cfg, total));
+      state = { ...saved, worldSize: world, recipe, fingerprint: o.fingerprint };
       say(`resuming from ${ckpt} at step ${state.step}/${total}`);
     }
     if (col) {
@@ -279,14 +282,14 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       precrop: recipe.precrop,
       crop: recipe.crop,
       flip: recipe.flip,
-      seed: cfg.seed,
+      seed,
       startStep,
-      workers: cfg.workers,
+      workers: o.workers,
       rank,
       worldSize: world,
     });
-    const progress = lead && !cfg.quiet ? new Progress(total, { label: 'train', start: startStep, unit: 'img' }) : null;
-    const evalOpts = { crop: recipe.crop, batchSize: cfg.evalBatch ?? micro * 2, workers: cfg.workers, collective: col };
+    const progress = lead && !o.quiet ? new Progress(total, { label: 'train', start: startStep, unit: 'img' }) : null;
+    const evalOpts = { crop: recipe.crop, batchSize: cfg.evalBatch ?? micro * 2, workers: o.workers, collective: col };
     const runEval = async (step: number, final: boolean): Promise<EvalResult> => {
       const result = await evaluate(model, cfg.evalSet!, evalOpts);
       for (const h of hooks) h.onEval?.({ step, result, final });
@@ -301,7 +304,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
 
     const save = async () => {
       where.writingStep = state.step;
-      if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
+      if (lead) await saveCheckpoint(path.join(o.out, CHECKPOINT_FILE), model, opt, state);
       // the others wait for the write (however long) before the next collective
       col?.barrier?.('checkpoint');
       where.lastCheckpointStep = state.step;
@@ -321,13 +324,13 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
         if (next.done) throw new Error('the training loader ended early');
         const b = next.value;
         const lr = learningRate(recipe.schedule, step);
-        const mix = stepMixUp(recipe.mixupAlpha, cfg.seed, step);
+        const mix = stepMixUp(recipe.mixupAlpha, seed, step);
         const r = T.tidy(() =>
-          trainStep.run({ images: rawImages(b), labels: labelTensor(b, multiLabel, cfg.train.numClasses), lr, mix, stop: cfg.signal?.aborted }),
+          trainStep.run({ images: rawImages(b), labels: labelTensor(b, multiLabel, cfg.train.numClasses), lr, mix, stop: o.signal?.aborted }),
         );
         if (!r.finite) {
           // a checkpoint of this run (written, or resumed from) is the last good one
-          const last = where.lastCheckpointStep > 0 ? path.join(cfg.outDir, CHECKPOINT_FILE) : null;
+          const last = where.lastCheckpointStep > 0 ? path.join(o.out, CHECKPOINT_FILE) : null;
           throw new DivergedError(
             `the loss became ${r.loss} at step ${step + 1} (lr ${lr.toPrecision(3)}): training stopped. ` +
               (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
@@ -350,7 +353,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
         };
         for (const h of hooks) h.onStep?.(record);
         progress?.update(done, recipe.batch, { loss: lossEma.toFixed(4), lr: lr.toExponential(2) });
-        if (cfg.evalEvery > 0 && done % cfg.evalEvery === 0 && done < total && cfg.evalSet) {
+        if (evalEvery > 0 && done % evalEvery === 0 && done < total && cfg.evalSet) {
           lastEval = await runEval(done, false);
           progress?.log(
             `step ${done}: top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`,
@@ -362,7 +365,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
           await save();
           break;
         }
-        if (cfg.checkpointEvery > 0 && done % cfg.checkpointEvery === 0 && done < total) await save();
+        if (checkpointEvery > 0 && done % checkpointEvery === 0 && done < total) await save();
       }
     } finally {
       progress?.done();
@@ -399,8 +402,8 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
         data: cfg.dataSpec,
         ...model.overrides,
       });
-      await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
-      await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
+      await saveWeights(model, path.join(o.out, MODEL_FILE), [meta]);
+      await writeFileAtomic(path.join(o.out, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
     }
     return metrics;
   } finally {

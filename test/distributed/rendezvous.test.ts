@@ -95,8 +95,8 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
 test('a different command on one machine: the differing flags are named', async () => {
   // a recipe flag, and a run flag that changes which collectives run (evaluations)
   const cases: [string[], string[], RegExp][] = [
-    [['--batch', '16'], ['--batch', '32'], /batch 16 vs 32/],
-    [['--eval-every', '1'], [], /evalEvery 1 vs undefined/],
+    [['--batch', '16'], ['--batch', '32'], /rank 0 --batch 16 \(rank 1: --batch 32\)/],
+    [['--eval-every', '1'], [], /rank 0 --eval-every 1 \(rank 1: --eval-every not given\)/],
   ];
   for (const [i, [flags0, flags1, difference]] of cases.entries()) {
     const port = String(await freePort());
