@@ -167,7 +167,7 @@ export function registerEvalCommands(program: Command): void {
               ),
           }),
         );
-        const pct = (v: number | null) => (v === null ? null : 100 * v);
+        const toPercent = (v: number | null) => (v === null ? null : 100 * v);
         const table: Table = {
           columns: [
             { header: 'task', align: 'left' },
@@ -177,10 +177,10 @@ export function registerEvalCommands(program: Command): void {
             { header: 'test', decimals: 0 },
           ],
           rows: [
-            ...report.results.map((r) => [r.task, r.category, pct(r.top1), r.trainImages, r.testImages]),
-            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, pct(report.categoryMeans[c]), null, null]),
-            ['mean (VTAB tasks)', '', pct(report.vtabMean), null, null],
-            ['mean (all tasks run)', '', pct(report.overallMean), null, null],
+            ...report.results.map((r) => [r.task, r.category, toPercent(r.top1), r.trainImages, r.testImages]),
+            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, toPercent(report.categoryMeans[c]), null, null]),
+            ['mean (VTAB tasks)', '', toPercent(report.vtabMean), null, null],
+            ['mean (all tasks run)', '', toPercent(report.overallMean), null, null],
           ],
         };
         await writeFileAtomic(path.join(o.out, 'vtab.json'), JSON.stringify(report, null, 2) + '\n');

@@ -10,6 +10,7 @@ import { DEFAULT_JOIN_TIMEOUT_S, DEFAULT_TIMEOUT_S, type GlooCollective } from '
 import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT, loaderWorkersPerWorker, runDataParallel, threadsPerWorker, type DistributedFlags } from '../train/launch.js';
 import type { Fingerprint } from '../train/fingerprint.js';
 import type { FinalMetrics, RunOptions } from '../train/trainer.js';
+import { pct } from '../util/format.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseFloatOption, parseIntOption } from './options.js';
 
@@ -172,12 +173,12 @@ export async function runTrainingCommand(
   if (code !== 0) process.exitCode = code;
 }
 
-/** A fraction as a percentage, or n/a. */
-export function pct(v: number | null): string {
-  return v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`;
+/** A fraction as a percentage with its sign ('12.34%'), or n/a. */
+export function percent(v: number | null): string {
+  return v === null ? 'n/a' : `${pct(v)}%`;
 }
 
 /** `top-1 ..  top-5 ..  (N <split> images)  ` of a run's final evaluation, or nothing without one. */
 export function evaluationSummary(m: FinalMetrics, split: string): string {
-  return m.eval_images > 0 ? `top-1 ${pct(m.top1)}  top-5 ${pct(m.top5)}  (${m.eval_images} ${split} images)  ` : '';
+  return m.eval_images > 0 ? `top-1 ${percent(m.top1)}  top-5 ${percent(m.top5)}  (${m.eval_images} ${split} images)  ` : '';
 }

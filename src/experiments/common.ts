@@ -21,7 +21,10 @@ import { upstreamRecipe } from '../train/recipes.js';
 import type { StepSchedule } from '../train/schedule.js';
 import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/trainer.js';
 import { InterruptedError } from '../util/errors.js';
+import { formatDuration, pct } from '../util/format.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
+
+export { formatDuration, pct };
 
 /** 'full': the documented run (minutes); 'quick': the same pipeline in seconds, for tests. */
 export type Form = 'full' | 'quick';
@@ -124,13 +127,6 @@ export function machineInfo(): MachineInfo {
 
 export function formatMachine(m: MachineInfo): string {
   return `${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, libtorch ${m.libtorch} with ${m.libtorchThreads} thread(s), Node ${m.node}, load average ${m.loadAverage} at the start`;
-}
-
-export function formatDuration(seconds: number): string {
-  if (seconds < 59.95) return `${seconds.toFixed(1)} s`;
-  const total = Math.round(seconds);
-  const m = Math.floor(total / 60);
-  return m < 60 ? `${m} min ${total % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 async function executeExperiment<C extends object, R extends object>(spec: ExperimentSpec<C, R>, ctx: RunContext): Promise<ExperimentOutcome> {
@@ -444,11 +440,6 @@ export function checkStop(ctx: RunContext): void {
 
 // ---------------------------------------------------------------------------
 // numbers
-
-/** A fraction as a percentage string with `d` decimals. */
-export function pct(x: number, d = 2): string {
-  return (100 * x).toFixed(d);
-}
 
 /** Exponential moving average of a curve (training-loss plots), then every `every`-th point (and the last) as [step, value]. */
 export function smoothCurve(values: readonly number[], every: number, decay = 0.95): [number, number][] {

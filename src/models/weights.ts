@@ -146,8 +146,11 @@ export async function saveWeights(
   await writeNpz(file, all(), { compress: opts.compress ?? false });
 }
 
-/** Stored beside the weights in files this project writes: what they are and how to feed them. */
-/** What this project's weights say of themselves (`bit/meta`), with the architecture overrides they were trained with. */
+/**
+ * What this project's weights say of themselves (`bit/meta`, stored beside
+ * the weights): what they are, how to feed them, and the architecture
+ * overrides they were trained with.
+ */
 export interface ModelMeta extends ArchitectureOverrides {
   model: string;
   headSize: number;

@@ -49,20 +49,6 @@ export abstract class Module {
   }
 }
 
-/** Applies modules in order. */
-export class Sequential extends Module {
-  readonly layers: Module[];
-  constructor(layers: Module[]) {
-    super();
-    this.layers = layers.map((l) => this.child(l));
-  }
-  forward(x: Tensor): Tensor {
-    let h = x;
-    for (const l of this.layers) h = l.forward(h);
-    return h;
-  }
-}
-
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();

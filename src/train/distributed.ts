@@ -16,7 +16,7 @@
 //   sync/<label>/<n>      arrivals at a heartbeat-watched barrier
 //   pg/...                the Gloo process group's own rendezvous
 import { lookup } from 'node:dns/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as T from '../tensor/index.js';
@@ -167,23 +167,20 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
   };
 
   if (rank === 0) {
+    // the store listens on every address at the port; rank 0 then connects to it at masterAddr, which must be this machine
+    if (!(await portIsFree(port))) {
+      throw new DistributedError(
+        `rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`,
+      );
+    }
+    if (!(await isThisMachine(host))) {
+      throw new DistributedError(
+        `rank 0 cannot host the rendezvous store at ${where}: ${host} is not an address of this machine. --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`,
+      );
+    }
     try {
-      // the store listens on every address; rank 0 then connects to it at masterAddr, which must be this machine
       T.distStoreConnect(host, port, true, world, Math.min(joinMs, SELF_CONNECT_MS));
     } catch (err) {
-      const msg = messageOf(err);
-      if (/address already in use|errno: 98/i.test(msg)) {
-        throw new DistributedError(
-          `rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`,
-          { cause: err },
-        );
-      }
-      if (/timed out|connect/i.test(msg)) {
-        throw new DistributedError(
-          `rank 0 started the rendezvous store on port ${port} but could not reach it at ${where}: --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`,
-          { cause: err },
-        );
-      }
       throw new DistributedError(`rank 0 could not start the rendezvous store at ${where}`, { cause: err });
     }
     T.distStoreSet(KEY.world, JSON.stringify(me));
@@ -268,13 +265,33 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     return new GlooCollective({ rank, world, where, timeoutMs: o.timeoutMs, heartbeatMs, bucketBytes: o.bucketBytes ?? DEFAULT_BUCKET_BYTES, peers });
   } catch (err) {
     if (err instanceof DistributedError) throw err;
-    const msg = messageOf(err);
     T.distDestroy();
-    if (rank !== 0 && /broken pipe|connection reset|closed|timed out|timeout/i.test(msg)) {
+    // a worker whose master no longer answers lost it; anything else failed otherwise
+    if (rank !== 0 && !(await accepts(host, port, CONNECT_ATTEMPT_MS))) {
       throw new DistributedError(`worker rank ${rank} lost the master at ${where} during the rendezvous (rank 0 stopped or is unreachable)`, { cause: err });
     }
     throw new DistributedError(`rank ${rank}: the rendezvous at ${where} failed`, { cause: err });
   }
+}
+
+/** Whether nothing listens on `port` of this machine (a listening socket on every address can be opened). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Whether `host` resolves to an address of this machine (a loopback address or one of its interfaces'). */
+async function isThisMachine(host: string): Promise<boolean> {
+  const own = new Set(
+    Object.values(os.networkInterfaces())
+      .flat()
+      .map((i) => i?.address),
+  );
+  const addresses = await lookup(host, { all: true });
+  return addresses.some((a) => own.has(a.address) || a.address.startsWith('127.') || a.address === '::1' || a.address === '0.0.0.0');
 }
 
 /** Whether something accepts TCP connections at host:port (tried for up to `ms`). */

@@ -11,7 +11,8 @@ export interface ProgressOptions {
   unit?: string;
 }
 
-function formatDuration(s: number): string {
+/** A duration on a clock: '4:05', '1:02:03' ('--:--' when unknown). */
+function clock(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -54,7 +55,7 @@ export class Progress {
     const extra = Object.entries(fields)
       .map(([k, v]) => `${k} ${v}`)
       .join('  ');
-    const line = `${this.#label} ${pct}% ${step}/${this.#total}  ${extra}  ${rate.toFixed(1)} ${this.#unit}/s  ${formatDuration(elapsed)}<${formatDuration(eta)}`;
+    const line = `${this.#label} ${pct}% ${step}/${this.#total}  ${extra}  ${rate.toFixed(1)} ${this.#unit}/s  ${clock(elapsed)}<${clock(eta)}`;
     if (this.#tty) {
       if (now - this.#lastDraw < 100 && step < this.#total) return;
       this.#lastDraw = now;
