@@ -140,7 +140,7 @@ function lossAndGrad(model: { forward(x: T.Tensor): T.Tensor }, params: readonly
  * parameters, buffers and gradients restored afterwards. Null when a value
  * is not finite.
  */
-function probe(
+export function probe(
   step: number,
   loss: number,
   model: ImageClassifier,
