@@ -12,6 +12,7 @@ import { markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
+import { RunProgress } from '../util/progress.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseIntList, parseIntOption } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
@@ -72,17 +73,21 @@ export function registerEvalCommands(program: Command): void {
       // one resolution for every curve: --resolution, else the first file's trained one, else the HyperRule's
       const size = train.originalSize ?? { height: 224, width: 224 };
       const crop = o.resolution ?? metas.find((m) => m?.crop)?.crop ?? hyperRuleResolution(size.height, size.width).crop;
+      const finetuneRuns = o.method !== 'linear' ? o.shots.length * o.seeds : 0;
+      const progress = new RunProgress(o.weights.length * ((test ? 1 : 0) + finetuneRuns), 'fewshot', (line) => process.stderr.write(line + '\n'));
       await withStopSignals(async (signal) => {
         for (const [i, w] of o.weights.entries()) {
           if (signal.aborted) throw new InterruptedError('few-shot evaluation interrupted; the curves so far were not saved');
           const label = o.label?.[i] ?? (w === SCRATCH ? 'from scratch' : path.basename(w, '.npz'));
           const modelName = modelNameOf(w, metas[i], o.model);
           if (test) {
+            progress.start(`${label}: the linear evaluator, ${o.shots.join('/')}-shot x ${o.seeds} draw(s)`);
             T.manualSeed(o.seed);
             const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await loadModel(w, modelName);
             try {
               const rows: FewShotRow[] = await linearFewShot(model, train, test, { crop, shots: o.shots, seeds: o.seeds, workers: o.workers });
               curves.push({ label, method: 'linear', rows });
+              progress.end();
               process.stderr.write(`${label} (linear, ${crop}px): ${rows.map((r) => `${r.shots}-shot ${(100 * r.mean).toFixed(1)}%`).join('  ')}\n`);
             } finally {
               model.dispose();
@@ -99,6 +104,8 @@ export function registerEvalCommands(program: Command): void {
               overrides: { ...recipeOverrides(o), crop },
               workers: o.workers,
               signal,
+              progress,
+              label,
               onRun: (k, s, top1, reused) =>
                 process.stderr.write(`${label} (fine-tune): ${k}-shot seed ${s}: ${(100 * top1).toFixed(1)}%${reused ? ' (finished earlier)' : ''}\n`),
             });
@@ -161,6 +168,7 @@ export function registerEvalCommands(program: Command): void {
             overrides: recipeOverrides(o),
             workers: o.workers,
             signal,
+            log: (line) => process.stderr.write(line + '\n'),
             onTask: (r, reused) =>
               process.stderr.write(
                 `${r.task} (${r.category}): top-1 ${(100 * r.top1).toFixed(2)}% on ${r.testImages} test images${reused ? ' (finished earlier)' : ''}\n`,

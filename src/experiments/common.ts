@@ -23,6 +23,7 @@ import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/tr
 import { InterruptedError } from '../util/errors.js';
 import { formatDuration, pct } from '../util/format.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
+import { RunProgress } from '../util/progress.js';
 
 export { formatDuration, pct };
 
@@ -39,6 +40,8 @@ export interface RunContext {
   readonly signal?: AbortSignal;
   /** Progress lines (stderr in the CLI, silent in tests). */
   log(message: string): void;
+  /** Counts the training runs as they start (which of how many, time left); set by the experiment runner. */
+  readonly runs?: RunProgress;
 }
 
 /** A figure of the report: written as `<file>.svg` and `<file>.png` in the output folder. */
@@ -77,6 +80,8 @@ export interface ExperimentSpec<C, R> {
   readonly configs: Readonly<Record<Form, C>>;
   /** Wall-clock minutes of the full form as measured here (--threads 1, a busy 2-core machine; docs/experiments.md). */
   readonly expectedMinutes: number;
+  /** The training runs `run` makes with `config` (the progress lines count them; the quick-form tests check the count). */
+  trainingRuns(config: C): number;
   run(config: C, ctx: RunContext): Promise<ExperimentReport<R>>;
 }
 
@@ -140,7 +145,7 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
   ctx.log(`${spec.name} (${ctx.form}): ${spec.title}; writing to ${ctx.out}`);
   await fs.mkdir(ctx.out, { recursive: true });
   const t0 = Date.now();
-  const report = await spec.run(config, ctx);
+  const report = await spec.run(config, { ...ctx, runs: new RunProgress(spec.trainingRuns(config), spec.name, (line) => ctx.log(line)) });
   const files: string[] = [];
   for (const f of report.figures) {
     const saved = await saveFigure(f.spec, path.join(ctx.out, f.file));
@@ -314,6 +319,7 @@ export interface TrainingOutcome {
  */
 export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<TrainingOutcome> {
   const dir = path.join(ctx.out, 'runs', run.name);
+  ctx.runs?.start(run.name);
   await fs.rm(dir, { recursive: true, force: true });
   const losses: number[] = [];
   const evals: EvalPoint[] = [];
@@ -354,6 +360,7 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
     diverged = true;
   }
   await fs.rm(path.join(dir, CHECKPOINT_FILE), { force: true });
+  ctx.runs?.end();
   const seconds = (Date.now() - t0) / 1000;
   ctx.log(`  ${run.name}: ${diverged ? `diverged after ${losses.length} steps` : `test top-1 ${pct(top1 ?? NaN)}%`} (${formatDuration(seconds)})`);
   return { top1, testLoss, diverged, seconds, losses, evals };

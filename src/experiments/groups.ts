@@ -113,6 +113,7 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     data: GROUPS_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * (c.groups.length + c.channelsPerGroup.length),
   expectedMinutes: 15,
   async run(cfg, ctx) {
     const data = await openData(cfg.data);

@@ -182,6 +182,7 @@ export function probe(
 
 async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVariant, train: Dataset, test: Dataset): Promise<LandscapeRun> {
   const t0 = Date.now();
+  ctx.runs?.start(v.label);
   return withModel(
     () => buildVariant(cfg.model, v, cfg.seed, train.numClasses),
     async (model) => {
@@ -224,6 +225,7 @@ async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVaria
       }
       const top1 = diverged ? null : (await evaluate(model, test, { crop: r.crop, batchSize: STUDY_EVAL_BATCH, workers: ctx.workers })).top1;
       const seconds = (Date.now() - t0) / 1000;
+      ctx.runs?.end();
       ctx.log(`  ${v.label}: ${diverged ? 'diverged' : `test top-1 ${pct(top1 ?? NaN)}%`}, ${probes.length} probes (${formatDuration(seconds)})`);
       return { variant: v.label, top1, diverged, seconds, probes };
     },
@@ -275,6 +277,7 @@ export const landscape = defineExperiment<LandscapeConfig, LandscapeResults>({
   published: { markdown: `${LANDSCAPE_PUBLISHED.source}: ${LANDSCAPE_PUBLISHED.claim}\n`, data: LANDSCAPE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 3,
+  trainingRuns: (c) => c.variants.length,
   async run(cfg, ctx) {
     const { train, test } = await openData(cfg.data);
     const runs: LandscapeRun[] = [];

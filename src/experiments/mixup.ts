@@ -372,6 +372,7 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
     data: MIXUP_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * c.alphas.length,
   expectedMinutes: 24,
   async run(cfg, ctx) {
     const { train, test } = await openData(cfg.data);

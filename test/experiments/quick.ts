@@ -1,6 +1,7 @@
 // Runs an experiment's quick form into a temporary folder and checks what
 // every experiment must write: report.md (with its figures), results.json
-// (finite numbers) and each figure as PNG and SVG. The per-experiment tests
+// (finite numbers) and each figure as PNG and SVG; and that it announced each
+// of its training runs, numbered up to the count it declared. The per-experiment tests
 // then check the shape of their own results, never their values.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -53,8 +54,17 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
   const cleanup = () => rmSync(out, { recursive: true, force: true });
   try {
     const before = T.memory().numTensors;
-    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: () => undefined });
+    const lines: string[] = [];
+    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: (line) => lines.push(line) });
     assert.equal(T.memory().numTensors, before, 'the experiment left no live tensor behind');
+    // a progress line as each training run starts: run 1/n, ..., run n/n, as many as the experiment declared
+    const runs = lines.map((l) => new RegExp(`^${name}: run (\\d+)/(\\d+): `).exec(l)).filter((m) => m !== null);
+    assert.ok(runs.length > 0, `no progress line among: ${lines.join(' | ')}`);
+    assert.deepEqual(
+      runs.map((m) => `${m[1]}/${m[2]}`),
+      runs.map((_, i) => `${i + 1}/${runs.length}`),
+      'one progress line per training run, counting up to the declared number of runs',
+    );
     assert.ok(outcome.findings.length > 0, 'findings');
 
     const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as Json;
