@@ -13,6 +13,7 @@ import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
 import { lockRunFolder } from '../train/run-lock.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
+import { RunProgress } from '../util/progress.js';
 import { withStopSignals } from '../util/signals.js';
 import { parseIntList, parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
@@ -79,6 +80,8 @@ export function registerEvalCommands(program: Command): void {
       // one resolution for every curve: --resolution, else the first file's trained one, else the HyperRule's
       const size = train.originalSize ?? { height: 224, width: 224 };
       const crop = o.resolution ?? metas.find((m) => m?.crop)?.crop ?? hyperRuleResolution(size.height, size.width).crop;
+      const finetuneRuns = o.method !== 'linear' ? o.shots.length * o.seeds : 0;
+      const progress = new RunProgress(o.weights.length * ((test ? 1 : 0) + finetuneRuns), 'fewshot', (line) => process.stderr.write(line + '\n'));
       await withStopSignals(async (signal) => {
         for (const [i, w] of o.weights.entries()) {
           if (signal.aborted) throw new InterruptedError('few-shot evaluation interrupted; the curves so far were not saved');
@@ -86,11 +89,13 @@ export function registerEvalCommands(program: Command): void {
           const runName = `${i}-${label.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
           const modelName = modelNameOf(w, metas[i], o.model);
           if (test) {
+            progress.start(`${label}: the linear evaluator, ${o.shots.join('/')}-shot x ${o.seeds} draw(s)`);
             T.manualSeed(o.seed);
             const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await loadModel(w, modelName);
             try {
               const rows: FewShotRow[] = await linearFewShot(model, train, test, { crop, shots: o.shots, seeds: o.seeds, workers: o.workers });
               curves.push({ label, method: 'linear', rows });
+              progress.end();
               process.stderr.write(`${label} (linear, ${crop}px): ${rows.map((r) => `${r.shots}-shot ${(100 * r.mean).toFixed(1)}%`).join('  ')}\n`);
             } finally {
               model.dispose();
@@ -108,6 +113,8 @@ export function registerEvalCommands(program: Command): void {
               overrides: { ...recipeOverrides(o), crop },
               workers: o.workers,
               signal,
+              progress,
+              label,
               onRun: (k, s, top1, reused) =>
                 process.stderr.write(`${label} (fine-tune): ${k}-shot seed ${s}: ${(100 * top1).toFixed(1)}%${reused ? ' (finished earlier)' : ''}\n`),
             });
@@ -174,13 +181,14 @@ export function registerEvalCommands(program: Command): void {
             overrides: recipeOverrides(o),
             workers: o.workers,
             signal,
+            log: (line) => process.stderr.write(line + '\n'),
             onTask: (r, reused) =>
               process.stderr.write(
                 `${r.task} (${r.category}): top-1 ${(100 * r.top1).toFixed(2)}% on ${r.testImages} test images${reused ? ' (finished earlier)' : ''}\n`,
               ),
           }),
         );
-        const pct = (v: number | null) => (v === null ? null : 100 * v);
+        const toPercent = (v: number | null) => (v === null ? null : 100 * v);
         const table: Table = {
           columns: [
             { header: 'task', align: 'left' },
@@ -190,10 +198,10 @@ export function registerEvalCommands(program: Command): void {
             { header: 'test', decimals: 0 },
           ],
           rows: [
-            ...report.results.map((r) => [r.task, r.category, pct(r.top1), r.trainImages, r.testImages]),
-            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, pct(report.categoryMeans[c]), null, null]),
-            ['mean (VTAB tasks)', '', pct(report.vtabMean), null, null],
-            ['mean (all tasks run)', '', pct(report.overallMean), null, null],
+            ...report.results.map((r) => [r.task, r.category, toPercent(r.top1), r.trainImages, r.testImages]),
+            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, toPercent(report.categoryMeans[c]), null, null]),
+            ['mean (VTAB tasks)', '', toPercent(report.vtabMean), null, null],
+            ['mean (all tasks run)', '', toPercent(report.overallMean), null, null],
           ],
         };
         await writeFileAtomic(path.join(o.out, 'vtab.json'), JSON.stringify(report, null, 2) + '\n');

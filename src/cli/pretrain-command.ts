@@ -18,32 +18,6 @@ interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' 
   evalSplit: 'test' | 'val' | 'none';
 }
 
-/** What every worker of a run must agree on (checked at the rendezvous). */
-function pretrainFingerprint(o: PretrainFlags): Record<string, unknown> {
-  const { model, data, variant, epochs, steps, batch, batchSplit, lrPer256, lr, resolution, precrop, flip, weightDecay, warmupSteps, norm, seed, evalSplit } =
-    o;
-  return {
-    command: 'pretrain',
-    model,
-    data,
-    variant,
-    epochs,
-    steps,
-    batch,
-    batchSplit,
-    lrPer256,
-    lr,
-    resolution,
-    precrop,
-    flip,
-    weightDecay,
-    warmupSteps,
-    norm,
-    seed,
-    evalSplit,
-  };
-}
-
 export function registerPretrainCommand(program: Command): void {
   const cmd = program
     .command('pretrain')
@@ -77,29 +51,17 @@ export function registerPretrainCommand(program: Command): void {
     )
     .option('--seed <s>', 'seed of initialization, data order and augmentation', parseIntOption(0), 0)
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val', 'none']).default('test'));
-  addRunFlags(cmd).action(async (o: PretrainFlags) => {
+  addRunFlags(cmd).action(async (o: PretrainFlags, parsed: Command) => {
     await runTrainingCommand(
+      parsed,
       o,
-      pretrainFingerprint(o),
       (run, { announce }) =>
         pretrain({
+          // the flags carry the library's option names, but --resolution (the crop) and --no-flip (a plain boolean)
+          ...o,
           ...run,
-          model: o.model,
-          data: o.data,
-          variant: o.variant,
-          epochs: o.epochs,
-          steps: o.steps,
-          batch: o.batch,
-          batchSplit: o.batchSplit,
-          lrPer256: o.lrPer256,
-          lr: o.lr,
           crop: o.resolution,
-          precrop: o.precrop,
           flip: o.flip === false ? false : undefined,
-          weightDecay: o.weightDecay,
-          warmupSteps: o.warmupSteps,
-          norm: o.norm,
-          evalSplit: o.evalSplit,
           onRecipe: (r, train) => announce(train, describeUpstreamRecipe(r)),
         }),
       (m) =>

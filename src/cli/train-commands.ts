@@ -62,32 +62,6 @@ interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   evalSplit: 'test' | 'val';
 }
 
-/** What every worker of a data-parallel fine-tuning run must agree on. */
-function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
-  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } =
-    o;
-  return {
-    command: 'finetune',
-    model,
-    weights,
-    data,
-    shots,
-    seed,
-    steps,
-    batch,
-    batchSplit,
-    lr,
-    baseLr,
-    resolution,
-    precrop,
-    mixup,
-    flip,
-    weightDecay,
-    resolutionRule,
-    evalSplit,
-  };
-}
-
 /** The model the weights hold (their metadata, or the catalogue for an official file), for a command given no --model. */
 async function modelOfWeights(weights: string | undefined): Promise<string> {
   const meta = weights ? await readMeta(weights) : null;
@@ -109,11 +83,11 @@ export function registerTrainCommands(program: Command): void {
   )
     .addOption(new Option('--resolution-rule <rule>', 'HyperRule resolutions of the original code or the paper').choices(['code', 'paper']).default('code'))
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'));
-  addRunFlags(finetuneCmd).action(async (flags: Omit<FinetuneFlags, 'model'> & { model?: string }) => {
+  addRunFlags(finetuneCmd).action(async (flags: Omit<FinetuneFlags, 'model'> & { model?: string }, cmd: Command) => {
     const o: FinetuneFlags = { ...flags, model: flags.model ?? (await modelOfWeights(flags.weights)) };
     await runTrainingCommand(
+      cmd,
       o,
-      finetuneFingerprint(o),
       (run, { announce }) =>
         finetune({
           ...run,

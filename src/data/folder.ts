@@ -183,13 +183,13 @@ export async function splitFolder(root: string, split: FolderSplit): Promise<str
   );
 }
 
-/** Median of a non-empty list. */
-function median(values: number[]): number {
+/** The upper median of a non-empty list (of an even count, the larger middle value): a size one of the images has. */
+function upperMedian(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median height and width of up to 16 of the files (spread over the list), from their headers; null if none is readable. */
+/** The (upper) median height and width of up to 16 of the files (spread over the list), from their headers; null if none is readable. */
 export async function probeSize(files: readonly string[]): Promise<ImageSize | null> {
   const picks = Math.min(16, files.length);
   const sizes: ImageSize[] = [];
@@ -200,7 +200,7 @@ export async function probeSize(files: readonly string[]): Promise<ImageSize | n
     }),
   );
   if (sizes.length === 0) return null;
-  return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
+  return { height: upperMedian(sizes.map((s) => s.height)), width: upperMedian(sizes.map((s) => s.width)) };
 }
 
 /**

@@ -22,6 +22,8 @@ export interface ModelEntry {
   readonly description: string;
   /** Head size of the upstream model (ILSVRC-2012: 1000, ImageNet-21k: 21843). */
   readonly defaultHeadSize: number;
+  /** The BiT-HyperRule's large model: fine-tuned at 512 -> 480 px whatever the resolution rule (R152x4 in the paper's table). */
+  readonly hyperRuleLarge: boolean;
   build(opts?: BuildOptions): ImageClassifier;
 }
 
@@ -40,12 +42,20 @@ const UPSTREAM = {
   M: { data: 'ImageNet-21k (14.2M images, 21k classes)', head: 21843 },
 } as const;
 
-function bitEntry(name: string, family: ModelEntry['family'], description: string, head: number, cfg: Omit<ResNetV2Config, 'headSize'>): ModelEntry {
+function bitEntry(
+  name: string,
+  family: ModelEntry['family'],
+  description: string,
+  head: number,
+  cfg: Omit<ResNetV2Config, 'headSize'>,
+  hyperRuleLarge = false,
+): ModelEntry {
   return {
     name,
     family,
     description,
     defaultHeadSize: head,
+    hyperRuleLarge,
     build: (o = {}) =>
       new ResNetV2({
         ...cfg,
@@ -64,6 +74,7 @@ function resnetEntry(name: string, description: string, head: number, cfg: Omit<
     family: 'resnet',
     description,
     defaultHeadSize: head,
+    hyperRuleLarge: false,
     build: (o = {}) => new ResNet({ ...cfg, headSize: o.headSize ?? head, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
   };
 }
@@ -104,6 +115,8 @@ const ENTRIES: readonly ModelEntry[] = [
         `BiT ResNet-v2 ${depth} layers, width x${wf}, GroupNorm(${GN_GROUPS}) + WS, upstream ${UPSTREAM[tier].data}`,
         UPSTREAM[tier].head,
         { blockUnits: BIT_DEPTHS[depth], widthFactor: wf },
+        // the HyperRule's table fine-tunes its largest model, R152x4, at 512 -> 480 px
+        depth === 152 && wf === 4,
       );
     }),
   ),

@@ -183,7 +183,11 @@ export async function saveWeights(
   await writeNpz(file, all(), { compress: opts.compress ?? false });
 }
 
-/** What this project's weights say of themselves (`bit/meta`), with the architecture overrides they were trained with. */
+/**
+ * What this project's weights say of themselves (`bit/meta`, stored beside
+ * the weights): what they are, how to feed them, and the architecture
+ * overrides they were trained with.
+ */
 export interface ModelMeta extends ArchitectureOverrides {
   model: string;
   headSize: number;

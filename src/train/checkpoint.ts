@@ -14,6 +14,7 @@ import {
   type ArchitectureOverrides,
   type ImageClassifier,
 } from '../models/index.js';
+import type { Fingerprint } from './fingerprint.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -34,6 +35,8 @@ export interface RunState {
   seed: number;
   worldSize: number;
   recipe: unknown;
+  /** The settings that decided the result (RunOptions.fingerprint), when the run had them. */
+  fingerprint?: Fingerprint;
   /** Training seconds and images so far (over all ranks). */
   seconds: number;
   images: number;

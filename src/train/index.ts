@@ -6,6 +6,8 @@ export * from './mixup.js';
 export * from './batch.js';
 export * from './evaluate.js';
 export * from './checkpoint.js';
+export * from './fingerprint.js';
+export * from './step.js';
 export * from './collective.js';
 export * from './trainer.js';
 export * from './finetune.js';

@@ -11,7 +11,7 @@ import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { checkImageSizes, upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
 import { rescaleSchedule } from './schedule.js';
-import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
+import { train, type FinalMetrics, type RunOptions } from './trainer.js';
 
 /** What the command line may change in the upstream recipe. */
 export interface PretrainRecipeFlags {
@@ -109,7 +109,7 @@ export async function pretrain(o: PretrainOptions): Promise<FinalMetrics> {
       dataSpec: formatDataSpec(spec),
       recipe,
       loss: recipe.loss,
-      ...runSettings(o, recipe.schedule.totalSteps),
+      run: o,
       info: {
         task: 'pretrain',
         variant: recipe.variant,

@@ -1,10 +1,11 @@
-// The training metrics in TensorBoard: every metrics.jsonl row mirrored into
-// an event file (src/report/tensorboard.ts) as scalars: train/loss, train/lr,
-// train/images_per_s (and train/mixup_lambda under MixUp) per step;
+// The training metrics in TensorBoard, as trainer hooks beside metrics.jsonl:
+// an event file (src/report/tensorboard.ts) with the scalars train/loss,
+// train/lr, train/images_per_s (and train/mixup_lambda under MixUp) per step;
 // eval/top1, eval/top5, eval/loss per evaluation.
 import { EventWriter } from '../report/tensorboard.js';
+import type { EvalRecord, StepRecord, TrainHooks } from './trainer.js';
 
-export class TensorBoardLog {
+export class TensorBoardLog implements TrainHooks {
   private constructor(readonly writer: EventWriter) {}
 
   /** Opens a new event file in `dir` (created if missing). */
@@ -12,22 +13,14 @@ export class TensorBoardLog {
     return new TensorBoardLog(await EventWriter.open(dir));
   }
 
-  /** One metrics.jsonl row: a step's `{step, loss, lr, lambda, images_per_s, time}`, or an evaluation's `{step, eval: {top1, top5, loss}}`. */
-  row(entry: Record<string, unknown>): void {
-    const step = entry.step as number;
-    const wallTime = typeof entry.time === 'number' ? entry.time : undefined;
-    const ev = entry.eval as Record<string, number> | undefined;
-    if (ev) {
-      this.writer.scalars(step, { 'eval/top1': ev.top1, 'eval/top5': ev.top5, 'eval/loss': ev.loss }, wallTime);
-      return;
-    }
-    const values: Record<string, number> = {
-      'train/loss': entry.loss as number,
-      'train/lr': entry.lr as number,
-      'train/images_per_s': entry.images_per_s as number,
-    };
-    if (typeof entry.lambda === 'number' && entry.lambda < 1) values['train/mixup_lambda'] = entry.lambda;
-    this.writer.scalars(step, values, wallTime);
+  onStep(r: StepRecord): void {
+    const values: Record<string, number> = { 'train/loss': r.loss, 'train/lr': r.lr, 'train/images_per_s': r.imagesPerSecond };
+    if (r.lambda < 1) values['train/mixup_lambda'] = r.lambda;
+    this.writer.scalars(r.step, values, r.time);
+  }
+
+  onEval(r: EvalRecord): void {
+    this.writer.scalars(r.step, { 'eval/top1': r.result.top1, 'eval/top5': r.result.top5, 'eval/loss': r.result.loss });
   }
 
   /** A run that resumes after `step`: TensorBoard drops what an earlier attempt logged after it (as metrics.jsonl is truncated). */

@@ -28,6 +28,17 @@ test('port in use: rank 0 says which port and what to do', async () => {
   }
 });
 
+test('a master address of another machine: rank 0 says it must be its own', async () => {
+  const port = await freePort();
+  // 192.0.2.1: TEST-NET-1 (RFC 5737), never an address of this machine
+  const r = await runBit(
+    tinyPretrain(path.join(dir, 'elsewhere'), [...SHORT, '--nnodes', '2', '--node-rank', '0', '--master-addr', '192.0.2.1', '--master-port', String(port)]),
+  );
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, new RegExp(`rank 0 cannot host the rendezvous store at 192\\.0\\.2\\.1:${port}: 192\\.0\\.2\\.1 is not an address of this machine`));
+  assert.match(r.output, /--master-addr must be an address of the machine that runs rank 0/);
+});
+
 test('unreachable master: a worker of node 1 gives up after --join-timeout, naming host, port and rank', async () => {
   const port = await freePort();
   const t0 = Date.now();
@@ -95,8 +106,8 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
 test('a different command on one machine: the differing flags are named', async () => {
   // a recipe flag, and a run flag that changes which collectives run (evaluations)
   const cases: [string[], string[], RegExp][] = [
-    [['--batch', '16'], ['--batch', '32'], /batch 16 vs 32/],
-    [['--eval-every', '1'], [], /evalEvery 1 vs undefined/],
+    [['--batch', '16'], ['--batch', '32'], /rank 0 --batch 16 \(rank 1: --batch 32\)/],
+    [['--eval-every', '1'], [], /rank 0 --eval-every 1 \(rank 1: --eval-every not given\)/],
   ];
   for (const [i, [flags0, flags1, difference]] of cases.entries()) {
     const port = String(await freePort());

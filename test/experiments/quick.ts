@@ -1,6 +1,7 @@
 // Runs an experiment's quick form into a temporary folder and checks what
 // every experiment must write: report.md (with its figures), results.json
-// (finite numbers) and each figure as PNG and SVG. The per-experiment tests
+// (finite numbers) and each figure as PNG and SVG; and that it announced each
+// of its training runs, numbered up to the count it declared. The per-experiment tests
 // then check the shape of their own results, never their values.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -56,8 +57,17 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
   try {
     const before = T.memory().numTensors;
     const tensorboard = path.join(out, 'tensorboard');
-    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: () => undefined, tensorboard });
+    const lines: string[] = [];
+    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: (line) => lines.push(line), tensorboard });
     assert.equal(T.memory().numTensors, before, 'the experiment left no live tensor behind');
+    // a progress line as each training run starts: run 1/n, ..., run n/n, as many as the experiment declared
+    const runs = lines.map((l) => new RegExp(`^${name}: run (\\d+)/(\\d+): `).exec(l)).filter((m) => m !== null);
+    assert.ok(runs.length > 0, `no progress line among: ${lines.join(' | ')}`);
+    assert.deepEqual(
+      runs.map((m) => `${m[1]}/${m[2]}`),
+      runs.map((_, i) => `${i + 1}/${runs.length}`),
+      'one progress line per training run, counting up to the declared number of runs',
+    );
     assert.ok(outcome.findings.length > 0, 'findings');
 
     const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as Json;
@@ -93,13 +103,13 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
         .update(readFileSync(path.join(out, `${f}.png`)))
         .digest('hex');
     assert.deepEqual(images.sort(), figures.map((f) => [`figures/${f}`, sha(f)]).sort(), 'the figures in TensorBoard');
-    const runs = existsSync(path.join(out, 'runs')) ? readdirSync(path.join(out, 'runs')).sort() : [];
-    if (runs.length > 0) {
-      const events = decodeEventFile(eventFiles(path.join(tensorboard, 'runs', runs[0]))[0]);
+    const runDirs = existsSync(path.join(out, 'runs')) ? readdirSync(path.join(out, 'runs')).sort() : [];
+    if (runDirs.length > 0) {
+      const events = decodeEventFile(eventFiles(path.join(tensorboard, 'runs', runDirs[0]))[0]);
       assert.deepEqual(
         sorted(scalarSeries(events)),
-        sorted(expectedScalars(metricsRows(path.join(out, 'runs', runs[0], 'metrics.jsonl')))),
-        `${runs[0]} in TensorBoard`,
+        sorted(expectedScalars(metricsRows(path.join(out, 'runs', runDirs[0], 'metrics.jsonl')))),
+        `${runDirs[0]} in TensorBoard`,
       );
     }
     return { out, config: obj(top.config, 'config'), results: obj(top.results, 'results'), cleanup };

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { buildModel, loadWeights } from '../../src/models/index.js';
 import { readNpz, writeNpz } from '../../src/io/npz.js';
-import { readRunState } from '../../src/train/checkpoint.js';
+import { readRunState, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { SGD } from '../../src/train/optim.js';
 import { startBit, waitFor } from '../distributed/run-bit.js';
 import { cliPath } from '../helpers.js';
 
@@ -133,6 +134,50 @@ test('SIGKILL during a checkpoint write leaves the previous checkpoint readable'
   const r = run([...BASE, '--steps', String(state.step + 2), '--checkpoint-every', '1000', '--out', out]);
   assert.notEqual(r.status, 0, 'a different step count is another run');
   assert.match(r.stderr, /belongs to another run/);
+});
+
+test("resuming with other result-changing options is refused, naming them and how to start over; so is a checkpoint past the run's steps", async () => {
+  const out = path.join(root, 'other-options');
+  const first = run([...BASE, '--steps', '4', '--out', out]);
+  assert.equal(first.status, 0, first.stderr);
+  const weights = path.join(out, 'model.npz');
+  const cases: [string[], RegExp][] = [
+    [['--batch', '32'], /--batch 64 \(this run: --batch 32\)/],
+    [['--lr', '0.1'], /--lr 0\.03 \(this run: --lr 0\.1\)/],
+    [['--seed', '5'], /--seed 0 \(this run: --seed 5\)/],
+    [['--weights', weights], /--weights not given \(this run: --weights .*model\.npz\)/],
+    [['--no-flip', '--mixup', '0.2'], /--mixup not given \(this run: --mixup 0\.2\), --no-flip not given \(this run: --no-flip\)/],
+  ];
+  for (const [extra, differs] of cases) {
+    const r = run([...BASE, '--steps', '4', ...extra, '--out', out]);
+    assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /checkpoint\.npz belongs to another run/);
+    assert.match(r.stderr, differs);
+    assert.match(r.stderr, /another --out, --no-resume, or delete .*checkpoint\.npz/);
+  }
+  // the options that do not change the result may differ
+  const again = run([...BASE, '--steps', '4', '--out', out, '--eval-every', '2', '--checkpoint-every', '3', '--workers', '2', '--threads', '2']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /resuming from .*checkpoint\.npz at step 4\/4/);
+
+  // a checkpoint whose step is past the run's last step (copied from a longer run of the same recipe)
+  const longer = path.join(root, 'longer');
+  const six = run([...BASE, '--steps', '6', '--out', longer]);
+  assert.equal(six.status, 0, six.stderr);
+  const file = path.join(out, 'checkpoint.npz');
+  const state = await readRunState(file);
+  const model = buildModel('BiT-Tiny', { headSize: 10 });
+  const opt = new SGD(model.store.trainable(), { momentum: 0.9, weightDecay: 0 });
+  try {
+    await loadWeights(model, file);
+    await saveCheckpoint(file, model, opt, { ...state, step: 6 });
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+  const past = run([...BASE, '--steps', '4', '--out', out]);
+  assert.notEqual(past.status, 0, past.stderr);
+  assert.match(past.stderr, /checkpoint\.npz is at step 6, past this run's 4 steps/);
 });
 
 test('a diverging run (NaN loss) stops with a clear message and keeps the last good checkpoint', async () => {
