@@ -9,6 +9,10 @@ the official BiT keys from an .npz, so the project's own files feed it.
 
 Modes (one JSON object on stdout):
   logits  --weights W.npz --input X.npy --output Y.npy   forward, write logits
+  features --weights W.npz --input X.npy --output Y.npz --layer L1,L2,... [--no-pool]
+          the output of each stage L (block1, block2, ...) or the pre-logits
+          (L = pre-logits: the head's GroupNorm + ReLU), averaged over the
+          spatial positions unless --no-pool, one array per layer in Y.npz
   bench   --weights W.npz --batch B --resolution R --threads N --reps K
           [--input X.npy] [--phase forward|train|both] [--warmup W] [--profile [N]]
           [--peer-mode eager|compile]
@@ -100,6 +104,18 @@ class ResNetV2(nn.Module):
         x = torch.mean(F.relu(self.gn(x)), dim=[2, 3], keepdim=True)
         return self.head(x)[:, :, 0, 0]
 
+    def features(self, x, layer, pool):
+        x = F.max_pool2d(F.pad(self.root(x), (1, 1, 1, 1)), 3, 2)
+        first = 0
+        for s, n in enumerate(self.units):
+            x = self.body[first:first + n](x)
+            first += n
+            if layer == f"block{s + 1}":
+                break
+        if layer == "pre-logits":
+            x = F.relu(self.gn(x))
+        return torch.mean(x, dim=[2, 3]) if pool else x
+
     def load_npz(self, path):
         w = {re.sub(r"/standardized_conv2d_\d+/", "/standardized_conv2d/", k): v for k, v in np.load(path).items()}
 
@@ -160,7 +176,7 @@ def peak_rss_mb():
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["logits", "bench"])
+    p.add_argument("mode", choices=["logits", "features", "bench"])
     p.add_argument("--weights", required=True)
     p.add_argument("--units", default="3,4,6,3")
     p.add_argument("--width-factor", type=int, default=1)
@@ -177,6 +193,8 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--profile", type=int, nargs="?", const=1, default=0, metavar="N")
     p.add_argument("--peer-mode", default="eager", choices=["eager", "compile"])
+    p.add_argument("--layer", default="pre-logits")
+    p.add_argument("--no-pool", action="store_true")
     a = p.parse_args()
     if a.peer_mode == "compile" and not hasattr(torch, "compile"):
         raise SystemExit(
@@ -193,6 +211,14 @@ def main():
             y = model(x).numpy()
         np.save(a.output, y)
         print(json.dumps({"shape": list(y.shape)}))
+        return
+    if a.mode == "features":
+        x = torch.from_numpy(np.load(a.input)).permute(0, 3, 1, 2).contiguous()
+        model.eval()
+        with torch.no_grad():
+            ys = {layer: model.features(x, layer, not a.no_pool).numpy() for layer in a.layer.split(",")}
+        np.savez(a.output, **ys)
+        print(json.dumps({k: list(v.shape) for k, v in ys.items()}))
         return
     if a.input:
         x = torch.from_numpy(np.load(a.input)).permute(0, 3, 1, 2).contiguous()

@@ -1,9 +1,14 @@
 #!/bin/sh
-# Fetches the small real datasets that only Debian's archive holds, as single
+# Fetches the small real data files that only Debian's archive holds, as single
 # files extracted from their packages (nothing is installed):
 #   digits (UCI optdigits, 1,797 8x8 images) from python3-sklearn
-#   photos/ (astronaut.png, chelsea.png, coffee.png from python3-skimage;
-#           dog.jpg from darknet) for the prediction and web-export tests
+#   samples/: photographs from python3-skimage's skimage/data (chelsea.png, a
+#     cat; coffee.png; astronaut.png; rocket.jpg; camera.png, grey; logo.png,
+#     with alpha; truncated.jpg, a deliberately broken JPEG) and darknet's
+#     dog.jpg, for the predict, serve and web-export tests and the benchmarks
+#   ImageNet-21k WordNet ids and short names (darknet's imagenet.labels.list and
+#   imagenet.shortnames.list, 21,842 lines each) from darknet, for naming the
+#   21,843 outputs of the BiT-M heads (src/data/imagenet.ts says how)
 # into ${BIT_DATA_DIR:-$HOME/.cache/bit-transfer}. Idempotent.
 set -eu
 dir="${BIT_DATA_DIR:-$HOME/.cache/bit-transfer}"
@@ -28,7 +33,9 @@ fetch() {
 }
 
 fetch python3-sklearn "$dir/digits.csv.gz" usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-for f in astronaut.png chelsea.png coffee.png; do
-  fetch python3-skimage "$dir/photos/$f" "usr/lib/python3/dist-packages/skimage/data/$f"
+for f in chelsea.png coffee.png astronaut.png rocket.jpg camera.png logo.png truncated.jpg; do
+  fetch python3-skimage "$dir/samples/$f" "usr/lib/python3/dist-packages/skimage/data/$f"
 done
-fetch darknet "$dir/photos/dog.jpg" usr/share/darknet/data/dog.jpg
+fetch darknet "$dir/samples/dog.jpg" usr/share/darknet/data/dog.jpg
+fetch darknet "$dir/darknet/imagenet.labels.list" usr/share/darknet/data/imagenet.labels.list
+fetch darknet "$dir/darknet/imagenet.shortnames.list" usr/share/darknet/data/imagenet.shortnames.list

@@ -7,7 +7,7 @@ import * as T from '../tensor/index.js';
 import { describeError } from '../util/errors.js';
 import { PROFILE_REPS, type SideRequest, type SideRun } from './side.js';
 import { fastestOps, peakRssMb } from './stats.js';
-import { benchLabels, timeForward, TrainStep, timeTrainSteps } from './workload.js';
+import { benchLabels, benchTrainStep, runBenchStep, timeForward, timeTrainSteps } from './workload.js';
 
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2] ?? '') as SideRequest;
@@ -30,8 +30,8 @@ async function main(): Promise<void> {
     let profile: T.OpTiming[] | null = null;
     if (req.profile) {
       // a training step (and its optimizer state) only for the training phase
-      const step = req.phase === 'train' ? new TrainStep(model) : null;
-      const once = step ? () => step.run(x, labels) : () => void timeForward(model, x, { warmup: 0, reps: 1 });
+      const step = req.phase === 'train' ? benchTrainStep(model) : null;
+      const once = step ? () => runBenchStep(step, x, labels) : () => void timeForward(model, x, { warmup: 0, reps: 1 });
       profile = fastestOps(Array.from({ length: PROFILE_REPS }, () => T.profileOps(once))).slice(0, 40);
       step?.dispose();
     }

@@ -52,14 +52,25 @@ export { fastestOps, imagesPerSecond, median, peakRssMb, variation } from './sta
 export {
   BENCH_SGD,
   benchLabels,
+  benchTrainStep,
   convPeakGflops,
   flopsPerImage,
   matmulPeakGflops,
   PHASES,
   timeForward,
+  runBenchStep,
   timeTrainSteps,
-  TrainStep,
   type Phase,
   type Repetitions,
   type Timings,
 } from './workload.js';
+export {
+  formatServe,
+  measureServe,
+  SERVE_GOALS,
+  spawnServe,
+  type ServeBenchOptions,
+  type ServeBenchResult,
+  type ServeLoadRow,
+  type ServeProcess,
+} from './serve.js';

@@ -1,7 +1,9 @@
 // Robust summaries of timings taken on a shared, noisy machine: medians (not
 // means) and the spread of per-round ratios.
+import { summarize } from '../report/index.js';
 import type { OpTiming } from '../tensor/index.js';
 
+/** The median (of an even count, the mean of the two middle values); NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
@@ -17,9 +19,8 @@ export function imagesPerSecond(batch: number, seconds: readonly number[]): numb
 /** Coefficient of variation (std / mean) of repetition times: how noisy a measurement was. */
 export function variation(values: readonly number[]): number {
   if (values.length < 2) return 0;
-  const m = values.reduce((a, b) => a + b, 0) / values.length;
-  const v = values.reduce((a, b) => a + (b - m) ** 2, 0) / (values.length - 1);
-  return Math.sqrt(v) / m;
+  const { mean, std } = summarize(values, 'repetition times');
+  return std / mean;
 }
 
 /**

@@ -1,11 +1,11 @@
 // The benchmark's work, timed repetition by repetition: a forward pass with
-// no gradients (inference) and a training step (forward, softmax
+// no gradients (inference) and the trainer's training step (forward, softmax
 // cross-entropy, backward, SGD momentum update, gradients dropped), on one
 // fixed batch. The PyTorch peer (bench/bit_pytorch_peer.py, mode `bench`)
 // does the same work: same labels, same loss, same optimizer.
 import type { ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
-import { SGD } from '../train/optim.js';
+import { TrainStep } from '../train/step.js';
 
 export type Phase = 'forward' | 'train';
 export const PHASES: readonly Phase[] = ['forward', 'train'];
@@ -57,49 +57,24 @@ export function timeForward(model: ImageClassifier, x: T.Tensor, r: Repetitions)
 }
 
 /**
- * A training step as the trainer runs it: `microBatches` forward/backward
- * passes over equal slices of the batch (views, no copies; gradients
- * accumulate, each loss scaled by 1/microBatches), one SGD update, then the
- * gradients are dropped.
+ * The trainer's training step (train/step.ts) with the benchmark's SGD and
+ * softmax loss, no MixUp: `microBatches` forward/backward passes over equal
+ * slices of the batch, one update, gradients dropped.
  */
-export class TrainStep {
-  readonly #model: ImageClassifier;
-  readonly #opt: SGD;
+export function benchTrainStep(model: ImageClassifier, microBatches = 1): TrainStep {
+  return new TrainStep({ model, sgd: { momentum: BENCH_SGD.momentum, weightDecay: BENCH_SGD.weightDecay }, microBatches });
+}
 
-  constructor(model: ImageClassifier) {
-    this.#model = model;
-    this.#opt = new SGD(model.store.trainable(), { momentum: BENCH_SGD.momentum, weightDecay: BENCH_SGD.weightDecay });
-  }
-
-  run(x: T.Tensor, labels: T.Tensor, microBatches = 1): void {
-    const n = x.shape[0];
-    if (!Number.isInteger(microBatches) || microBatches < 1 || n % microBatches !== 0) {
-      throw new Error(`a batch of ${n} cannot be split into ${microBatches} equal micro-batches`);
-    }
-    const m = n / microBatches;
-    this.#model.train();
-    for (let k = 0; k < microBatches; k++) {
-      T.tidy(() => {
-        const xs = microBatches === 1 ? x : x.narrow(0, k * m, m);
-        const ys = microBatches === 1 ? labels : labels.narrow(0, k * m, m);
-        const loss = T.crossEntropy(this.#model.forward(xs), ys);
-        (microBatches === 1 ? loss : loss.div(microBatches)).backward();
-      });
-    }
-    this.#opt.step(BENCH_SGD.lr);
-    this.#opt.zeroGrad();
-  }
-
-  dispose(): void {
-    this.#opt.dispose();
-  }
+/** One benchmark step on the fixed batch. */
+export function runBenchStep(step: TrainStep, x: T.Tensor, labels: T.Tensor): void {
+  T.tidy(() => void step.run({ images: x, labels, lr: BENCH_SGD.lr }));
 }
 
 /** Timings of each timed training step. */
 export function timeTrainSteps(model: ImageClassifier, x: T.Tensor, labels: T.Tensor, r: Repetitions, microBatches = 1): Timings {
-  const step = new TrainStep(model);
+  const step = benchTrainStep(model, microBatches);
   try {
-    return timed(r, () => step.run(x, labels, microBatches));
+    return timed(r, () => runBenchStep(step, x, labels));
   } finally {
     step.dispose();
   }

@@ -1,14 +1,15 @@
 // `bit bench`: forward and training-step images/s, peak RSS and achieved
 // GFLOP/s; with --compare pytorch (or onnxruntime), the same work in PyTorch
 // (or the exported model in ONNX Runtime, inference only) alternately and
-// the ratios; the data loader against the training step; scaling tables.
+// the ratios; the data loader against the training step; scaling tables;
+// with --serve, `bit serve` under load (src/bench/serve.ts).
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { compare, formatReport, measureLoaders, measureScaling, reportJson, type BenchReport, type Peer } from '../bench/index.js';
+import { compare, formatReport, formatServe, measureLoaders, measureScaling, measureServe, reportJson, type BenchReport, type Peer } from '../bench/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, parseThreadCount } from './options.js';
 
 interface BenchFlags {
   model: string;
@@ -30,6 +31,9 @@ interface BenchFlags {
   profile?: boolean;
   markdown?: boolean;
   json?: boolean;
+  serve?: boolean;
+  serveConnections: number[];
+  serveSeconds: number;
 }
 
 export function registerBenchCommand(program: Command): void {
@@ -41,7 +45,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--model <name>', 'model from the registry (bit models)', 'BiT-S-R50x1')
     .option('--resolution <n>', 'input resolution', parseIntOption(8, 4096), 128)
     .option('--batch <n>', 'batch size', parseIntOption(1), 8)
-    .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads on both sides (default: every core)', parseThreadCount('--threads'))
     .addOption(
       new Option(
         '--compare <impl>',
@@ -68,12 +72,15 @@ export function registerBenchCommand(program: Command): void {
     .option('--reps <n>', 'timed repetitions per process', parseIntOption(1), 4)
     .option('--warmup <n>', 'untimed repetitions first', parseIntOption(0), 1)
     .option('--no-loader', 'skip the data-loader measurement')
-    .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseIntOption(1))
+    .option('--loader-workers <n>', 'loader worker threads (default: the loader default, cores - 1)', parseThreadCount('--loader-workers'))
     .option('--scaling', 'also measure images/s against batch size, resolution and micro-batches (ours)')
     .option('--scaling-batches <list>', 'batch sizes of the scaling table', parseIntList(1), [1, 2, 4, 8, 16])
     .option('--scaling-resolutions <list>', 'resolutions of the scaling table', parseIntList(1), [64, 96, 128, 160, 224])
     .option('--scaling-micro <list>', 'micro-batches per step of the scaling table (same effective batch)', parseIntList(1), [1, 2, 4])
     .option('--profile', "add libtorch's op timings of each side and phase (each op's fastest of 3 extra repetitions)")
+    .option('--serve', 'instead: bit serve (--max-batch = --batch) under autocannon load beside the offline forward pass at batch 8 and 1 (src/bench/serve.ts)')
+    .option('--serve-connections <list>', 'concurrent connections of each --serve load run', parseIntList(1), [1, 8, 32])
+    .option('--serve-seconds <s>', 'seconds of each --serve load run (after 2 s of warm-up)', parseIntOption(1), 10)
     .option('--markdown', 'print the tables as Markdown')
     .option('--json', 'print one JSON object (progress goes to stderr)')
     .action(async (o: BenchFlags) => {
@@ -88,6 +95,23 @@ export function registerBenchCommand(program: Command): void {
       if (o.peerMode !== 'eager' && o.compare !== 'pytorch') throw new UsageError(`--peer-mode ${o.peerMode}: applies to --compare pytorch only`);
       const threads = T.configureThreads(o.threads ?? availableParallelism());
       const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+      if (o.serve) {
+        const r = await measureServe({
+          model: o.model,
+          resolution: o.resolution,
+          threads,
+          connections: o.serveConnections,
+          seconds: o.serveSeconds,
+          warmupSeconds: 2,
+          reps: o.reps,
+          warmup: o.warmup,
+          maxBatch: o.batch,
+          maxWaitMs: 5,
+          log,
+        });
+        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatServe(r, o.markdown ? 'markdown' : 'text'));
+        return;
+      }
       const peer = o.compare ?? null;
       const compared = await compare({
         model: o.model,

@@ -12,6 +12,9 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerPretrainCommand } from './pretrain-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerExportCommand } from './export-command.js';
+import { registerServeCommand } from './serve-command.js';
+import { registerWeightsCommand } from './weights-command.js';
+import { registerEmbedCommand } from './embed-command.js';
 
 export function registerCommands(program: Command): void {
   registerTrainCommands(program);
@@ -22,6 +25,9 @@ export function registerCommands(program: Command): void {
   registerPretrainCommand(program);
   registerBenchCommand(program);
   registerExportCommand(program);
+  registerServeCommand(program);
+  registerWeightsCommand(program);
+  registerEmbedCommand(program);
   program
     .command('doctor')
     .description('print the libtorch version and path, the BLAS in use, the thread count and whether the addon loaded')

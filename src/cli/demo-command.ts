@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import * as T from '../tensor/index.js';
 import { DEMO, QUICK_DEMO, runDemo } from '../demo/demo.js';
 import { formatFewShot } from '../eval/fewshot-report.js';
+import { lockRunFolder } from '../train/run-lock.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntOption } from './options.js';
+import { parseThreadCount } from './options.js';
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -12,11 +13,12 @@ export function registerDemoCommand(program: Command): void {
     .description('BiT in miniature: pre-train a small BiT on MNIST (100% and 10%), transfer it to UCI digits at 1-25 shots, compare with training from scratch')
     .option('--out <dir>', 'output folder (upstream checkpoints are cached there)', 'bit-demo')
     .option('--quick', 'a few-minute version (tiny model, fewer shots and seeds)')
-    .option('--threads <n>', 'libtorch threads (default: every core)', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads (default: every core)', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .action(async (o: { out: string; quick?: boolean; threads?: number; workers?: number }) => {
       T.configureThreads(o.threads);
       const cfg = o.quick ? QUICK_DEMO : DEMO;
+      await lockRunFolder(o.out); // one command per output folder; held until this process exits
       process.stderr.write(
         `BiT in miniature: ${cfg.model} pre-trained on ${cfg.upstreamData} (${cfg.upstreamFractions.map((f) => `${f * 100}%`).join(' and ')}), ` +
           `transferred to ${cfg.downstreamData} at ${cfg.shots.join('/')} shots x ${cfg.seeds} seeds${o.quick ? ' (quick)' : ' (about 10 minutes on 2 cores the first time)'}\n`,

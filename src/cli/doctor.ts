@@ -2,7 +2,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as T from '../tensor/index.js';
-import { addonPath } from '../native/index.js';
 import { messageOf } from '../util/errors.js';
 
 export interface DoctorReport {
@@ -40,7 +39,7 @@ export function matmulGflops(n = 1024, reps = 5): number {
 }
 
 export function doctor(): DoctorReport {
-  const report: DoctorReport = { addon: { loaded: false, path: addonPath() } };
+  const report: DoctorReport = { addon: { loaded: false, path: T.addonPath() } };
   let info: ReturnType<typeof T.buildInfo>;
   try {
     info = T.buildInfo();

@@ -8,12 +8,14 @@ import { formatFewShot, saveFewShot, type FewShotCurve } from '../eval/fewshot-r
 import { runVtab, VTAB_TASKS } from '../eval/vtab.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { getModel, loadModel, readMeta, type ModelMeta } from '../models/index.js';
-import { markdownTable, textTable, type Table } from '../report/index.js';
+import { EventWriter, markdownTable, textTable, type Table } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { hyperRuleResolution } from '../train/recipes.js';
+import { lockRunFolder } from '../train/run-lock.js';
 import { InterruptedError, UsageError } from '../util/errors.js';
+import { RunProgress } from '../util/progress.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntList, parseIntOption } from './options.js';
+import { parseIntList, parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 import { addRecipeFlags, recipeOverrides, type RecipeFlags } from './train-commands.js';
 
 /** `scratch` in place of a weights file: a randomly initialised model (the from-scratch baseline). */
@@ -31,6 +33,7 @@ interface FewShotFlags extends RecipeFlags {
   seed: number;
   threads?: number;
   workers?: number;
+  tensorboard?: string;
 }
 
 function modelNameOf(weights: string, meta: ModelMeta | null, flag?: string): string {
@@ -48,7 +51,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('fewshot')
       .description('few-shot transfer: k examples per class, several seeds; the closed-form linear evaluator and/or HyperRule fine-tuning')
-      .requiredOption('--weights <files...>', `weights (.npz), one curve each; '${SCRATCH}' = random init (needs --model)`)
+      .requiredOption('--weights <files...>', `weights, one curve each: ${WEIGHTS_HELP}; '${SCRATCH}' = random init (needs --model)`)
       .option('--label <names...>', 'a label per weights file (default: the file name)')
       .requiredOption('--data <spec>', 'downstream dataset (its train split is sampled, its test split evaluated)')
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
@@ -58,11 +61,16 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (fewshot.json/.md/.svg/.png; fine-tuning runs)', 'bit-fewshot')
       .option('--seed <s>', 'model initialisation seed for scratch', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
+    .option(
+      '--tensorboard <dir>',
+      "also write TensorBoard event files: the accuracies and the figure, and each fine-tuning run's metrics in runs/<curve>/<k>shot-seed<s>",
+    )
     .action(async (o: FewShotFlags) => {
       T.configureThreads(o.threads);
       if (o.label && o.label.length !== o.weights.length) throw new UsageError(`--label gives ${o.label.length} names for ${o.weights.length} weights files`);
+      await lockRunFolder(o.out); // one command per output folder; held until this process exits
       const spec = parseDataSpec(o.data);
       const train = await openDataset(spec, 'train');
       // the linear evaluator scores the test split here; fine-tuning runs open their own
@@ -72,17 +80,22 @@ export function registerEvalCommands(program: Command): void {
       // one resolution for every curve: --resolution, else the first file's trained one, else the HyperRule's
       const size = train.originalSize ?? { height: 224, width: 224 };
       const crop = o.resolution ?? metas.find((m) => m?.crop)?.crop ?? hyperRuleResolution(size.height, size.width).crop;
+      const finetuneRuns = o.method !== 'linear' ? o.shots.length * o.seeds : 0;
+      const progress = new RunProgress(o.weights.length * ((test ? 1 : 0) + finetuneRuns), 'fewshot', (line) => process.stderr.write(line + '\n'));
       await withStopSignals(async (signal) => {
         for (const [i, w] of o.weights.entries()) {
           if (signal.aborted) throw new InterruptedError('few-shot evaluation interrupted; the curves so far were not saved');
           const label = o.label?.[i] ?? (w === SCRATCH ? 'from scratch' : path.basename(w, '.npz'));
+          const runName = `${i}-${label.replace(/[^A-Za-z0-9._-]+/g, '_')}`;
           const modelName = modelNameOf(w, metas[i], o.model);
           if (test) {
+            progress.start(`${label}: the linear evaluator, ${o.shots.join('/')}-shot x ${o.seeds} draw(s)`);
             T.manualSeed(o.seed);
             const { model } = w === SCRATCH ? { model: getModel(modelName).build({ headSize: 1 }) } : await loadModel(w, modelName);
             try {
               const rows: FewShotRow[] = await linearFewShot(model, train, test, { crop, shots: o.shots, seeds: o.seeds, workers: o.workers });
               curves.push({ label, method: 'linear', rows });
+              progress.end();
               process.stderr.write(`${label} (linear, ${crop}px): ${rows.map((r) => `${r.shots}-shot ${(100 * r.mean).toFixed(1)}%`).join('  ')}\n`);
             } finally {
               model.dispose();
@@ -93,12 +106,15 @@ export function registerEvalCommands(program: Command): void {
               model: modelName,
               weights: w === SCRATCH ? null : w,
               data: o.data,
-              out: path.join(o.out, 'runs', `${i}-${label.replace(/[^A-Za-z0-9._-]+/g, '_')}`),
+              out: path.join(o.out, 'runs', runName),
+              tensorboard: o.tensorboard ? path.join(o.tensorboard, 'runs', runName) : undefined,
               shots: o.shots,
               seeds: o.seeds,
               overrides: { ...recipeOverrides(o), crop },
               workers: o.workers,
               signal,
+              progress,
+              label,
               onRun: (k, s, top1, reused) =>
                 process.stderr.write(`${label} (fine-tune): ${k}-shot seed ${s}: ${(100 * top1).toFixed(1)}%${reused ? ' (finished earlier)' : ''}\n`),
             });
@@ -106,11 +122,14 @@ export function registerEvalCommands(program: Command): void {
           }
         }
       });
-      const files = await saveFewShot(curves, path.join(o.out, 'fewshot'), `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`, {
-        data: o.data,
-        seeds: o.seeds,
-        shots: o.shots,
-      });
+      const tensorboard = o.tensorboard ? await EventWriter.open(o.tensorboard) : undefined;
+      let files: string[];
+      try {
+        const title = `Few-shot transfer to ${train.name.replace(/\/train.*$/, '')}`;
+        files = await saveFewShot(curves, path.join(o.out, 'fewshot'), title, { data: o.data, seeds: o.seeds, shots: o.shots }, tensorboard);
+      } finally {
+        tensorboard?.close();
+      }
       process.stdout.write(formatFewShot(curves) + '\n' + `accuracy in %, mean ± std over ${o.seeds} seed(s); wrote ${files.join(', ')}\n`);
     });
 
@@ -118,7 +137,7 @@ export function registerEvalCommands(program: Command): void {
     program
       .command('vtab')
       .description('the VTAB-1k protocol: 1,000 training examples per task, HyperRule fine-tuning, full test split; per-task, per-category and overall means')
-      .requiredOption('--weights <file>', `upstream weights (.npz); '${SCRATCH}' = from scratch (needs --model)`)
+      .requiredOption('--weights <file>', `upstream weights: ${WEIGHTS_HELP}; '${SCRATCH}' = from scratch (needs --model)`)
       .option('--model <name>', 'model name (for files without metadata and for scratch)')
       .option(
         '--data-root <dir>',
@@ -133,8 +152,8 @@ export function registerEvalCommands(program: Command): void {
       .option('--out <dir>', 'output folder (vtab.json, vtab.md, one run folder per task)', 'bit-vtab')
       .option('--seed <s>', 'seed of the 1,000-example draws and training', parseIntOption(0), 0),
   )
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
     .action(
       async (
         o: RecipeFlags & {
@@ -150,6 +169,7 @@ export function registerEvalCommands(program: Command): void {
       ) => {
         T.configureThreads(o.threads);
         const modelName = modelNameOf(o.weights, o.weights === SCRATCH ? null : await readMeta(o.weights), o.model);
+        await lockRunFolder(o.out); // one command per output folder; held until this process exits
         const report = await withStopSignals((signal) =>
           runVtab({
             model: modelName,
@@ -161,13 +181,14 @@ export function registerEvalCommands(program: Command): void {
             overrides: recipeOverrides(o),
             workers: o.workers,
             signal,
+            log: (line) => process.stderr.write(line + '\n'),
             onTask: (r, reused) =>
               process.stderr.write(
                 `${r.task} (${r.category}): top-1 ${(100 * r.top1).toFixed(2)}% on ${r.testImages} test images${reused ? ' (finished earlier)' : ''}\n`,
               ),
           }),
         );
-        const pct = (v: number | null) => (v === null ? null : 100 * v);
+        const toPercent = (v: number | null) => (v === null ? null : 100 * v);
         const table: Table = {
           columns: [
             { header: 'task', align: 'left' },
@@ -177,10 +198,10 @@ export function registerEvalCommands(program: Command): void {
             { header: 'test', decimals: 0 },
           ],
           rows: [
-            ...report.results.map((r) => [r.task, r.category, pct(r.top1), r.trainImages, r.testImages]),
-            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, pct(report.categoryMeans[c]), null, null]),
-            ['mean (VTAB tasks)', '', pct(report.vtabMean), null, null],
-            ['mean (all tasks run)', '', pct(report.overallMean), null, null],
+            ...report.results.map((r) => [r.task, r.category, toPercent(r.top1), r.trainImages, r.testImages]),
+            ...(['Natural', 'Specialized', 'Structured'] as const).map((c) => [`mean ${c}`, c, toPercent(report.categoryMeans[c]), null, null]),
+            ['mean (VTAB tasks)', '', toPercent(report.vtabMean), null, null],
+            ['mean (all tasks run)', '', toPercent(report.overallMean), null, null],
           ],
         };
         await writeFileAtomic(path.join(o.out, 'vtab.json'), JSON.stringify(report, null, 2) + '\n');

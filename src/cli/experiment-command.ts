@@ -3,14 +3,16 @@ import { Argument, type Command } from 'commander';
 import * as path from 'node:path';
 import { EXPERIMENTS, EXPERIMENT_NAMES, getExperiment } from '../experiments/index.js';
 import * as T from '../tensor/index.js';
+import { lockRunFolder } from '../train/run-lock.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseIntOption } from './options.js';
+import { parseThreadCount } from './options.js';
 
 interface ExperimentFlags {
   quick?: boolean;
   out?: string;
   threads?: number;
   workers?: number;
+  tensorboard?: string;
 }
 
 /** The default output folder of an experiment. */
@@ -30,16 +32,25 @@ export function registerExperimentCommand(program: Command): void {
     .addArgument(new Argument('<name>', 'experiment').choices(EXPERIMENT_NAMES))
     .option('--quick', 'the seconds-long form of the same pipeline (a smoke test: its numbers mean nothing)')
     .option('--out <dir>', 'output folder (default runs/experiments/NAME, or NAME-quick)')
-    .option('--threads <n>', 'libtorch threads (default $BIT_THREADS or every core; 1 is fastest on a busy machine)', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads (default $BIT_THREADS or every core; 1 is fastest on a busy machine)', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
+    .option('--tensorboard <dir>', "also write TensorBoard event files: the figures, and each training run's metrics in runs/<name>")
     .addHelpText('after', `\nExperiments:\n${experimentList()}\n\nResults as measured here, beside the published numbers: docs/experiments.md.`)
     .action(async (name: string, o: ExperimentFlags) => {
       T.configureThreads(o.threads);
       const exp = getExperiment(name);
       const quick = o.quick === true;
       const out = path.resolve(o.out ?? defaultExperimentOut(name, quick));
+      await lockRunFolder(out); // one command per output folder; held until this process exits
       const outcome = await withStopSignals((signal) =>
-        exp.execute({ form: quick ? 'quick' : 'full', out, workers: o.workers, signal, log: (m) => process.stderr.write(m + '\n') }),
+        exp.execute({
+          form: quick ? 'quick' : 'full',
+          out,
+          workers: o.workers,
+          signal,
+          log: (m) => process.stderr.write(m + '\n'),
+          tensorboard: o.tensorboard,
+        }),
       );
       process.stdout.write(
         `${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`,

@@ -4,7 +4,7 @@
 import { Option, type Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { onnxImagePreprocessing, readClassNames } from '../data/index.js';
+import { classNamesFor, onnxImagePreprocessing } from '../data/index.js';
 import { exportOnnx, getModel, loadModel, ONNX_OPSETS, type OnnxExportOptions, type OnnxExportResult, type OnnxOpset } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError, messageOf } from '../util/errors.js';
@@ -72,10 +72,7 @@ export function registerExportCommand(program: Command): void {
         throw new UsageError(`--out: ${out} is a folder; give the .onnx file to write`);
       const { model, meta } = await loadModel(o.weights, o.model, o.headSize);
       try {
-        const classNames = o.labels ? await readClassNames(o.labels) : meta?.classNames;
-        if (classNames && classNames.length !== model.headSize) {
-          throw new UsageError(`${o.labels ?? o.weights} has ${classNames.length} class names but the model has ${model.headSize} outputs`);
-        }
+        const classNames = (await classNamesFor(o.labels, meta, model.headSize)).names ?? undefined;
         const resolution = o.resolution ?? meta?.crop ?? 224;
         const opts: OnnxExportOptions = {
           resolution,

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { describeUpstreamRecipe, pretrain, type PretrainRecipeFlags } from '../train/pretrain.js';
 import type { UpstreamVariant } from '../train/recipes.js';
+import { MAX_IMAGE_SIDE } from '../data/index.js';
 import { parseFloatOption, parseIntOption } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
@@ -15,32 +16,6 @@ interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' 
   flip: boolean;
   norm: 'model' | 'batch';
   evalSplit: 'test' | 'val' | 'none';
-}
-
-/** What every worker of a run must agree on (checked at the rendezvous). */
-function pretrainFingerprint(o: PretrainFlags): Record<string, unknown> {
-  const { model, data, variant, epochs, steps, batch, batchSplit, lrPer256, lr, resolution, precrop, flip, weightDecay, warmupSteps, norm, seed, evalSplit } =
-    o;
-  return {
-    command: 'pretrain',
-    model,
-    data,
-    variant,
-    epochs,
-    steps,
-    batch,
-    batchSplit,
-    lrPer256,
-    lr,
-    resolution,
-    precrop,
-    flip,
-    weightDecay,
-    warmupSteps,
-    norm,
-    seed,
-    evalSplit,
-  };
 }
 
 export function registerPretrainCommand(program: Command): void {
@@ -61,8 +36,8 @@ export function registerPretrainCommand(program: Command): void {
     .option('--batch-split <n>', 'micro-batches per step on each worker: same math, less memory', parseIntOption(1))
     .option('--lr-per-256 <x>', 'learning rate per 256 images (default 0.03)', parseFloatOption(0))
     .option('--lr <x>', 'learning rate, used as is', parseFloatOption(0))
-    .option('--resolution <n>', 'random crop size (default 224)', parseIntOption(8))
-    .option('--precrop <n>', 'resize size before the crop (default resolution x 256/224)', parseIntOption(8))
+    .option('--resolution <n>', 'random crop size (default 224)', parseIntOption(8, MAX_IMAGE_SIDE))
+    .option('--precrop <n>', 'resize size before the crop (default resolution x 256/224)', parseIntOption(8, MAX_IMAGE_SIDE))
     .option('--no-flip', 'no random horizontal flips (default: flip unless the dataset says flips change meaning, e.g. digits)')
     .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseFloatOption(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default 5000, or the same fraction of a shorter run)', parseIntOption(0))
@@ -76,29 +51,17 @@ export function registerPretrainCommand(program: Command): void {
     )
     .option('--seed <s>', 'seed of initialization, data order and augmentation', parseIntOption(0), 0)
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val', 'none']).default('test'));
-  addRunFlags(cmd).action(async (o: PretrainFlags) => {
+  addRunFlags(cmd).action(async (o: PretrainFlags, parsed: Command) => {
     await runTrainingCommand(
+      parsed,
       o,
-      pretrainFingerprint(o),
       (run, { announce }) =>
         pretrain({
+          // the flags carry the library's option names, but --resolution (the crop) and --no-flip (a plain boolean)
+          ...o,
           ...run,
-          model: o.model,
-          data: o.data,
-          variant: o.variant,
-          epochs: o.epochs,
-          steps: o.steps,
-          batch: o.batch,
-          batchSplit: o.batchSplit,
-          lrPer256: o.lrPer256,
-          lr: o.lr,
           crop: o.resolution,
-          precrop: o.precrop,
           flip: o.flip === false ? false : undefined,
-          weightDecay: o.weightDecay,
-          warmupSteps: o.warmupSteps,
-          norm: o.norm,
-          evalSplit: o.evalSplit,
           onRecipe: (r, train) => announce(train, describeUpstreamRecipe(r)),
         }),
       (m) =>

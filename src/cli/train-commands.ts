@@ -1,13 +1,13 @@
 // `bit finetune` and `bit eval`.
 import { Option, type Command } from 'commander';
 import * as path from 'node:path';
-import { openDataset, parseDataSpec } from '../data/index.js';
-import { loadModel } from '../models/index.js';
+import { describeSkipped, MAX_IMAGE_SIDE, openDataset, parseDataSpec, skippedEntries } from '../data/index.js';
+import { loadModel, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { evaluate } from '../train/evaluate.js';
 import { describeRecipe, finetune } from '../train/finetune.js';
 import { UsageError } from '../util/errors.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, parseThreadCount, WEIGHTS_HELP } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
 export interface RecipeFlags {
@@ -31,8 +31,8 @@ export function addRecipeFlags(cmd: Command): Command {
     .option('--batch-split <n>', 'micro-batches per step: same math, less memory', parseIntOption(1))
     .option('--lr <x>', 'learning rate, used as is', parseFloatOption(0))
     .option('--base-lr <x>', 'learning rate at batch 512 (scaled with the batch)', parseFloatOption(0))
-    .option('--resolution <n>', 'crop size fed to the model', parseIntOption(8))
-    .option('--precrop <n>', 'resize size before the random crop', parseIntOption(8))
+    .option('--resolution <n>', 'crop size fed to the model', parseIntOption(8, MAX_IMAGE_SIDE))
+    .option('--precrop <n>', 'resize size before the random crop', parseIntOption(8, MAX_IMAGE_SIDE))
     .option('--mixup <alpha>', 'MixUp alpha (0 = off)', parseFloatOption(0))
     .option('--no-flip', 'no random horizontal flips')
     .option('--weight-decay <x>', 'weight decay', parseFloatOption(0));
@@ -62,30 +62,11 @@ interface FinetuneFlags extends RecipeFlags, RunFlagValues {
   evalSplit: 'test' | 'val';
 }
 
-/** What every worker of a data-parallel fine-tuning run must agree on. */
-function finetuneFingerprint(o: FinetuneFlags): Record<string, unknown> {
-  const { model, weights, data, shots, seed, steps, batch, batchSplit, lr, baseLr, resolution, precrop, mixup, flip, weightDecay, resolutionRule, evalSplit } =
-    o;
-  return {
-    command: 'finetune',
-    model,
-    weights,
-    data,
-    shots,
-    seed,
-    steps,
-    batch,
-    batchSplit,
-    lr,
-    baseLr,
-    resolution,
-    precrop,
-    mixup,
-    flip,
-    weightDecay,
-    resolutionRule,
-    evalSplit,
-  };
+/** The model the weights hold (their metadata, or the catalogue for an official file), for a command given no --model. */
+async function modelOfWeights(weights: string | undefined): Promise<string> {
+  const meta = weights ? await readMeta(weights) : null;
+  if (!meta) throw new UsageError(weights ? `${weights} does not say which model it holds: pass --model NAME` : 'give --model NAME (training from scratch)');
+  return meta.model;
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -93,8 +74,8 @@ export function registerTrainCommands(program: Command): void {
     program
       .command('finetune')
       .description('transfer a model to a new task with the BiT-HyperRule (new zero-initialized head)')
-      .requiredOption('--model <name>', 'model name (see bit models)')
-      .option('--weights <file>', "upstream weights (.npz: official BiT files or this project's); omitted: from scratch")
+      .option('--model <name>', 'model name (see bit models; default: the one the weights hold)')
+      .option('--weights <file|name>', `upstream weights: ${WEIGHTS_HELP}; omitted: from scratch`)
       .requiredOption('--data <spec>', 'dataset: mnist, fashion-mnist, digits, a folder DIR/{train,test}/<class>/..., idx:DIR')
       .requiredOption('--out <dir>', 'output folder (checkpoint.npz, model.npz, metrics.json, metrics.jsonl)')
       .option('--shots <k>', 'k training examples per class', parseIntOption(1))
@@ -102,10 +83,11 @@ export function registerTrainCommands(program: Command): void {
   )
     .addOption(new Option('--resolution-rule <rule>', 'HyperRule resolutions of the original code or the paper').choices(['code', 'paper']).default('code'))
     .addOption(new Option('--eval-split <split>', 'split to evaluate on').choices(['test', 'val']).default('test'));
-  addRunFlags(finetuneCmd).action(async (o: FinetuneFlags) => {
+  addRunFlags(finetuneCmd).action(async (flags: Omit<FinetuneFlags, 'model'> & { model?: string }, cmd: Command) => {
+    const o: FinetuneFlags = { ...flags, model: flags.model ?? (await modelOfWeights(flags.weights)) };
     await runTrainingCommand(
+      cmd,
       o,
-      finetuneFingerprint(o),
       (run, { announce }) =>
         finetune({
           ...run,
@@ -127,17 +109,19 @@ export function registerTrainCommands(program: Command): void {
   program
     .command('eval')
     .description('top-1 / top-5 accuracy of a weights file on a dataset split')
-    .requiredOption('--weights <file>', 'weights (.npz)')
+    .requiredOption('--weights <file|name>', `weights: ${WEIGHTS_HELP}`)
     .requiredOption('--data <spec>', 'dataset spec')
-    .option('--model <name>', 'model name (needed for files without metadata, e.g. official BiT files)')
-    .option('--resolution <n>', 'eval resolution (default: the one the weights were trained at)', parseIntOption(8))
+    .option('--model <name>', 'model name (needed for files without metadata that are not named as an official file)')
+    .option('--resolution <n>', 'eval resolution (default: the one the weights were trained at)', parseIntOption(8, MAX_IMAGE_SIDE))
     .addOption(new Option('--split <split>', 'split').choices(['train', 'val', 'test']).default('test'))
-    .option('--threads <n>', 'libtorch threads', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads', parseThreadCount('--threads'))
     .option('--json', 'print JSON')
     .action(
       async (o: { weights: string; data: string; model?: string; resolution?: number; split: 'train' | 'val' | 'test'; threads?: number; json?: boolean }) => {
         T.configureThreads(o.threads);
         const ds = await openDataset(parseDataSpec(o.data), o.split);
+        const leftOut = describeSkipped(skippedEntries([ds]));
+        if (leftOut) process.stderr.write(leftOut + '\n');
         const { model, meta } = await loadModel(o.weights, o.model);
         try {
           if (model.headSize !== ds.numClasses)

@@ -8,9 +8,11 @@ import type { Dataset } from '../data/index.js';
 import * as T from '../tensor/index.js';
 import { DEFAULT_JOIN_TIMEOUT_S, DEFAULT_TIMEOUT_S, type GlooCollective } from '../train/distributed.js';
 import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT, loaderWorkersPerWorker, runDataParallel, threadsPerWorker, type DistributedFlags } from '../train/launch.js';
+import type { Fingerprint } from '../train/fingerprint.js';
 import type { FinalMetrics, RunOptions } from '../train/trainer.js';
+import { pct } from '../util/format.js';
 import { withStopSignals } from '../util/signals.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { parseFloatOption, parseIntOption, parseThreadCount } from './options.js';
 
 export interface RunFlagValues extends DistributedFlags {
   out: string;
@@ -20,6 +22,7 @@ export interface RunFlagValues extends DistributedFlags {
   threads?: number;
   workers?: number;
   resume: boolean;
+  tensorboard?: string;
 }
 
 /** Flags every training command shares: evaluation and checkpoint cadence, threads, resume, and the data-parallel flags. */
@@ -27,9 +30,10 @@ export function addRunFlags(cmd: Command): Command {
   return cmd
     .option('--eval-every <n>', 'evaluate every n steps (default: at the end only)', parseIntOption(1))
     .option('--checkpoint-every <n>', 'checkpoint every n steps (default: a tenth of the run)', parseIntOption(1))
-    .option('--threads <n>', 'libtorch threads per worker (default: the cores / workers on this machine)', parseIntOption(1))
-    .option('--workers <n>', 'data loader threads per worker', parseIntOption(1))
+    .option('--threads <n>', 'libtorch threads per worker (default: the cores / workers on this machine)', parseThreadCount('--threads'))
+    .option('--workers <n>', 'data loader threads per worker', parseThreadCount('--workers'))
     .option('--no-resume', 'start over even if the output folder holds a checkpoint')
+    .option('--tensorboard <dir>', 'also write the metrics (loss, lr, images/s, evaluations) as TensorBoard event files into this folder')
     .option('--nproc-per-node <n>', 'worker processes on this machine (data parallel; the cores are shared among them)', parseIntOption(1), 1)
     .option('--nnodes <n>', 'machines taking part (run the same command on each)', parseIntOption(1), 1)
     .option('--node-rank <r>', "this machine's index in 0..nnodes-1; node 0 hosts the rendezvous", parseIntOption(0), 0)
@@ -48,6 +52,59 @@ export function addRunFlags(cmd: Command): Command {
       DEFAULT_JOIN_TIMEOUT_S,
     )
     .option('--dist-iface <name>', 'network interface Gloo uses (default: $GLOO_SOCKET_IFNAME, else the one the host name resolves to)');
+}
+
+/** Flags of the training commands that do not change what a run computes: where its files go and how it runs and is launched. */
+export const LOCAL_FLAGS: ReadonlySet<string> = new Set([
+  'out',
+  'threads',
+  'workers',
+  'resume',
+  'tensorboard',
+  'nprocPerNode',
+  'nnodes',
+  'nodeRank',
+  'masterAddr',
+  'masterPort',
+  'distTimeout',
+  'joinTimeout',
+  'distIface',
+]);
+
+/** Flags that do not change the result but that every worker must share (evaluations and checkpoints are collectives). */
+export const CADENCE_FLAGS: ReadonlySet<string> = new Set(['evalEvery', 'checkpointEvery']);
+
+/**
+ * The parsed flags of `cmd` but those in `skip` (attribute names), keyed by
+ * flag, with the command's name under 'bit': a negated flag (--no-flip) is
+ * true when given, a flag not given (no value, no default) is absent.
+ */
+function flagFingerprint(cmd: Command, skip: ReadonlySet<string>): Fingerprint {
+  const values = cmd.opts<Record<string, unknown>>();
+  const out: Record<string, string | number | boolean> = { bit: cmd.name() };
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    const v = values[key];
+    if (skip.has(key) || opt.long === undefined) continue;
+    if (opt.negate) {
+      if (v === false) out[opt.long] = true;
+    } else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+      out[opt.long] = v;
+    } else if (v !== undefined) {
+      throw new Error(`${opt.long}: a value of type ${typeof v} cannot be part of a run's fingerprint`);
+    }
+  }
+  return out;
+}
+
+/** What decides a training command's result: every parsed flag but the local and cadence ones (recorded in checkpoints, checked on resume). */
+export function resultFingerprint(cmd: Command): Fingerprint {
+  return flagFingerprint(cmd, new Set([...LOCAL_FLAGS, ...CADENCE_FLAGS]));
+}
+
+/** What every worker of a data-parallel run must agree on: every parsed flag but the local ones. */
+export function workerFingerprint(cmd: Command): Fingerprint {
+  return flagFingerprint(cmd, LOCAL_FLAGS);
 }
 
 /** One line on the cost of gradient averaging in this run (rank 0 prints it). */
@@ -69,22 +126,21 @@ export interface TrainingContext {
 }
 
 /**
- * Runs one training command on this process or as data-parallel workers:
- * threads, signals, the lead worker's summary and exit code. `fingerprint`
- * holds the command's own settings that every worker must agree on (checked
- * at the rendezvous, with the run flags that change which collectives run).
+ * Runs one training command (`cmd`, its flags parsed into `o`) on this
+ * process or as data-parallel workers: threads, signals, the lead worker's
+ * summary and exit code. Every worker must agree on `workerFingerprint`
+ * (checked at the rendezvous); the run records `resultFingerprint` in its
+ * checkpoints and refuses to resume one recorded with other settings.
  * `train` gets the run options and the context; `summary` turns the metrics
  * into the lines to print.
  */
 export async function runTrainingCommand(
+  cmd: Command,
   o: RunFlagValues,
-  fingerprint: Record<string, unknown>,
   train: (run: RunOptions, ctx: TrainingContext) => Promise<FinalMetrics>,
   summary: (m: FinalMetrics) => string,
 ): Promise<void> {
-  // evaluations and checkpoints are collectives: every worker must hold them at the same steps
-  const agreed = JSON.stringify({ ...fingerprint, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery });
-  const code = await runDataParallel(o, agreed, async (collective, place) => {
+  const code = await runDataParallel(o, JSON.stringify(workerFingerprint(cmd)), async (collective, place) => {
     // --threads, else $BIT_THREADS (our launcher sets it), else this worker's share of the machine (torchrun's workers)
     T.configureThreads(o.threads ?? (process.env.BIT_THREADS ? undefined : threadsPerWorker(place.localWorld)));
     const lead = place.rank === 0;
@@ -106,6 +162,8 @@ export async function runTrainingCommand(
           collective,
           signal,
           quiet: !lead,
+          tensorboard: o.tensorboard,
+          fingerprint: resultFingerprint(cmd),
         },
         { lead, world: place.world, announce },
       ),
@@ -119,12 +177,12 @@ export async function runTrainingCommand(
   if (code !== 0) process.exitCode = code;
 }
 
-/** A fraction as a percentage, or n/a. */
-export function pct(v: number | null): string {
-  return v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`;
+/** A fraction as a percentage with its sign ('12.34%'), or n/a. */
+export function percent(v: number | null): string {
+  return v === null ? 'n/a' : `${pct(v)}%`;
 }
 
 /** `top-1 ..  top-5 ..  (N <split> images)  ` of a run's final evaluation, or nothing without one. */
 export function evaluationSummary(m: FinalMetrics, split: string): string {
-  return m.eval_images > 0 ? `top-1 ${pct(m.top1)}  top-5 ${pct(m.top5)}  (${m.eval_images} ${split} images)  ` : '';
+  return m.eval_images > 0 ? `top-1 ${percent(m.top1)}  top-5 ${percent(m.top5)}  (${m.eval_images} ${split} images)  ` : '';
 }

@@ -306,7 +306,7 @@ function rotate90(p: Pixels): Pixels {
   return { data: out, width: h, height: w, channels: c };
 }
 
-/** The first three channels of `p` (alpha dropped, not composited, as decodeFile does). */
+/** The first three channels of `p` (alpha dropped, not composited, as decodeImage does). */
 export function rgb(p: Pixels): Pixels {
   if (p.channels === 3) return p;
   const n = p.width * p.height;

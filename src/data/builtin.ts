@@ -120,6 +120,13 @@ export async function openIdxFolder(dir: string, split: FixedSplit): Promise<Dat
     // No class list: the classes are 0..(largest label of the train split).
     const train = (await findIdxSplit(dir, 'train')) ?? files;
     const labels = await readIdxFile(train.labels, IDX_LABELS_MAGIC);
+    if (labels.data.length === 0)
+      throw new DataError(
+        `${train.labels} holds no labels, so the classes of ${dir} are unknown (they are 0..the largest train label, or the lines of classes.txt)`,
+        {
+          path: train.labels,
+        },
+      );
     let max = 0;
     for (const l of labels.data) max = Math.max(max, l);
     classNames = Array.from({ length: max + 1 }, (_, i) => String(i));

@@ -2,7 +2,7 @@
 // file, decoded on demand) with one label (single-label) or a set of labels
 // (multi-label). Subsets share the parent's pixels and only remap indices.
 import { DataError } from './errors.js';
-import { decodeFile, memoryImage, toThreeChannels, type MemoryPixels, type RawImage } from './decode.js';
+import { decodeImage, memoryImage, toThreeChannels, type MemoryPixels, type RawImage } from './decode.js';
 
 /** Height and width in pixels. */
 export interface ImageSize {
@@ -22,7 +22,7 @@ export interface LabelSets {
   readonly values: Int32Array;
 }
 
-/** An image left out by `skipBadImages`, and why. */
+/** A file or folder left out at open time (an unreadable image with `skipBadImages`, a folder link not followed), and why. */
 export interface SkippedImage {
   readonly path: string;
   readonly reason: string;
@@ -64,7 +64,7 @@ export class Dataset {
   readonly defaultFlip: boolean;
   readonly source: PixelSource;
   readonly sourceIndex: Int32Array;
-  /** Images left out at open time by `skipBadImages` (empty otherwise). */
+  /** What was left out at open time: unreadable images (`skipBadImages`), folders reached again through a symbolic link. */
   readonly skipped: readonly SkippedImage[];
 
   constructor(init: DatasetInit) {
@@ -173,7 +173,7 @@ export class Dataset {
   /** Sample i's decoded pixels at their original size, 8-bit RGB, HWC. */
   async readImage(i: number): Promise<RawImage> {
     if (!Number.isInteger(i) || i < 0 || i >= this.length) throw new DataError(`${this.name}: sample index ${i} out of range [0, ${this.length})`);
-    if (this.source.kind === 'files') return decodeFile(this.source.paths[this.sourceIndex[i]]);
+    if (this.source.kind === 'files') return decodeImage(this.source.paths[this.sourceIndex[i]]);
     return toThreeChannels(await memoryImage(this.source.memory, this.sourceIndex[i]));
   }
 

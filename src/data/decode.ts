@@ -1,5 +1,6 @@
-// Image decoding and resizing with sharp (libvips), shared by the main thread
-// and the loader workers, so that a sample is decoded the same way in both.
+// Image decoding and resizing with sharp (libvips), shared by the main thread,
+// the loader workers and `bit serve` (bytes from a request), so that an image
+// is decoded the same way in all of them.
 //
 // - Files: EXIF orientation is applied; alpha is dropped (not composited);
 //   grey, palette, CMYK and 16-bit images become 8-bit sRGB, 3 channels.
@@ -12,6 +13,7 @@
 //   bilinear interpolation when enlarging. JPEGs may be shrunk on load by a
 //   power of two first (libjpeg DCT scaling, sharp's default
 //   `fastShrinkOnLoad`), which keeps large photos fast.
+import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { DataError, messageOf } from './errors.js';
 
@@ -48,25 +50,51 @@ export function configureSharp(threadsPerImage: number, cache: boolean): void {
   sharp.cache(cache);
 }
 
-async function toRgb(img: sharp.Sharp, file: string): Promise<RawImage> {
+async function toRgb(img: sharp.Sharp, name: string): Promise<RawImage> {
   const { data, info } = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
     throw new DataError(
-      `cannot decode image ${file}: expected 8-bit RGB after conversion, got ${info.channels} channels and ${data.length} bytes for ${info.width}x${info.height}`,
-      { path: file },
+      `cannot decode image ${name}: expected 8-bit RGB after conversion, got ${info.channels} channels and ${data.length} bytes for ${info.width}x${info.height}`,
+      { path: name },
     );
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: info.height, width: info.width, channels: 3 };
 }
 
+/** An image whose header declares more pixels than the caller allows (refused before its pixels are decoded). */
+export class PixelLimitError extends DataError {
+  override name = 'PixelLimitError';
+}
+
+export interface DecodeOptions {
+  /** What errors call an in-memory image (a file is named by its path); default 'image'. */
+  readonly name?: string;
+  /**
+   * Most pixels (width x height) an image may declare; larger ones are
+   * refused from the header, before decoding (a decompression bomb). Default:
+   * sharp's own limit (0x3FFF x 0x3FFF).
+   */
+  readonly maxPixels?: number;
+}
+
 /**
- * Decodes an image file to 8-bit RGB (HWC); with `size`, squashed to
- * size x size. Errors name the file.
+ * Decodes an image (a file path, or the encoded bytes in memory: the same
+ * decoder and numerics) to 8-bit RGB (HWC); with `size`, squashed to size x
+ * size. Errors name the file (or `opts.name`).
  */
-export async function decodeFile(file: string, size: number | null = null): Promise<RawImage> {
+export async function decodeImage(input: string | Buffer, size: number | null = null, opts: DecodeOptions = {}): Promise<RawImage> {
+  const name = typeof input === 'string' ? input : (opts.name ?? 'image');
+  const limit = opts.maxPixels === undefined ? {} : { limitInputPixels: opts.maxPixels };
   try {
-    const meta = await sharp(file, { failOn: 'error' }).metadata();
-    let img = sharp(file, { failOn: 'error', autoOrient: true });
+    // With a limit of our own, the header is read without sharp's (it would refuse without saying the size).
+    const meta = await sharp(input, { failOn: 'error', ...(opts.maxPixels === undefined ? {} : { limitInputPixels: false }) }).metadata();
+    if (opts.maxPixels !== undefined && meta.width * meta.height > opts.maxPixels) {
+      throw new PixelLimitError(
+        `image ${name} is ${meta.width}x${meta.height} (${((meta.width * meta.height) / 1e6).toFixed(1)} megapixels), over the limit of ${(opts.maxPixels / 1e6).toFixed(1)} megapixels: refused before decoding`,
+        { path: name },
+      );
+    }
+    let img = sharp(input, { failOn: 'error', autoOrient: true, ...limit });
     if (meta.hasAlpha === true) {
       // Drop the alpha channel before resizing: sharp resizes images with
       // alpha premultiplied, which would change the colours of the RGB part.
@@ -74,10 +102,16 @@ export async function decodeFile(file: string, size: number | null = null): Prom
       img = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
     }
     if (size !== null) img = img.resize(size, size, { fit: 'fill', kernel: RESIZE_KERNEL });
-    return await toRgb(img, file);
+    return await toRgb(img, name);
   } catch (err) {
     if (err instanceof DataError) throw err;
-    throw new DataError(`cannot decode image ${file}: ${messageOf(err)}`, { path: file, cause: err });
+    if (typeof input === 'string') {
+      // sharp says 'unsupported image format' of a folder or a missing file: say what the path is instead
+      const st = await stat(input).catch(() => null);
+      if (st === null || st.isDirectory())
+        throw new DataError(`cannot decode image ${input}: ${st === null ? 'it does not exist' : 'it is a folder, not an image file'}`, { path: input });
+    }
+    throw new DataError(`cannot decode image ${name}: ${messageOf(err)}`, { path: name, cause: err });
   }
 }
 
@@ -94,15 +128,27 @@ export async function checkImageFile(file: string): Promise<string | null> {
   }
 }
 
-/** Width and height of an image file after EXIF orientation, from its header; null if unreadable. */
-export async function imageFileSize(file: string): Promise<{ height: number; width: number } | null> {
+/** Width and height of an image file after EXIF orientation, from its header; else why the header cannot be read. */
+async function readImageHeader(file: string): Promise<{ height: number; width: number } | string> {
   try {
     const meta = await sharp(file).metadata();
     const { width, height } = meta.autoOrient;
-    return width > 0 && height > 0 ? { height, width } : null;
-  } catch {
-    return null;
+    return width > 0 && height > 0 ? { height, width } : `its header gives no size (${width}x${height})`;
+  } catch (err) {
+    return messageOf(err);
   }
+}
+
+/** Width and height of an image file after EXIF orientation, from its header; null if unreadable. */
+export async function imageFileSize(file: string): Promise<{ height: number; width: number } | null> {
+  const header = await readImageHeader(file);
+  return typeof header === 'string' ? null : header;
+}
+
+/** Why the header of an image file cannot be read, or null when it can (a cheap check: the pixels are not decoded). */
+export async function imageHeaderProblem(file: string): Promise<string | null> {
+  const header = await readImageHeader(file);
+  return typeof header === 'string' ? header : null;
 }
 
 /** Image `index` of in-memory pixels; with `size`, squashed to size x size (channels kept). */

@@ -1,5 +1,6 @@
 // The error every bad input in the data layer raises: a message that names the
 // file, folder, label or option, what was expected and what was found.
+import { UsageError } from '../util/errors.js';
 
 export class DataError extends Error {
   override name = 'DataError';
@@ -10,6 +11,14 @@ export class DataError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.path = options.path;
   }
+}
+
+/**
+ * A malformed dataset spec string (its syntax, an unknown dataset or option,
+ * a bad or repeated option value): a usage error, exit 2 at the command line.
+ */
+export class DataSpecError extends UsageError {
+  override name = 'DataSpecError';
 }
 
 export { messageOf } from '../util/errors.js';

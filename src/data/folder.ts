@@ -12,15 +12,19 @@
  * - Images: files ending in .jpg .jpeg .png .webp .gif .tif .tiff (any case),
  *   also in nested folders below a class folder; other files and hidden
  *   files (starting with '.') are ignored. Files are sorted by path.
+ * - Symbolic links are followed, but each real folder is read once per
+ *   split: a link back into a folder already read (a loop like
+ *   `ln -s .. DIR/train/a/loop`, or a link to another class's folder) is
+ *   not followed and is listed in `dataset.skipped`; two class folders that
+ *   are one folder are an error.
  * - Images are decoded on demand (never all held in memory): grey images
  *   become 3 channels, alpha is dropped, EXIF orientation is applied.
  * - Split 'test' reads DIR/test, or DIR/val when there is no DIR/test
  *   (ImageNet-style layouts). Split 'val' reads DIR/val.
  * - Errors: a missing or empty folder, a class folder without images, or an
  *   image file directly in DIR/train.
- * - `skipBadImages`: every image is decoded once at open time (JPEGs at
- *   reduced scale); unreadable ones are left out and listed in
- *   `dataset.skipped`. Without it, a bad image is an error naming the file
+ * - `skipBadImages`: every image is decoded once at open time (at reduced
+ *   scale); unreadable ones are left out and listed in `dataset.skipped`. Without it, a bad image is an error naming the file
  *   when it is decoded.
  * - `originalSize`: the median height and width of up to 16 images spread
  *   over the split (read from their headers).
@@ -69,21 +73,65 @@ async function entryKind(entry: Dirent, full: string): Promise<'dir' | 'file' | 
   }
 }
 
-/** Image files below `dir`, recursively, sorted. */
-async function listImages(dir: string): Promise<string[]> {
+/**
+ * The folders of one split read so far, by real path (symbolic links
+ * resolved), each with the path it was first read at; and what was left out.
+ */
+interface FolderWalk {
+  readonly read: Map<string, string>;
+  readonly skipped: SkippedImage[];
+}
+
+/**
+ * Image files below `dir`, recursively, sorted. Each real folder is read
+ * once: a folder reached again through a symbolic link (a loop such as
+ * `ln -s .. loop`, or a second way into a folder) is not followed, and is
+ * listed in `walk.skipped`.
+ */
+async function walkImages(dir: string, walk: FolderWalk): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
+  const visit = async (d: string): Promise<void> => {
     const entries = await readDirOrFail(d, 'folder');
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const full = path.join(d, e.name);
       const kind = await entryKind(e, full);
-      if (kind === 'dir') await walk(full);
-      else if (kind === 'file' && isImageFile(e.name)) out.push(full);
+      if (kind === 'dir') {
+        const real = await fs.realpath(full);
+        const first = walk.read.get(real);
+        if (first !== undefined) {
+          walk.skipped.push({ path: full, reason: `the same folder as ${first} (through a symbolic link), already read: not followed` });
+          continue;
+        }
+        walk.read.set(real, full);
+        await visit(full);
+      } else if (kind === 'file' && isImageFile(e.name)) out.push(full);
     }
   };
-  await walk(dir);
+  await visit(dir);
   return out.sort();
+}
+
+/** Image files below `dir`, recursively, sorted, each real folder read once; `skipped`: the symbolic links not followed. */
+export async function listImages(dir: string): Promise<{ images: string[]; skipped: SkippedImage[] }> {
+  const walk: FolderWalk = { read: new Map([[await fs.realpath(dir), dir]]), skipped: [] };
+  const images = await walkImages(dir, walk);
+  return { images, skipped: walk.skipped };
+}
+
+/** A walk of split folder `dir` of `root`, where the root, the split and its class folders count as read before any is walked. */
+async function startWalk(root: string, dir: string, classes: readonly string[]): Promise<FolderWalk> {
+  const read = new Map<string, string>();
+  for (const p of [root, dir]) read.set(await fs.realpath(p), p);
+  for (const name of classes) {
+    const p = path.join(dir, name);
+    const real = await fs.realpath(p);
+    const other = read.get(real);
+    if (other !== undefined)
+      throw new DataError(`class folders ${other} and ${p} are the same folder (through a symbolic link): each class needs a folder of its own`, { path: p });
+    read.set(real, p);
+  }
+  return { read, skipped: [] };
 }
 
 /** Sub-folder names of a split folder, sorted; errors for a missing or empty folder. */
@@ -135,13 +183,13 @@ export async function splitFolder(root: string, split: FolderSplit): Promise<str
   );
 }
 
-/** Median of a non-empty list. */
-function median(values: number[]): number {
+/** The upper median of a non-empty list (of an even count, the larger middle value): a size one of the images has. */
+function upperMedian(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median height and width of up to 16 of the files (spread over the list), from their headers; null if none is readable. */
+/** The (upper) median height and width of up to 16 of the files (spread over the list), from their headers; null if none is readable. */
 export async function probeSize(files: readonly string[]): Promise<ImageSize | null> {
   const picks = Math.min(16, files.length);
   const sizes: ImageSize[] = [];
@@ -152,17 +200,25 @@ export async function probeSize(files: readonly string[]): Promise<ImageSize | n
     }),
   );
   if (sizes.length === 0) return null;
-  return { height: median(sizes.map((s) => s.height)), width: median(sizes.map((s) => s.width)) };
+  return { height: upperMedian(sizes.map((s) => s.height)), width: upperMedian(sizes.map((s) => s.width)) };
 }
 
-/** Decodes every file once, `concurrency` at a time; returns the indices of the good ones (in order) and the bad ones. */
-export async function scanImages(files: readonly string[], concurrency = 4): Promise<{ keep: Int32Array; skipped: SkippedImage[] }> {
+/**
+ * Checks every file once with `check` (default: a full decode at reduced
+ * size), `concurrency` at a time; returns the indices of the good ones (in
+ * order) and the bad ones with the reason `check` gave.
+ */
+export async function scanImages(
+  files: readonly string[],
+  concurrency = 4,
+  check: (file: string) => Promise<string | null> = checkImageFile,
+): Promise<{ keep: Int32Array; skipped: SkippedImage[] }> {
   const bad = new Map<number, string>();
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const i = next++;
-      const reason = await checkImageFile(files[i]);
+      const reason = await check(files[i]);
       if (reason !== null) bad.set(i, reason);
     }
   };
@@ -177,6 +233,40 @@ export async function scanImages(files: readonly string[], concurrency = 4): Pro
   return { keep: Int32Array.from(keep), skipped };
 }
 
+/**
+ * Image files without labels (for embeddings and predictions): each
+ * argument is an image file, or a folder whose images (recursively, sorted)
+ * are taken. The dataset has no classes; every sample's label set is empty.
+ */
+export async function openImageFiles(inputs: readonly string[]): Promise<Dataset> {
+  const files: string[] = [];
+  const skipped: SkippedImage[] = [];
+  for (const input of inputs) {
+    const kind = await fs.stat(input).then(
+      (st) => (st.isDirectory() ? 'dir' : 'file'),
+      () => null,
+    );
+    if (kind === null) throw new DataError(`${input} does not exist`, { path: input });
+    if (kind === 'file') files.push(input);
+    else {
+      const { images, skipped: links } = await listImages(input);
+      skipped.push(...links);
+      if (images.length === 0) throw new DataError(`folder ${input} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, { path: input });
+      files.push(...images);
+    }
+  }
+  if (files.length === 0) throw new DataError('no images given');
+  return new Dataset({
+    name: inputs.length === 1 ? inputs[0] : `${files.length} images`,
+    classNames: [],
+    source: { kind: 'files', paths: files },
+    labelSets: { offsets: new Int32Array(files.length + 1), values: new Int32Array(0) },
+    originalSize: await probeSize(files),
+    defaultFlip: false,
+    skipped,
+  });
+}
+
 /** Opens split `split` of the image folder `root`. */
 export async function openImageFolder(root: string, split: FolderSplit, options: OpenFolderOptions = {}): Promise<Dataset> {
   const dir = await splitFolder(root, split);
@@ -188,6 +278,7 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   const classIndex = new Map(classNames.map((c, i) => [c, i]));
   const files: string[] = [];
   const labels: number[] = [];
+  const walk = await startWalk(root, dir, own);
   for (const name of own) {
     const label = classIndex.get(name);
     if (label === undefined) {
@@ -196,7 +287,7 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
         { path: path.join(dir, name) },
       );
     }
-    const images = await listImages(path.join(dir, name));
+    const images = await walkImages(path.join(dir, name), walk);
     if (images.length === 0) {
       throw new DataError(`class folder ${path.join(dir, name)} has no images: expected files ending in ${IMAGE_EXTENSIONS.join(' ')}`, {
         path: path.join(dir, name),
@@ -209,12 +300,12 @@ export async function openImageFolder(root: string, split: FolderSplit, options:
   }
   let good = files;
   let goodLabels = Int32Array.from(labels);
-  let skipped: SkippedImage[] = [];
+  const skipped: SkippedImage[] = walk.skipped;
   if (options.skipBadImages === true) {
     const scan = await scanImages(files);
-    skipped = scan.skipped;
+    skipped.push(...scan.skipped);
     if (scan.keep.length === 0)
-      throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${skipped[0].path}: ${skipped[0].reason})`, { path: dir });
+      throw new DataError(`${dir}: all ${files.length} images are unreadable (first: ${scan.skipped[0].path}: ${scan.skipped[0].reason})`, { path: dir });
     good = Array.from(scan.keep, (i) => files[i]);
     goodLabels = Int32Array.from(scan.keep, (i) => labels[i]);
   }

@@ -140,6 +140,9 @@ export async function readIdxPair(imagesFile: string, labelsFile: string, numCla
   const images = imagesResult.value;
   const labels = labelsResult.value;
   const [count, height, width] = images.dims;
+  if (count === 0) throw new DataError(`${imagesFile} holds no images (its header says 0): a split needs at least one`, { path: imagesFile });
+  if (height === 0 || width === 0)
+    throw new DataError(`${imagesFile}: its header says the images are ${height}x${width} pixels: expected at least 1x1`, { path: imagesFile });
   if (labels.dims[0] !== count) {
     throw new DataError(`mismatched IDX files: ${imagesFile} holds ${count} images but ${labelsFile} holds ${labels.dims[0]} labels`, { path: labelsFile });
   }

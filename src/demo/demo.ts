@@ -24,6 +24,7 @@ import * as T from '../tensor/index.js';
 import { pretrain } from '../train/pretrain.js';
 import type { RecipeOverrides } from '../train/recipes.js';
 import { MODEL_FILE } from '../train/trainer.js';
+import { RunProgress } from '../util/progress.js';
 
 export interface DemoConfig {
   model: string;
@@ -150,13 +151,17 @@ export async function runDemo(
   const test = await openDataset(spec, 'test');
   const curves: FewShotCurve[] = [];
   const sources = [...upstream.map((u) => ({ label: u.label, weights: u.weights as string | null })), { label: 'from scratch', weights: null }];
+  // downstream: per source, the linear evaluator's fits, then a fine-tuning run per (shots, seed)
+  const progress = new RunProgress(sources.length * (1 + cfg.shots.length * cfg.seeds), 'downstream', log);
   for (const s of sources) {
+    progress.start(`${s.label}: the linear evaluator, ${cfg.shots.join('/')}-shot x ${cfg.seeds} draw(s)`);
     T.manualSeed(0);
     const model = entry.build({ headSize: 10 });
     try {
       if (s.weights) await loadWeights(model, s.weights);
       const rows: FewShotRow[] = await linearFewShot(model, train, test, { crop: cfg.crop, shots: cfg.shots, seeds: cfg.seeds, workers: opts.workers });
       curves.push({ label: s.label, method: 'linear', rows });
+      progress.end();
       log(`linear   ${s.label.padEnd(13)} ${rows.map((r) => `${r.shots}-shot ${(100 * r.mean).toFixed(1)}%`).join('  ')}`);
     } finally {
       model.dispose();
@@ -173,6 +178,8 @@ export async function runDemo(
       overrides: { ...cfg.finetune, crop: cfg.crop, precrop: cfg.precrop },
       workers: opts.workers,
       signal: opts.signal,
+      progress,
+      label: s.label,
     });
     curves.push({ label: s.label, method: 'finetune', rows });
     log(`finetune ${s.label.padEnd(13)} ${rows.map((r) => `${r.shots}-shot ${(100 * r.mean).toFixed(1)}%`).join('  ')}`);

@@ -7,6 +7,7 @@ import type { RecipeOverrides, ResolutionRule } from '../train/recipes.js';
 import { finetuneOnce } from './runs.js';
 import { DEFAULT_SEEDS, DEFAULT_SHOTS, summarizeSeeds, type FewShotRow } from './fewshot.js';
 import { InterruptedError } from '../util/errors.js';
+import type { RunProgress } from '../util/progress.js';
 
 export interface FinetuneFewShotOptions {
   model: string;
@@ -20,8 +21,13 @@ export interface FinetuneFewShotOptions {
   resolutionRule?: ResolutionRule;
   workers?: number;
   signal?: AbortSignal;
+  /** TensorBoard event files of each run, in <tensorboard>/<k>shot-seed<s>. */
+  tensorboard?: string;
   /** Called after each run. */
   onRun?: (shots: number, seed: number, top1: number, reused: boolean) => void;
+  /** Counts each run (made by the caller, sized for all of its runs); `label` names the curve in its lines. */
+  progress?: RunProgress;
+  label?: string;
 }
 
 export async function finetuneFewShot(o: FinetuneFewShotOptions): Promise<FewShotRow[]> {
@@ -30,6 +36,7 @@ export async function finetuneFewShot(o: FinetuneFewShotOptions): Promise<FewSho
     const acc: number[] = [];
     for (let s = 0; s < (o.seeds ?? DEFAULT_SEEDS); s++) {
       if (o.signal?.aborted) throw new InterruptedError('few-shot fine-tuning interrupted; rerun the same command to continue');
+      o.progress?.start(`${o.label ? `${o.label}: ` : ''}fine-tuning on ${k} example(s) per class, seed ${s}`);
       const { metrics, reused } = await finetuneOnce({
         model: o.model,
         weights: o.weights ?? undefined,
@@ -42,7 +49,9 @@ export async function finetuneFewShot(o: FinetuneFewShotOptions): Promise<FewSho
         workers: o.workers,
         signal: o.signal,
         quiet: true,
+        tensorboard: o.tensorboard ? path.join(o.tensorboard, `${k}shot-seed${s}`) : undefined,
       });
+      o.progress?.end(reused);
       acc.push(metrics.top1!);
       o.onRun?.(k, s, metrics.top1!, reused);
     }

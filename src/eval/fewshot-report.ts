@@ -2,7 +2,7 @@
 // (accuracy vs shots, one line per model or upstream).
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { lineChart, markdownTable, meanStd, pointFromSeeds, saveFigure, textTable, type Table } from '../report/index.js';
+import { lineChart, markdownTable, meanStd, pointFromSeeds, saveFigure, textTable, type EventWriter, type Table } from '../report/index.js';
 import type { FewShotRow } from './fewshot.js';
 
 export interface FewShotCurve {
@@ -33,8 +33,19 @@ export function formatFewShot(curves: readonly FewShotCurve[], markdown = false)
   return markdown ? markdownTable(t) : textTable(t);
 }
 
-/** Writes `<base>.json`, `<base>.md`, `<base>.svg` and `<base>.png`. */
-export async function saveFewShot(curves: readonly FewShotCurve[], base: string, title: string, extra: Record<string, unknown> = {}): Promise<string[]> {
+/**
+ * Writes `<base>.json`, `<base>.md`, `<base>.svg` and `<base>.png`; with
+ * `tensorboard`, also each curve's mean accuracy as the scalar
+ * `fewshot/<method>/<label>` with the shot count as its step, and the figure.
+ */
+export async function saveFewShot(
+  curves: readonly FewShotCurve[],
+  base: string,
+  title: string,
+  extra: Record<string, unknown> = {},
+  tensorboard?: EventWriter,
+): Promise<string[]> {
+  for (const c of curves) for (const r of c.rows) tensorboard?.scalars(r.shots, { [`fewshot/${c.method}/${c.label}`]: r.mean });
   await writeFileAtomic(`${base}.json`, JSON.stringify({ ...extra, curves }, null, 2) + '\n');
   await writeFileAtomic(`${base}.md`, formatFewShot(curves, true) + '\n');
   const shots = [...new Set(curves.flatMap((c) => c.rows.map((r) => r.shots)))].sort((a, b) => a - b);
@@ -58,6 +69,6 @@ export async function saveFewShot(curves: readonly FewShotCurve[], base: string,
       legendTitle: 'model / upstream',
     },
   );
-  const fig = await saveFigure(spec, base);
+  const fig = await saveFigure(spec, base, { tensorboard });
   return [`${base}.json`, `${base}.md`, fig.svg, fig.png].map((p) => path.resolve(p));
 }

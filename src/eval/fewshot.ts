@@ -3,11 +3,11 @@
 // features, standardized with the training features' mean and std, a constant
 // bias column, one-hot targets mapped to {-1, +1}, ridge regression with
 // l2 = 2^10 solved in closed form through an eigen-decomposition, argmax.
-import { evalLoader, kShotIndices, type Dataset } from '../data/index.js';
+import { kShotIndices, type Dataset } from '../data/index.js';
 import type { ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { summarize } from '../report/index.js';
-import { rawImages, toModelInput } from '../train/batch.js';
+import { embedDataset } from './embed.js';
 
 /** big_vision's default ridge strength. */
 export const FEWSHOT_L2 = 2 ** 10;
@@ -24,22 +24,10 @@ export interface Features {
   labels: Int32Array;
 }
 
-/** Pre-logit features of every image of `ds` (eval preprocessing: resize to crop x crop). */
+/** Pre-logit features of every image of `ds` (eval preprocessing: resize to crop x crop), with their labels: `bit embed`'s embeddings. */
 export async function extractFeatures(model: ImageClassifier, ds: Dataset, opts: { crop: number; batchSize?: number; workers?: number }): Promise<Features> {
   const labels = ds.requireLabels('feature extraction');
-  const loader = evalLoader(ds, { batchSize: opts.batchSize ?? 64, crop: opts.crop, workers: opts.workers });
-  const parts: T.Tensor[] = [];
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    for await (const b of loader) parts.push(T.keep(T.tidy(() => T.noGrad(() => model.features(toModelInput(rawImages(b)))))));
-    const x = T.keep(T.tidy(() => T.cat(parts, 0)));
-    return { x, labels };
-  } finally {
-    T.dispose(parts);
-    model.train(wasTraining);
-    await loader.close();
-  }
+  return { x: await embedDataset(model, ds, opts), labels };
 }
 
 /** A fitted linear few-shot classifier: scores = [standardize(x), BIAS] @ w. */

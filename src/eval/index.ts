@@ -4,3 +4,5 @@ export * from './fewshot-finetune.js';
 export * from './fewshot-report.js';
 export * from './runs.js';
 export * from './vtab.js';
+export * from './inference.js';
+export * from './embed.js';

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { formatDataSpec, openDataset, parseDataSpec } from '../data/index.js';
 import type { RecipeOverrides, ResolutionRule } from '../train/recipes.js';
 import { UsageError } from '../util/errors.js';
+import { RunProgress } from '../util/progress.js';
 import { finetuneOnce } from './runs.js';
 
 export type VtabCategory = 'Natural' | 'Specialized' | 'Structured';
@@ -96,6 +97,8 @@ export interface VtabOptions {
   workers?: number;
   signal?: AbortSignal;
   onTask?: (r: VtabTaskResult, reused: boolean) => void;
+  /** Prints a line as each task starts: which of how many, about how long the rest will take. */
+  log?: (line: string) => void;
 }
 
 function isDir(p: string): boolean {
@@ -169,7 +172,9 @@ function mean(xs: readonly number[]): number | null {
 export async function runVtab(o: VtabOptions): Promise<VtabReport> {
   const { run, missing } = planTasks(o);
   const results: VtabTaskResult[] = [];
+  const progress = o.log ? new RunProgress(run.length, 'vtab', o.log) : null;
   for (const t of run) {
+    progress?.start(`${t.name} (${t.category})`);
     const { spec, trainImages } = await thousandSpec(t.spec, o.seed ?? 0);
     const { metrics, reused } = await finetuneOnce({
       model: o.model,
@@ -185,6 +190,7 @@ export async function runVtab(o: VtabOptions): Promise<VtabReport> {
     });
     const r: VtabTaskResult = { task: t.name, category: t.category, top1: metrics.top1!, testImages: metrics.eval_images, trainImages };
     results.push(r);
+    progress?.end(reused);
     o.onTask?.(r, reused);
   }
   const cats: VtabCategory[] = ['Natural', 'Specialized', 'Structured'];

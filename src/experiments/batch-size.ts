@@ -118,6 +118,7 @@ export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
   echoes: 'Wu & He 2018, Figure 1 / Table 3 (the lecture\'s "Group Normalization: better than BN?" figure)',
   published: { markdown: publishedMarkdown(), data: BATCH_SIZE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * c.variants.length * c.perDevice.length,
   expectedMinutes: 40,
   async run(cfg, ctx) {
     const data = await openData(cfg.data);

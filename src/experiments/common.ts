@@ -6,22 +6,27 @@
 // that returns its results, tables, figures and findings; `runExperiment`
 // times it and writes everything atomically at the end, so a failed run
 // leaves no report behind.
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { fractionSubset, openDataset, parseDataSpec, type Dataset } from '../data/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { ensureFolder } from '../io/folders.js';
 import { getModel, type ImageClassifier } from '../models/index.js';
 import type { NormSpec } from '../nn/index.js';
-import { saveFigure } from '../report/index.js';
+import { EventWriter, saveFigure } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { upstreamRecipe } from '../train/recipes.js';
 import type { StepSchedule } from '../train/schedule.js';
 import { DivergedError, METRICS_LOG, train, type TrainRecipe } from '../train/trainer.js';
 import { InterruptedError } from '../util/errors.js';
+import { formatDuration, pct } from '../util/format.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
+import { RunProgress } from '../util/progress.js';
+
+export { formatDuration, pct };
 
 /** 'full': the documented run (minutes); 'quick': the same pipeline in seconds, for tests. */
 export type Form = 'full' | 'quick';
@@ -36,6 +41,10 @@ export interface RunContext {
   readonly signal?: AbortSignal;
   /** Progress lines (stderr in the CLI, silent in tests). */
   log(message: string): void;
+  /** TensorBoard event files: the figures into this folder, each training run's metrics into runs/<name> below it. */
+  readonly tensorboard?: string;
+  /** Counts the training runs as they start (which of how many, time left); set by the experiment runner. */
+  readonly runs?: RunProgress;
 }
 
 /** A figure of the report: written as `<file>.svg` and `<file>.png` in the output folder. */
@@ -74,6 +83,8 @@ export interface ExperimentSpec<C, R> {
   readonly configs: Readonly<Record<Form, C>>;
   /** Wall-clock minutes of the full form as measured here (--threads 1, a busy 2-core machine; docs/experiments.md). */
   readonly expectedMinutes: number;
+  /** The training runs `run` makes with `config` (the progress lines count them; the quick-form tests check the count). */
+  trainingRuns(config: C): number;
   run(config: C, ctx: RunContext): Promise<ExperimentReport<R>>;
 }
 
@@ -126,13 +137,6 @@ export function formatMachine(m: MachineInfo): string {
   return `${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, libtorch ${m.libtorch} with ${m.libtorchThreads} thread(s), Node ${m.node}, load average ${m.loadAverage} at the start`;
 }
 
-export function formatDuration(seconds: number): string {
-  if (seconds < 59.95) return `${seconds.toFixed(1)} s`;
-  const total = Math.round(seconds);
-  const m = Math.floor(total / 60);
-  return m < 60 ? `${m} min ${total % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
 async function executeExperiment<C extends object, R extends object>(spec: ExperimentSpec<C, R>, ctx: RunContext): Promise<ExperimentOutcome> {
   const config = spec.configs[ctx.form];
   const machine = machineInfo();
@@ -142,13 +146,18 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
     );
   }
   ctx.log(`${spec.name} (${ctx.form}): ${spec.title}; writing to ${ctx.out}`);
-  await fs.mkdir(ctx.out, { recursive: true });
+  await ensureFolder(ctx.out);
   const t0 = Date.now();
-  const report = await spec.run(config, ctx);
+  const report = await spec.run(config, { ...ctx, runs: new RunProgress(spec.trainingRuns(config), spec.name, (line) => ctx.log(line)) });
   const files: string[] = [];
-  for (const f of report.figures) {
-    const saved = await saveFigure(f.spec, path.join(ctx.out, f.file));
-    files.push(saved.svg, saved.png);
+  const tensorboard = ctx.tensorboard ? await EventWriter.open(ctx.tensorboard) : undefined;
+  try {
+    for (const f of report.figures) {
+      const saved = await saveFigure(f.spec, path.join(ctx.out, f.file), { tensorboard });
+      files.push(saved.svg, saved.png);
+    }
+  } finally {
+    tensorboard?.close();
   }
   const seconds = (Date.now() - t0) / 1000;
   const results = {
@@ -310,24 +319,6 @@ export interface TrainingOutcome {
   evals: EvalPoint[];
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-/** The test evaluations the trainer logged to `file` (metrics.jsonl). */
-async function readEvals(file: string): Promise<EvalPoint[]> {
-  if (!existsSync(file)) return [];
-  const out: EvalPoint[] = [];
-  for (const line of (await fs.readFile(file, 'utf8')).split('\n')) {
-    if (!line.trim()) continue;
-    const entry: unknown = JSON.parse(line);
-    if (!isRecord(entry) || !isRecord(entry.eval) || typeof entry.step !== 'number') continue;
-    const { top1, loss } = entry.eval;
-    if (typeof top1 === 'number' && typeof loss === 'number') out.push({ step: entry.step, top1, loss });
-  }
-  return out;
-}
-
 /**
  * Trains `run.model` with the project's trainer (micro-batches, MixUp,
  * evaluation) into OUT/runs/<name>, from scratch (no resume). A diverged run
@@ -336,8 +327,10 @@ async function readEvals(file: string): Promise<EvalPoint[]> {
  */
 export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<TrainingOutcome> {
   const dir = path.join(ctx.out, 'runs', run.name);
+  ctx.runs?.start(run.name);
   await fs.rm(dir, { recursive: true, force: true });
   const losses: number[] = [];
+  const evals: EvalPoint[] = [];
   const t0 = Date.now();
   let top1: number | null = null;
   let testLoss: number | null = null;
@@ -351,16 +344,22 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
       dataSpec: run.dataSpec,
       recipe: run.recipe,
       loss: 'softmax',
-      outDir: dir,
-      seed: run.seed,
-      evalEvery: run.evalEvery ?? 0,
-      checkpointEvery: 0,
-      resume: false,
-      workers: ctx.workers,
+      run: {
+        out: dir,
+        seed: run.seed,
+        evalEvery: run.evalEvery ?? 0,
+        checkpointEvery: 0,
+        resume: false,
+        workers: ctx.workers,
+        signal: ctx.signal,
+        quiet: true,
+        tensorboard: ctx.tensorboard ? path.join(ctx.tensorboard, 'runs', run.name) : undefined,
+        hooks: {
+          onStep: (r) => losses.push(r.loss),
+          onEval: (r) => evals.push({ step: r.step, top1: r.result.top1, loss: r.result.loss }),
+        },
+      },
       evalBatch: STUDY_EVAL_BATCH,
-      signal: ctx.signal,
-      quiet: true,
-      onStep: (_step, loss) => losses.push(loss),
     });
     if (m.stopped_early) throw new InterruptedError(`interrupted during run ${run.name}; no report was written`);
     top1 = m.top1;
@@ -370,8 +369,8 @@ export async function trainRun(ctx: RunContext, run: TrainingRun): Promise<Train
     diverged = true;
   }
   await fs.rm(path.join(dir, CHECKPOINT_FILE), { force: true });
+  ctx.runs?.end();
   const seconds = (Date.now() - t0) / 1000;
-  const evals = await readEvals(path.join(dir, METRICS_LOG));
   ctx.log(`  ${run.name}: ${diverged ? `diverged after ${losses.length} steps` : `test top-1 ${pct(top1 ?? NaN)}%`} (${formatDuration(seconds)})`);
   return { top1, testLoss, diverged, seconds, losses, evals };
 }
@@ -457,11 +456,6 @@ export function checkStop(ctx: RunContext): void {
 
 // ---------------------------------------------------------------------------
 // numbers
-
-/** A fraction as a percentage string with `d` decimals. */
-export function pct(x: number, d = 2): string {
-  return (100 * x).toFixed(d);
-}
 
 /** Exponential moving average of a curve (training-loss plots), then every `every`-th point (and the last) as [step, value]. */
 export function smoothCurve(values: readonly number[], every: number, decay = 0.95): [number, number][] {

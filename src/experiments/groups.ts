@@ -60,6 +60,8 @@ export interface GroupsRun {
   seed: number;
   /** Test error in [0, 1]; null when the run diverged. */
   error: number | null;
+  /** Mean test cross-entropy; null when the run diverged. */
+  testLoss: number | null;
   diverged: boolean;
   seconds: number;
 }
@@ -111,6 +113,7 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     data: GROUPS_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * (c.groups.length + c.channelsPerGroup.length),
   expectedMinutes: 15,
   async run(cfg, ctx) {
     const data = await openData(cfg.data);
@@ -131,7 +134,15 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     for (const seed of cfg.seeds) {
       for (const p of plan) {
         const o = await trainVariant(ctx, cfg, data, p.variant, seed, `${p.row === 'groups' ? 'groups' : 'channels-per-group'}-${p.setting}-seed-${seed}`);
-        runs.push({ row: p.row, setting: p.setting, seed, error: o.top1 === null ? null : 1 - o.top1, diverged: o.diverged, seconds: o.seconds });
+        runs.push({
+          row: p.row,
+          setting: p.setting,
+          seed,
+          error: o.top1 === null ? null : 1 - o.top1,
+          testLoss: o.testLoss,
+          diverged: o.diverged,
+          seconds: o.seconds,
+        });
       }
     }
     const rows: GroupsRow[] = [];

@@ -5,20 +5,20 @@
 // (b) the L2 change of the gradient ("gradient predictiveness"), for a network
 // without normalization, with BatchNorm and with GroupNorm + WS.
 //
-// The training itself is plain SGD with momentum on the project's loader and
-// optimizer; the probe needs the parameters moved and restored around extra
-// forward/backward passes, which the trainer does not offer, so this
-// experiment runs its own short loop. BatchNorm running statistics touched by
-// the probes are restored with the parameters.
+// The training runs the project's training step (train/step.ts) on its
+// loader; the probes run in the step's after-backward hook, moving the
+// parameters and restoring them (BatchNorm running statistics included)
+// around extra forward/backward passes before the update.
 import { trainLoader, type Dataset } from '../data/index.js';
+import type { ImageClassifier } from '../models/index.js';
 import { bandChart, hconcatFigures, markdownTable, PANEL_WIDTH, meanStd, type BandSeries, type Cell } from '../report/index.js';
 import type { TopLevelSpec } from 'vega-lite';
 import * as T from '../tensor/index.js';
 import { labelTensor, rawImages, toModelInput } from '../train/batch.js';
 import { evaluate } from '../train/evaluate.js';
-import { SGD } from '../train/optim.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import { learningRate } from '../train/schedule.js';
+import { lossOf, TrainStep } from '../train/step.js';
 import {
   buildVariant,
   checkStop,
@@ -128,28 +128,80 @@ function moveTo(entries: readonly T.Tensor[], snapshot: readonly T.Tensor[], par
 function lossAndGrad(model: { forward(x: T.Tensor): T.Tensor }, params: readonly T.Tensor[], x: T.Tensor, y: T.Tensor): number {
   for (const p of params) p.setGrad(null);
   return T.tidy(() => {
-    const loss = T.crossEntropy(model.forward(x), y);
+    const loss = lossOf('softmax', model.forward(x), y);
     loss.backward();
     return loss.item();
   });
 }
 
+/**
+ * The probe at the current parameters, whose `.grad` hold the gradient g0 of
+ * (x, y): the loss and the gradient at theta - eta * g0 for every step size;
+ * parameters, buffers and gradients restored afterwards. Null when a value
+ * is not finite.
+ */
+export function probe(
+  step: number,
+  loss: number,
+  model: ImageClassifier,
+  params: readonly T.Tensor[],
+  x: T.Tensor,
+  y: T.Tensor,
+  stepSizes: readonly number[],
+): Probe | null {
+  const entries = model.store.entries();
+  const paramIndex = entries.map((e, i) => (e.trainable ? i : -1)).filter((i) => i >= 0);
+  const all = entries.map((e) => e.tensor);
+  const g0 = params.map((p) => (p.grad ?? T.zerosLike(p)).clone());
+  const snapshot = all.map((t) => t.detach().clone());
+  const gradNorm = Math.sqrt(T.sumOfSquares(g0).item());
+  const losses = [loss];
+  const changes: number[] = [];
+  let beta = 0;
+  for (const eta of stepSizes) {
+    moveTo(all, snapshot, paramIndex, g0, eta);
+    losses.push(lossAndGrad(model, params, x, y));
+    const change = T.tidy(() => Math.sqrt(T.sumOfSquares(params.map((p, k) => (p.grad ?? T.zerosLike(p)).sub(g0[k]))).item()));
+    changes.push(change);
+    if (gradNorm > 0) beta = Math.max(beta, change / (eta * gradNorm));
+  }
+  moveTo(all, snapshot, paramIndex, g0, 0);
+  params.forEach((p, k) => p.setGrad(g0[k]));
+  if (![...losses, ...changes].every(Number.isFinite)) return null;
+  return {
+    step,
+    loss,
+    lossMin: Math.min(...losses),
+    lossMax: Math.max(...losses),
+    gradChangeMin: Math.min(...changes),
+    gradChangeMax: Math.max(...changes),
+    gradNorm,
+    beta,
+  };
+}
+
 async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVariant, train: Dataset, test: Dataset): Promise<LandscapeRun> {
   const t0 = Date.now();
+  ctx.runs?.start(v.label);
   return withModel(
     () => buildVariant(cfg.model, v, cfg.seed, train.numClasses),
     async (model) => {
-      model.train();
-      const entries = model.store.entries();
-      const paramIndex = entries.map((e, i) => (e.trainable ? i : -1)).filter((i) => i >= 0);
-      const params = paramIndex.map((i) => entries[i].tensor);
-      const all = entries.map((e) => e.tensor);
-      // the studies' recipe; the loop is landscape's own, since the probes run between steps
+      // the studies' recipe, through the project's training step; the probes run after its backward pass
       const r = studyRecipe(cfg.optim);
-      const opt = new SGD(params, { momentum: r.momentum, weightDecay: r.weightDecay });
-      const schedule = r.schedule;
-      const loader = trainLoader(train, { batchSize: r.batch, precrop: r.precrop, crop: r.crop, flip: r.flip, seed: cfg.seed, workers: ctx.workers });
       const probes: Probe[] = [];
+      let probeAt = -1;
+      const trainStep = new TrainStep({
+        model,
+        sgd: { momentum: r.momentum, weightDecay: r.weightDecay },
+        hooks: {
+          afterBackward: (loss, s) => {
+            if (probeAt < 0) return;
+            const p = probe(probeAt, loss, model, trainStep.params, s.images, s.labels, cfg.stepSizes);
+            if (p) probes.push(p);
+          },
+        },
+      });
+      const loader = trainLoader(train, { batchSize: r.batch, precrop: r.precrop, crop: r.crop, flip: r.flip, seed: cfg.seed, workers: ctx.workers });
       let diverged = false;
       const it = loader[Symbol.asyncIterator]();
       try {
@@ -158,56 +210,22 @@ async function trainAndProbe(ctx: RunContext, cfg: LandscapeConfig, v: NormVaria
           const next = await it.next();
           if (next.done) throw new Error('landscape: the training loader ended early');
           const b = next.value;
-          const ok = T.tidy(() => {
-            const x = toModelInput(rawImages(b));
-            const y = labelTensor(b, false, train.numClasses);
-            const loss = lossAndGrad(model, params, x, y);
-            if (!Number.isFinite(loss)) return false;
-            if (step % cfg.probeEvery === 0) {
-              const g0 = params.map((p) => (p.grad ?? T.zerosLike(p)).clone());
-              const snapshot = all.map((t) => t.detach().clone());
-              const gradNorm = Math.sqrt(T.sumOfSquares(g0).item());
-              const losses = [loss];
-              const changes: number[] = [];
-              let beta = 0;
-              for (const eta of cfg.stepSizes) {
-                moveTo(all, snapshot, paramIndex, g0, eta);
-                losses.push(lossAndGrad(model, params, x, y));
-                const change = T.tidy(() => Math.sqrt(T.sumOfSquares(params.map((p, k) => (p.grad ?? T.zerosLike(p)).sub(g0[k]))).item()));
-                changes.push(change);
-                if (gradNorm > 0) beta = Math.max(beta, change / (eta * gradNorm));
-              }
-              moveTo(all, snapshot, paramIndex, g0, 0);
-              params.forEach((p, k) => p.setGrad(g0[k]));
-              if ([...losses, ...changes].every(Number.isFinite)) {
-                probes.push({
-                  step,
-                  loss,
-                  lossMin: Math.min(...losses),
-                  lossMax: Math.max(...losses),
-                  gradChangeMin: Math.min(...changes),
-                  gradChangeMax: Math.max(...changes),
-                  gradNorm,
-                  beta,
-                });
-              }
-            }
-            return true;
-          });
-          if (!ok) {
+          probeAt = step % cfg.probeEvery === 0 ? step : -1;
+          const result = T.tidy(() =>
+            trainStep.run({ images: toModelInput(rawImages(b)), labels: labelTensor(b, false, train.numClasses), lr: learningRate(r.schedule, step) }),
+          );
+          if (!result.finite) {
             diverged = true;
             break;
           }
-          opt.step(learningRate(schedule, step));
-          opt.zeroGrad();
         }
       } finally {
-        opt.zeroGrad();
-        opt.dispose();
+        trainStep.dispose();
         await loader.close();
       }
       const top1 = diverged ? null : (await evaluate(model, test, { crop: r.crop, batchSize: STUDY_EVAL_BATCH, workers: ctx.workers })).top1;
       const seconds = (Date.now() - t0) / 1000;
+      ctx.runs?.end();
       ctx.log(`  ${v.label}: ${diverged ? 'diverged' : `test top-1 ${pct(top1 ?? NaN)}%`}, ${probes.length} probes (${formatDuration(seconds)})`);
       return { variant: v.label, top1, diverged, seconds, probes };
     },
@@ -259,6 +277,7 @@ export const landscape = defineExperiment<LandscapeConfig, LandscapeResults>({
   published: { markdown: `${LANDSCAPE_PUBLISHED.source}: ${LANDSCAPE_PUBLISHED.claim}\n`, data: LANDSCAPE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
   expectedMinutes: 3,
+  trainingRuns: (c) => c.variants.length,
   async run(cfg, ctx) {
     const { train, test } = await openData(cfg.data);
     const runs: LandscapeRun[] = [];

@@ -23,8 +23,8 @@ import {
 } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { rawImages, toModelInput } from '../train/batch.js';
-import { mixImages, mixupLambda } from '../train/mixup.js';
-import { SGD } from '../train/optim.js';
+import { mixupLambda } from '../train/mixup.js';
+import { TrainStep } from '../train/step.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
   checkStop,
@@ -260,7 +260,7 @@ function trainToy(
   ys: number[],
 ): { p: number[][]; accuracy: number } {
   const mlp = seeded(cfg.seed, () => new ToyMlp(cfg.hidden));
-  const opt = new SGD(mlp.store.trainable(), { momentum: 0.9, weightDecay: 0 });
+  const trainStep = new TrainStep({ model: mlp, sgd: { momentum: 0.9, weightDecay: 0 } });
   try {
     const n = pts.label.length;
     const X = T.keep(
@@ -272,19 +272,9 @@ function trainToy(
     const Y = T.keep(T.tidy(() => T.oneHot(T.tensor(pts.label, [n], 'int64'), 2).float()));
     T.manualSeed(cfg.seed + 1);
     for (let step = 0; step < cfg.steps; step++) {
-      T.tidy(() => {
-        let x = X;
-        let y = Y;
-        if (alpha > 0) {
-          const lam = mixupLambda(alpha, cfg.seed, step);
-          const perm = T.randperm(n);
-          x = mixImages(X, perm, lam);
-          y = mixImages(Y, perm, lam);
-        }
-        T.crossEntropy(mlp.forward(x), y).backward();
-      });
-      opt.step(cfg.lr);
-      opt.zeroGrad();
+      // mixup as the trainer's, with a permutation from libtorch's generator as the partners
+      const mix = alpha > 0 ? { lam: mixupLambda(alpha, cfg.seed, step), partners: () => T.randperm(n) } : null;
+      T.tidy(() => void trainStep.run({ images: X, labels: Y, lr: cfg.lr, mix }));
     }
     const result = T.tidy(() =>
       T.noGrad(() => {
@@ -302,7 +292,7 @@ function trainToy(
     const p = ys.map((_, j) => xs.map((_, i) => Math.min(1, Math.max(0, result.p1[j * xs.length + i]))));
     return { p, accuracy: result.hits / n };
   } finally {
-    opt.dispose();
+    trainStep.dispose();
     mlp.dispose();
   }
 }
@@ -382,6 +372,7 @@ export const mixup = defineExperiment<MixupConfig, MixupResults>({
     data: MIXUP_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * c.alphas.length,
   expectedMinutes: 24,
   async run(cfg, ctx) {
     const { train, test } = await openData(cfg.data);

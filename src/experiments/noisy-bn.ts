@@ -109,6 +109,15 @@ function seedBand(curves: readonly (readonly [number, number][])[], scale = 1): 
   );
 }
 
+/** The three networks: without normalization, with BatchNorm, with BatchNorm and injected noise. */
+function noisyBnVariants(cfg: NoisyBnConfig): NormVariant[] {
+  return [
+    { label: 'Standard', norm: { kind: 'none' }, standardize: false },
+    { label: 'Standard + BatchNorm', norm: { kind: 'batch' }, standardize: false },
+    { label: 'Standard + "Noisy" BatchNorm', norm: { kind: 'batch', noise: cfg.noise }, standardize: false },
+  ];
+}
+
 export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
   name: 'noisy-bn',
   title: 'Standard network vs BatchNorm vs "noisy" BatchNorm (injected covariate shift)',
@@ -118,15 +127,12 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
     data: NOISY_BN_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * noisyBnVariants(c).length,
   expectedMinutes: 25,
   async run(cfg, ctx) {
     const data = await openData(cfg.data);
     const { train, test } = data;
-    const variants: NormVariant[] = [
-      { label: 'Standard', norm: { kind: 'none' }, standardize: false },
-      { label: 'Standard + BatchNorm', norm: { kind: 'batch' }, standardize: false },
-      { label: 'Standard + "Noisy" BatchNorm', norm: { kind: 'batch', noise: cfg.noise }, standardize: false },
-    ];
+    const variants = noisyBnVariants(cfg);
     const runs: NoisyBnRun[] = [];
     for (const seed of cfg.seeds) {
       for (const v of variants) {

@@ -138,6 +138,7 @@ export const scale = defineExperiment<ScaleConfig, ScaleResults>({
   echoes: 'Kolesnikov et al. 2020, the data-and-model-size figure (the lecture\'s "BiT Interesting results: Data & Model Sizes" slides)',
   published: { markdown: `${SCALE_PUBLISHED.source}: ${SCALE_PUBLISHED.claim}\n`, data: SCALE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.models.length * c.upstream.fractions.length,
   expectedMinutes: 20,
   async run(cfg, ctx) {
     const u = cfg.upstream;

@@ -113,6 +113,21 @@ function publishedMarkdown(): string {
 
 const NORM_NAME = { BN: 'Batch Norm.', GN: 'Group Norm.' } as const;
 
+/** The table's four cells: BatchNorm and GroupNorm, each with plain and weight-standardized convolutions. */
+function wsCells(cfg: WsTableConfig): { norm: 'BN' | 'GN'; ws: boolean; variant: NormVariant }[] {
+  return (['BN', 'GN'] as const).flatMap((norm) =>
+    [false, true].map((ws) => ({
+      norm,
+      ws,
+      variant: {
+        label: `${norm}${ws ? '+WS' : ''}`,
+        norm: norm === 'BN' ? ({ kind: 'batch' } as const) : ({ kind: 'group', groups: cfg.groups } as const),
+        standardize: ws,
+      },
+    })),
+  );
+}
+
 /** Mean test top-1 over seeds of a cell; null when a seed diverged. */
 function meanTop1(runs: readonly WsTableRun[], norm: 'BN' | 'GN', ws: boolean): number | null {
   const xs = runs.filter((r) => r.norm === norm && r.ws === ws).map((r) => r.top1);
@@ -159,21 +174,13 @@ export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
   echoes: "Kolesnikov et al. 2020 (BiT), the BN/GN x plain/WS table on the lecture's Weight Standardization slide",
   published: { markdown: publishedMarkdown(), data: WS_TABLE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  trainingRuns: (c) => c.seeds.length * wsCells(c).length,
   expectedMinutes: 25,
   async run(cfg, ctx) {
     const data = await openData(cfg.data);
     const { train, test } = data;
     if (cfg.optim.batch % cfg.perDevice !== 0) throw new Error(`ws-table: ${cfg.perDevice} images per device do not divide the batch of ${cfg.optim.batch}`);
-    const cells: { norm: 'BN' | 'GN'; ws: boolean; variant: NormVariant }[] = [];
-    for (const norm of ['BN', 'GN'] as const) {
-      for (const ws of [false, true]) {
-        cells.push({
-          norm,
-          ws,
-          variant: { label: `${norm}${ws ? '+WS' : ''}`, norm: norm === 'BN' ? { kind: 'batch' } : { kind: 'group', groups: cfg.groups }, standardize: ws },
-        });
-      }
-    }
+    const cells = wsCells(cfg);
     const runs: WsTableRun[] = [];
     for (const seed of cfg.seeds) {
       for (const c of cells) {

@@ -4,11 +4,42 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { isProcessAlive } from '../util/process.js';
+import { ensureFolder } from './folders.js';
 
 /** The temporary path used while `target` is being written. */
 export function temporaryPathFor(target: string): string {
   const dir = path.dirname(target);
   return path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** `.NAME.PID.HEX.tmp`, as temporaryPathFor names them: the writer's pid. */
+const TEMPORARY_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temporary files in `dir` (not below it) whose writer is no
+ * longer running: what a process killed mid-write (SIGKILL, power loss)
+ * leaves behind. Returns the paths removed.
+ */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMPORARY_NAME.exec(name);
+    if (m === null || isProcessAlive(Number(m[1]))) continue;
+    try {
+      await fs.rm(path.join(dir, name));
+      removed.push(path.join(dir, name));
+    } catch {
+      // gone meanwhile, or not a plain file: leave it
+    }
+  }
+  return removed;
 }
 
 /** Writes `data` to `target` atomically (temporary file, fsync, rename). */
@@ -25,7 +56,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
  */
 export async function withAtomicFile(target: string, write: (handle: fs.FileHandle) => Promise<void>): Promise<void> {
   const tmp = temporaryPathFor(target);
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  await ensureFolder(path.dirname(target));
   const handle = await fs.open(tmp, 'w');
   try {
     try {

@@ -1,7 +1,7 @@
 // NdArray: a dense, C-ordered, typed n-dimensional array as it is stored on
 // disk (`.npy` / `.npz`). It is plain data: the IO layer reads and writes it,
 // the tensor layer turns it into libtorch tensors. It is also home to the one
-// error class of the IO layer, NpyFormatError, so that zip, npy and npz share it.
+// error class of the IO layer, ArrayFileError, so that zip, npy and npz share it.
 
 /** The typed array that holds each dtype's values (int64 as BigInt64Array, bool as 0/1 bytes). */
 export interface NdDataMap {
@@ -200,7 +200,7 @@ export function ndarrayProblem(value: { dtype: unknown; shape: unknown; data: un
 }
 
 /** Where a malformed input was found. */
-export interface NpyErrorContext {
+export interface ArrayFileContext {
   /** The file (path or label) being read. */
   file?: string;
   /** The array key (npz key, without `.npy`). */
@@ -215,21 +215,21 @@ export interface NpyErrorContext {
  * names the file and, where known, the member, then what was expected and what
  * was found.
  */
-export class NpyFormatError extends Error {
+export class ArrayFileError extends Error {
   readonly file: string | undefined;
   readonly key: string | undefined;
   readonly member: string | undefined;
 
-  constructor(detail: string, context: NpyErrorContext = {}, options?: { cause?: unknown }) {
+  constructor(detail: string, context: ArrayFileContext = {}, options?: { cause?: unknown }) {
     super(formatContext(context) + detail, options);
-    this.name = 'NpyFormatError';
+    this.name = 'ArrayFileError';
     this.file = context.file;
     this.key = context.key;
     this.member = context.member;
   }
 }
 
-function formatContext(context: NpyErrorContext): string {
+function formatContext(context: ArrayFileContext): string {
   let prefix = context.file !== undefined ? `${context.file}: ` : '';
   if (context.member !== undefined) {
     prefix += `member '${context.member}': `;

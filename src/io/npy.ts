@@ -9,7 +9,7 @@
 // header (2.0 if it is too long) padded so that the data starts on a
 // 64-byte boundary.
 import { promises as fs } from 'node:fs';
-import { DTYPES, NpyFormatError, byteRange, ndarrayProblem, numel, type NdArray, type NdData, type NdDtype, type NpyErrorContext } from './ndarray.js';
+import { DTYPES, ArrayFileError, byteRange, ndarrayProblem, numel, type NdArray, type NdData, type NdDtype, type ArrayFileContext } from './ndarray.js';
 import { withAtomicFile } from './atomic.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
@@ -67,17 +67,17 @@ export function npyDescr(dtype: NdDtype): string {
 /**
  * Parses a dtype descr such as '<f4', '>i8', '|u1', '|b1'. Unsupported
  * dtypes (complex, half, strings, objects, structured, datetime) give an
- * NpyFormatError naming them.
+ * ArrayFileError naming them.
  */
-export function parseDescr(descr: string, context: NpyErrorContext = {}): { dtype: NdDtype; littleEndian: boolean } {
+export function parseDescr(descr: string, context: ArrayFileContext = {}): { dtype: NdDtype; littleEndian: boolean } {
   const order = descr.charAt(0);
   const dtype = CODES.get(descr.slice(1));
   if (dtype === undefined || !'<>|='.includes(order) || descr.length < 2) {
-    throw new NpyFormatError(`unsupported dtype '${descr}' (supported: ${Object.values(DESCR).join(', ')}, in either byte order)`, context);
+    throw new ArrayFileError(`unsupported dtype '${descr}' (supported: ${Object.values(DESCR).join(', ')}, in either byte order)`, context);
   }
   const itemSize = DTYPES[dtype].itemSize;
   if (order === '|' && itemSize > 1) {
-    throw new NpyFormatError(`dtype '${descr}' has no byte order ('|') but its items are ${itemSize} bytes`, context);
+    throw new ArrayFileError(`dtype '${descr}' has no byte order ('|') but its items are ${itemSize} bytes`, context);
   }
   const littleEndian = itemSize === 1 || order === '<' || (order === '=' && HOST_LITTLE_ENDIAN);
   return { dtype, littleEndian };
@@ -107,7 +107,7 @@ class LiteralParser {
 
   constructor(
     private readonly text: string,
-    private readonly context: NpyErrorContext,
+    private readonly context: ArrayFileContext,
   ) {}
 
   parseAll(): PyValue {
@@ -120,7 +120,7 @@ class LiteralParser {
   }
 
   private fail(detail: string): never {
-    throw new NpyFormatError(`header ${JSON.stringify(clip(this.text))} is not a valid Python literal: ${detail}`, this.context);
+    throw new ArrayFileError(`header ${JSON.stringify(clip(this.text))} is not a valid Python literal: ${detail}`, this.context);
   }
 
   private skipSpace(): void {
@@ -273,11 +273,11 @@ function isTuple(value: PyValue): value is PyTuple {
  * the first bytes of a `.npy` stream, or undefined if `prefix` is too short to
  * tell (fewer than 12 bytes).
  */
-export function npyHeaderLength(prefix: Uint8Array, context: NpyErrorContext = {}): number | undefined {
+export function npyHeaderLength(prefix: Uint8Array, context: ArrayFileContext = {}): number | undefined {
   const check = Math.min(prefix.length, MAGIC_LENGTH);
   for (let i = 0; i < check; i++) {
     if (prefix[i] !== MAGIC[i]) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `not a .npy array: expected the magic bytes \\x93NUMPY, found ${JSON.stringify(latin1(prefix.subarray(0, MAGIC_LENGTH)))}`,
         context,
       );
@@ -289,7 +289,7 @@ export function npyHeaderLength(prefix: Uint8Array, context: NpyErrorContext = {
   const major = prefix[6] as number;
   const minor = prefix[7] as number;
   if (!((major === 1 || major === 2 || major === 3) && minor === 0)) {
-    throw new NpyFormatError(`unsupported .npy format version ${major}.${minor} (expected 1.0, 2.0 or 3.0)`, context);
+    throw new ArrayFileError(`unsupported .npy format version ${major}.${minor} (expected 1.0, 2.0 or 3.0)`, context);
   }
   const fieldBytes = major === 1 ? 2 : 4;
   const preamble = MAGIC_LENGTH + 2 + fieldBytes;
@@ -299,16 +299,16 @@ export function npyHeaderLength(prefix: Uint8Array, context: NpyErrorContext = {
   const view = new DataView(prefix.buffer, prefix.byteOffset, preamble);
   const textBytes = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (textBytes > MAX_NPY_HEADER_BYTES) {
-    throw new NpyFormatError(`the .npy header claims ${textBytes} bytes of text; at most ${MAX_NPY_HEADER_BYTES} are accepted`, context);
+    throw new ArrayFileError(`the .npy header claims ${textBytes} bytes of text; at most ${MAX_NPY_HEADER_BYTES} are accepted`, context);
   }
   return preamble + textBytes;
 }
 
 /** Parses a complete `.npy` header (`bytes` must hold at least `npyHeaderLength` bytes). */
-export function parseNpyHeader(bytes: Uint8Array, context: NpyErrorContext = {}): NpyHeader {
+export function parseNpyHeader(bytes: Uint8Array, context: ArrayFileContext = {}): NpyHeader {
   const headerBytes = npyHeaderLength(bytes, context);
   if (headerBytes === undefined || bytes.length < headerBytes) {
-    throw new NpyFormatError(`truncated .npy header: ${bytes.length} bytes, need ${headerBytes ?? MAGIC_LENGTH + 4}`, context);
+    throw new ArrayFileError(`truncated .npy header: ${bytes.length} bytes, need ${headerBytes ?? MAGIC_LENGTH + 4}`, context);
   }
   const major = bytes[6] as number;
   const preamble = MAGIC_LENGTH + 2 + (major === 1 ? 2 : 4);
@@ -318,18 +318,18 @@ export function parseNpyHeader(bytes: Uint8Array, context: NpyErrorContext = {})
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
     } catch {
-      throw new NpyFormatError('the version 3.0 .npy header is not valid UTF-8', context);
+      throw new ArrayFileError('the version 3.0 .npy header is not valid UTF-8', context);
     }
   } else {
     text = latin1(raw);
   }
   const literal = new LiteralParser(text, context).parseAll();
   if (typeof literal !== 'object' || literal === null || literal.kind !== 'dict') {
-    throw new NpyFormatError(`header ${JSON.stringify(clip(text))} is not a dict`, context);
+    throw new ArrayFileError(`header ${JSON.stringify(clip(text))} is not a dict`, context);
   }
   const keys = [...literal.entries.keys()].sort();
   if (keys.join(',') !== 'descr,fortran_order,shape') {
-    throw new NpyFormatError(
+    throw new ArrayFileError(
       `header ${JSON.stringify(clip(text))} must have exactly the keys 'descr', 'fortran_order', 'shape'; found ${keys.map((k) => `'${k}'`).join(', ')}`,
       context,
     );
@@ -338,33 +338,33 @@ export function parseNpyHeader(bytes: Uint8Array, context: NpyErrorContext = {})
   const fortran = literal.entries.get('fortran_order');
   const shapeEntry = literal.entries.get('shape');
   if (descr === undefined || fortran === undefined || shapeEntry === undefined) {
-    throw new NpyFormatError(`header ${JSON.stringify(clip(text))} lacks a key`, context);
+    throw new ArrayFileError(`header ${JSON.stringify(clip(text))} lacks a key`, context);
   }
   if (typeof descr.value !== 'string') {
-    throw new NpyFormatError(`unsupported dtype ${clip(descr.text)} (structured dtypes are not supported)`, context);
+    throw new ArrayFileError(`unsupported dtype ${clip(descr.text)} (structured dtypes are not supported)`, context);
   }
   const { dtype, littleEndian } = parseDescr(descr.value, context);
   if (typeof fortran.value !== 'boolean') {
-    throw new NpyFormatError(`header 'fortran_order' must be True or False, found ${clip(fortran.text)}`, context);
+    throw new ArrayFileError(`header 'fortran_order' must be True or False, found ${clip(fortran.text)}`, context);
   }
   const shapeValue = shapeEntry.value;
   if (!isTuple(shapeValue) || !shapeValue.items.every((d) => typeof d === 'number' && d >= 0)) {
-    throw new NpyFormatError(`header 'shape' must be a tuple of non-negative integers, found ${clip(shapeEntry.text)}`, context);
+    throw new ArrayFileError(`header 'shape' must be a tuple of non-negative integers, found ${clip(shapeEntry.text)}`, context);
   }
   const shape = shapeValue.items as number[];
   if (shape.length > MAX_NDIM) {
-    throw new NpyFormatError(`header 'shape' has ${shape.length} dimensions; at most ${MAX_NDIM} are accepted`, context);
+    throw new ArrayFileError(`header 'shape' has ${shape.length} dimensions; at most ${MAX_NDIM} are accepted`, context);
   }
   const itemSize = DTYPES[dtype].itemSize;
   let count: number;
   try {
     count = numel(shape);
   } catch {
-    throw new NpyFormatError(`header 'shape' ${shapeText(shape)} has more than 2^53 elements`, context);
+    throw new ArrayFileError(`header 'shape' ${shapeText(shape)} has more than 2^53 elements`, context);
   }
   const dataBytes = count * itemSize;
   if (!Number.isSafeInteger(dataBytes)) {
-    throw new NpyFormatError(`header 'shape' ${shapeText(shape)} needs more than 2^53 bytes`, context);
+    throw new ArrayFileError(`header 'shape' ${shapeText(shape)} needs more than 2^53 bytes`, context);
   }
   return {
     dtype,
@@ -404,7 +404,7 @@ export class NpyDecoder {
 
   constructor(
     private readonly totalBytes: number,
-    private readonly context: NpyErrorContext = {},
+    private readonly context: ArrayFileContext = {},
   ) {}
 
   /** The header, once enough bytes have been pushed. */
@@ -421,7 +421,7 @@ export class NpyDecoder {
     }
     const data = this.data;
     if (data === undefined || this.filled + rest.length > data.byteLength) {
-      throw new NpyFormatError(`${holder(this.context)} holds more than the ${this.totalBytes} bytes it was declared to hold`, this.context);
+      throw new ArrayFileError(`${holder(this.context)} holds more than the ${this.totalBytes} bytes it was declared to hold`, this.context);
     }
     byteRange(data, this.filled, rest.length).set(rest);
     this.filled += rest.length;
@@ -432,14 +432,14 @@ export class NpyDecoder {
     const header = this.parsed;
     if (header === undefined) {
       const needed = this.head.length >= MAGIC_LENGTH + 4 ? npyHeaderLength(this.head, this.context) : undefined;
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `truncated: ${holder(this.context)} holds ${this.head.length} bytes but the .npy header needs ${needed ?? 'at least 10'}`,
         this.context,
       );
     }
     const data = this.data as NdData;
     if (this.filled !== header.dataBytes) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `truncated: header says shape ${shapeText(header.shape)} (${header.dataBytes} bytes) but only ${this.filled} bytes of data arrived`,
         this.context,
       );
@@ -490,7 +490,7 @@ export class NpyDecoder {
       return { bytes: this.head[6] === 1 ? versionEnd + 2 : versionEnd + 4, complete: false };
     }
     if (total > this.totalBytes) {
-      throw new NpyFormatError(`truncated: the .npy header needs ${total} bytes but ${holder(this.context)} holds only ${this.totalBytes}`, this.context);
+      throw new ArrayFileError(`truncated: the .npy header needs ${total} bytes but ${holder(this.context)} holds only ${this.totalBytes}`, this.context);
     }
     return { bytes: total, complete: true };
   }
@@ -502,7 +502,7 @@ export class NpyDecoder {
     try {
       data = DTYPES[header.dtype].allocate(header.dataBytes / DTYPES[header.dtype].itemSize);
     } catch (err) {
-      throw new NpyFormatError(`cannot allocate ${header.dataBytes} bytes for shape ${shapeText(header.shape)}`, this.context, {
+      throw new ArrayFileError(`cannot allocate ${header.dataBytes} bytes for shape ${shapeText(header.shape)}`, this.context, {
         cause: err,
       });
     }
@@ -515,10 +515,10 @@ export class NpyDecoder {
  * Checks that a stream of `totalBytes` holds exactly the data `header` calls
  * for, naming both sizes if not.
  */
-export function checkNpyDataBytes(header: NpyHeader, totalBytes: number, context: NpyErrorContext = {}): void {
+export function checkNpyDataBytes(header: NpyHeader, totalBytes: number, context: ArrayFileContext = {}): void {
   const available = totalBytes - header.headerBytes;
   if (available !== header.dataBytes) {
-    throw new NpyFormatError(
+    throw new ArrayFileError(
       `header says shape ${shapeText(header.shape)} ${header.dtype} (${header.dataBytes} bytes) but ${holder(context)} holds ${available} bytes of data`,
       context,
     );
@@ -526,7 +526,7 @@ export function checkNpyDataBytes(header: NpyHeader, totalBytes: number, context
 }
 
 /** What holds the .npy stream, for messages. */
-function holder(context: NpyErrorContext): string {
+function holder(context: ArrayFileContext): string {
   return context.member !== undefined || context.key !== undefined ? 'the member' : context.file !== undefined ? 'the file' : 'the input';
 }
 
@@ -541,7 +541,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** Decodes a complete `.npy` byte string. */
-export function decodeNpy(bytes: Uint8Array, context: NpyErrorContext = {}): NdArray {
+export function decodeNpy(bytes: Uint8Array, context: ArrayFileContext = {}): NdArray {
   const decoder = new NpyDecoder(bytes.length, context);
   decoder.push(bytes);
   return decoder.finish();

@@ -7,12 +7,12 @@
 // 3.7 GB BiT-M-R152x4.npz is never held in memory whole. Writing streams one
 // array at a time into a temporary file that is renamed over the target only
 // when complete.
-import { NpyFormatError, type NdArray, type NdDtype } from './ndarray.js';
+import { ArrayFileError, type NdArray, type NdDtype } from './ndarray.js';
 import { NpyDecoder, assertNdArray, checkNpyDataBytes, npyByteLength, npyChunks, npyHeaderLength, parseNpyHeader } from './npy.js';
 import { ZipReader, writeZip, type ZipEntry, type ZipReaderOptions } from './zip.js';
 import { messageOf } from '../util/errors.js';
 
-export { NpyFormatError } from './ndarray.js';
+export { ArrayFileError } from './ndarray.js';
 export type { NdArray, NdDtype } from './ndarray.js';
 
 const NPY_SUFFIX = '.npy';
@@ -77,7 +77,7 @@ export class NpzReader {
     let prefix = await this.zip.readPrefix(entry, HEADER_PROBE_BYTES);
     const headerBytes = npyHeaderLength(prefix, context);
     if (headerBytes === undefined || headerBytes > entry.uncompressedSize) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `truncated: the member holds ${entry.uncompressedSize} bytes, too few for its .npy header (${headerBytes ?? 'at least 10'} bytes)`,
         context,
       );
@@ -105,7 +105,7 @@ export class NpzReader {
     try {
       return JSON.parse(new TextDecoder().decode(a.data as Uint8Array)) as T;
     } catch (err) {
-      throw new NpyFormatError(`not a JSON document: ${messageOf(err)}`, { file: this.path, key }, { cause: err });
+      throw new ArrayFileError(`not a JSON document: ${messageOf(err)}`, { file: this.path, key }, { cause: err });
     }
   }
 

@@ -15,7 +15,8 @@ import { promises as fs } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { withAtomicFile } from './atomic.js';
-import { NpyFormatError, type NpyErrorContext } from './ndarray.js';
+import { ArrayFileError, type ArrayFileContext } from './ndarray.js';
+import { messageOf } from '../util/errors.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -83,7 +84,7 @@ class FileSource implements ByteSource {
     while (done < length) {
       const { bytesRead } = await this.handle.read(buffer, done, length - done, position + done);
       if (bytesRead === 0) {
-        throw new NpyFormatError(`file ended at byte ${position + done}, expected ${this.size} bytes (was it changed while being read?)`, {
+        throw new ArrayFileError(`file ended at byte ${position + done}, expected ${this.size} bytes (was it changed while being read?)`, {
           file: this.label,
         });
       }
@@ -125,12 +126,12 @@ function view(bytes: Uint8Array): DataView {
 const CP437_HIGH = 'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
 
 /** Decodes a member name: UTF-8 if the archive says so, else code page 437 (as Python's zipfile does). */
-function decodeName(raw: Uint8Array, utf8: boolean, context: NpyErrorContext): string {
+function decodeName(raw: Uint8Array, utf8: boolean, context: ArrayFileContext): string {
   if (utf8) {
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(raw);
     } catch {
-      throw new NpyFormatError('a member name flagged as UTF-8 is not valid UTF-8', context);
+      throw new ArrayFileError('a member name flagged as UTF-8 is not valid UTF-8', context);
     }
   }
   let out = '';
@@ -145,10 +146,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** A 64-bit little-endian field as a number, or an error if it exceeds 2^53. */
-function u64(data: DataView, offset: number, what: string, context: NpyErrorContext): number {
+function u64(data: DataView, offset: number, what: string, context: ArrayFileContext): number {
   const value = data.getBigUint64(offset, true);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new NpyFormatError(`${what} is ${value}, more than any file can hold`, context);
+    throw new ArrayFileError(`${what} is ${value}, more than any file can hold`, context);
   }
   return Number(value);
 }
@@ -175,9 +176,19 @@ export class ZipReader {
 
   /** Opens the archive at `path` and reads its central directory. */
   static async open(path: string, options: ZipReaderOptions = {}): Promise<ZipReader> {
-    const handle = await fs.open(path, 'r');
+    let handle: fs.FileHandle;
     try {
-      const { size } = await handle.stat();
+      handle = await fs.open(path, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be opened: ${messageOf(err)}`;
+      throw new Error(`${path} ${why}`);
+    }
+    try {
+      const stat = await handle.stat();
+      // a folder opens for reading on Linux, and fails only at the first read (EISDIR)
+      if (stat.isDirectory()) throw new Error(`${path} is a folder, not a file: expected a zip archive (.npz)`);
+      const { size } = stat;
       return await ZipReader.fromSource(new FileSource(handle, size, path), path, options);
     } catch (err) {
       await handle.close().catch(() => undefined);
@@ -249,7 +260,7 @@ export class ZipReader {
     const accept = (piece: Uint8Array): void => {
       total += piece.length;
       if (total > entry.uncompressedSize) {
-        throw new NpyFormatError(`inflates to more than the ${entry.uncompressedSize} bytes the directory declares`, context);
+        throw new ArrayFileError(`inflates to more than the ${entry.uncompressedSize} bytes the directory declares`, context);
       }
       crc = zlib.crc32(piece, crc);
       onChunk(piece);
@@ -278,10 +289,10 @@ export class ZipReader {
       }
     }
     if (total !== entry.uncompressedSize) {
-      throw new NpyFormatError(`holds ${total} bytes but the directory declares ${entry.uncompressedSize}`, context);
+      throw new ArrayFileError(`holds ${total} bytes but the directory declares ${entry.uncompressedSize}`, context);
     }
     if (crc >>> 0 !== entry.crc32) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `CRC-32 mismatch: the directory says ${hex32(entry.crc32)}, the content gives ${hex32(crc >>> 0)} (the file is corrupt)`,
         context,
       );
@@ -306,7 +317,7 @@ export class ZipReader {
     }
   }
 
-  private contextFor(entry: ZipEntry): NpyErrorContext {
+  private contextFor(entry: ZipEntry): ArrayFileContext {
     return { file: this.label, member: entry.name };
   }
 
@@ -323,13 +334,13 @@ export class ZipReader {
     const context = this.contextFor(entry);
     const at = entry.localHeaderOffset;
     if (at + LOCAL_HEADER_BYTES > this.dataEnd) {
-      throw new NpyFormatError(`local header at byte ${at} would overlap the central directory at byte ${this.dataEnd}`, context);
+      throw new ArrayFileError(`local header at byte ${at} would overlap the central directory at byte ${this.dataEnd}`, context);
     }
     const length = Math.min(LOCAL_HEADER_BYTES + entry.rawName.length, this.dataEnd - at);
     const local = await this.source.read(at, length);
     const header = view(local);
     if (header.getUint32(0, true) !== SIG_LOCAL) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `expected a local file header (signature ${hex32(SIG_LOCAL)}) at byte ${at}, found ${hex32(header.getUint32(0, true))}`,
         context,
       );
@@ -338,11 +349,11 @@ export class ZipReader {
     const extraBytes = header.getUint16(28, true);
     const localName = local.subarray(LOCAL_HEADER_BYTES, LOCAL_HEADER_BYTES + nameBytes);
     if (nameBytes !== entry.rawName.length || !sameBytes(localName, entry.rawName)) {
-      throw new NpyFormatError(`the local header at byte ${at} does not name this member (the file is corrupt)`, context);
+      throw new ArrayFileError(`the local header at byte ${at} does not name this member (the file is corrupt)`, context);
     }
     const start = at + LOCAL_HEADER_BYTES + nameBytes + extraBytes;
     if (start + entry.compressedSize > this.dataEnd) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `data (${entry.compressedSize} bytes from byte ${start}) runs past the start of the central directory at byte ${this.dataEnd}`,
         context,
       );
@@ -363,14 +374,14 @@ function hex32(value: number): string {
   return `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-/** Wraps an error from zlib (corrupt deflate data, output over the limit) in NpyFormatError. */
-function zlibError(err: unknown, context: NpyErrorContext): Error {
-  if (err instanceof NpyFormatError) {
+/** Wraps an error from zlib (corrupt deflate data, output over the limit) in ArrayFileError. */
+function zlibError(err: unknown, context: ArrayFileContext): Error {
+  if (err instanceof ArrayFileError) {
     return err;
   }
   const code = (err as { code?: unknown }).code;
   const detail = code === 'ERR_BUFFER_TOO_LARGE' ? 'inflates to more bytes than the directory declares' : `deflate data is corrupt (${(err as Error).message})`;
-  return new NpyFormatError(detail, context, { cause: err });
+  return new ArrayFileError(detail, context, { cause: err });
 }
 
 /** Inflates raw deflate data that arrives in pieces. Ending the iteration early stops the work. */
@@ -382,10 +393,10 @@ function inflateStream(compressed: AsyncIterable<Uint8Array>): AsyncIterable<Buf
 
 /** Finds the end-of-central-directory record(s) and parses the central directory. */
 async function readDirectory(source: ByteSource, label: string): Promise<{ entries: ZipEntry[]; directoryStart: number }> {
-  const context: NpyErrorContext = { file: label };
+  const context: ArrayFileContext = { file: label };
   const size = source.size;
   if (size < EOCD_BYTES) {
-    throw new NpyFormatError(`not a zip archive: ${size} bytes is shorter than the 22-byte end-of-central-directory record`, context);
+    throw new ArrayFileError(`not a zip archive: ${size} bytes is shorter than the 22-byte end-of-central-directory record`, context);
   }
   const tailLength = Math.min(size, EOCD_BYTES + MAX_COMMENT_BYTES);
   const tailStart = size - tailLength;
@@ -405,7 +416,7 @@ async function readDirectory(source: ByteSource, label: string): Promise<{ entri
     }
   }
   if (eocd < 0) {
-    throw new NpyFormatError('not a zip archive (or truncated): no end-of-central-directory record in the last ' + `${tailLength} bytes`, context);
+    throw new ArrayFileError('not a zip archive (or truncated): no end-of-central-directory record in the last ' + `${tailLength} bytes`, context);
   }
   const eocdOffset = tailStart + eocd;
   const diskNumber = tailView.getUint16(eocd + 4, true);
@@ -424,20 +435,20 @@ async function readDirectory(source: ByteSource, label: string): Promise<{ entri
       zip64 = true;
       const recordOffset = u64(locator, 8, 'the zip64 end record offset', context);
       if (recordOffset + ZIP64_EOCD_BYTES > locatorOffset) {
-        throw new NpyFormatError(
+        throw new ArrayFileError(
           `the zip64 locator points at byte ${recordOffset}, but a 56-byte zip64 end record cannot start there (the locator is at byte ${locatorOffset})`,
           context,
         );
       }
       const record = view(await source.read(recordOffset, ZIP64_EOCD_BYTES));
       if (record.getUint32(0, true) !== SIG_ZIP64_EOCD) {
-        throw new NpyFormatError(
+        throw new ArrayFileError(
           `expected the zip64 end record (signature ${hex32(SIG_ZIP64_EOCD)}) at byte ${recordOffset}, found ${hex32(record.getUint32(0, true))}`,
           context,
         );
       }
       if (record.getUint32(16, true) !== 0 || record.getUint32(20, true) !== 0 || locator.getUint32(16, true) > 1) {
-        throw new NpyFormatError('multi-disk (split) zip archives are not supported', context);
+        throw new ArrayFileError('multi-disk (split) zip archives are not supported', context);
       }
       entryCount = u64(record, 32, 'the zip64 entry count', context);
       directoryBytes = u64(record, 40, 'the zip64 central directory size', context);
@@ -446,26 +457,26 @@ async function readDirectory(source: ByteSource, label: string): Promise<{ entri
     }
   }
   if (!zip64 && (diskNumber !== 0 || directoryDisk !== 0)) {
-    throw new NpyFormatError(`multi-disk (split) zip archives are not supported (disk ${diskNumber}, directory on disk ${directoryDisk})`, context);
+    throw new ArrayFileError(`multi-disk (split) zip archives are not supported (disk ${diskNumber}, directory on disk ${directoryDisk})`, context);
   }
   if (directoryStart + directoryBytes > directoryEnd) {
-    throw new NpyFormatError(
+    throw new ArrayFileError(
       `the central directory (${directoryBytes} bytes at byte ${directoryStart}) runs past its end record at byte ${directoryEnd}; the file is truncated or corrupt`,
       context,
     );
   }
   if (directoryBytes > MAX_CENTRAL_DIRECTORY_BYTES) {
-    throw new NpyFormatError(`the central directory claims ${directoryBytes} bytes; at most ${MAX_CENTRAL_DIRECTORY_BYTES} are accepted`, context);
+    throw new ArrayFileError(`the central directory claims ${directoryBytes} bytes; at most ${MAX_CENTRAL_DIRECTORY_BYTES} are accepted`, context);
   }
   if (entryCount * CENTRAL_HEADER_BYTES > directoryBytes) {
-    throw new NpyFormatError(`the end record claims ${entryCount} members, which cannot fit in a ${directoryBytes}-byte central directory`, context);
+    throw new ArrayFileError(`the end record claims ${entryCount} members, which cannot fit in a ${directoryBytes}-byte central directory`, context);
   }
   const directory = await source.read(directoryStart, directoryBytes);
   const entries = parseDirectory(directory, entryCount, directoryStart, context);
   return { entries, directoryStart };
 }
 
-function parseDirectory(directory: Uint8Array, entryCount: number, directoryStart: number, context: NpyErrorContext): ZipEntry[] {
+function parseDirectory(directory: Uint8Array, entryCount: number, directoryStart: number, context: ArrayFileContext): ZipEntry[] {
   const data = view(directory);
   const entries: ZipEntry[] = [];
   const names = new Set<string>();
@@ -473,10 +484,10 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
   for (let index = 0; index < entryCount; index++) {
     const where = `central directory entry ${index} (byte ${directoryStart + at})`;
     if (at + CENTRAL_HEADER_BYTES > directory.length) {
-      throw new NpyFormatError(`${where} runs past the end of the central directory`, context);
+      throw new ArrayFileError(`${where} runs past the end of the central directory`, context);
     }
     if (data.getUint32(at, true) !== SIG_CENTRAL) {
-      throw new NpyFormatError(`${where}: expected signature ${hex32(SIG_CENTRAL)}, found ${hex32(data.getUint32(at, true))}`, context);
+      throw new ArrayFileError(`${where}: expected signature ${hex32(SIG_CENTRAL)}, found ${hex32(data.getUint32(at, true))}`, context);
     }
     const flags = data.getUint16(at + 8, true);
     const method = data.getUint16(at + 10, true);
@@ -489,30 +500,30 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
     let localHeaderOffset = data.getUint32(at + 42, true);
     const next = at + CENTRAL_HEADER_BYTES + nameBytes + extraBytes + commentBytes;
     if (next > directory.length) {
-      throw new NpyFormatError(`${where} runs past the end of the central directory`, context);
+      throw new ArrayFileError(`${where} runs past the end of the central directory`, context);
     }
     const rawName = directory.subarray(at + CENTRAL_HEADER_BYTES, at + CENTRAL_HEADER_BYTES + nameBytes);
     const name = decodeName(rawName, (flags & FLAG_UTF8) !== 0, context);
-    const memberContext: NpyErrorContext = { ...context, member: name };
+    const memberContext: ArrayFileContext = { ...context, member: name };
 
     // The zip64 extra field holds, in this order, each field whose 32-bit value is 0xffffffff.
     let extraAt = at + CENTRAL_HEADER_BYTES + nameBytes;
     const extraEnd = extraAt + extraBytes;
     while (extraAt < extraEnd) {
       if (extraAt + 4 > extraEnd) {
-        throw new NpyFormatError('corrupt extra field in the central directory', memberContext);
+        throw new ArrayFileError('corrupt extra field in the central directory', memberContext);
       }
       const id = data.getUint16(extraAt, true);
       const length = data.getUint16(extraAt + 2, true);
       const body = extraAt + 4;
       if (body + length > extraEnd) {
-        throw new NpyFormatError(`extra field ${hex32(id)} claims ${length} bytes, more than the extra area holds`, memberContext);
+        throw new ArrayFileError(`extra field ${hex32(id)} claims ${length} bytes, more than the extra area holds`, memberContext);
       }
       if (id === ZIP64_EXTRA_ID) {
         let field = body;
         const take = (what: string): number => {
           if (field + 8 > body + length) {
-            throw new NpyFormatError(`the zip64 extra field is too short to hold the ${what}`, memberContext);
+            throw new ArrayFileError(`the zip64 extra field is too short to hold the ${what}`, memberContext);
           }
           const value = u64(data, field, `the zip64 ${what}`, memberContext);
           field += 8;
@@ -532,38 +543,38 @@ function parseDirectory(directory: Uint8Array, entryCount: number, directoryStar
     }
 
     if ((flags & FLAG_ENCRYPTED) !== 0) {
-      throw new NpyFormatError('the member is encrypted; encrypted archives are not supported', memberContext);
+      throw new ArrayFileError('the member is encrypted; encrypted archives are not supported', memberContext);
     }
     if (method !== METHOD_STORED && method !== METHOD_DEFLATED) {
-      throw new NpyFormatError(`compression method ${method} is not supported (expected 0 stored or 8 deflated)`, memberContext);
+      throw new ArrayFileError(`compression method ${method} is not supported (expected 0 stored or 8 deflated)`, memberContext);
     }
     if (method === METHOD_STORED && compressedSize !== uncompressedSize) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `a stored member must have equal sizes, but the directory says ${compressedSize} compressed and ${uncompressedSize} uncompressed`,
         memberContext,
       );
     }
     if (method === METHOD_DEFLATED && uncompressedSize > compressedSize * MAX_DEFLATE_RATIO + 64) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `the directory claims ${uncompressedSize} bytes from ${compressedSize} deflated bytes, more than deflate can expand`,
         memberContext,
       );
     }
     if (localHeaderOffset + LOCAL_HEADER_BYTES + compressedSize > directoryStart) {
-      throw new NpyFormatError(
+      throw new ArrayFileError(
         `the member (${compressedSize} bytes at byte ${localHeaderOffset}) runs past the central directory at byte ${directoryStart}`,
         memberContext,
       );
     }
     if (names.has(name)) {
-      throw new NpyFormatError('the archive holds two members of this name', memberContext);
+      throw new ArrayFileError('the archive holds two members of this name', memberContext);
     }
     names.add(name);
     entries.push({ name, method, flags, crc32, compressedSize, uncompressedSize, localHeaderOffset, rawName });
     at = next;
   }
   if (at !== directory.length) {
-    throw new NpyFormatError(`the central directory is ${directory.length} bytes but its ${entryCount} entries take ${at}`, context);
+    throw new ArrayFileError(`the central directory is ${directory.length} bytes but its ${entryCount} entries take ${at}`, context);
   }
   return entries;
 }

@@ -2,6 +2,7 @@
 // build options (head size, norm, conv type, virtual) are injected, never forked.
 import { GN_GROUPS, countMacs } from '../nn/index.js';
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
 import { ResNet, type ResNetConfig } from './resnet.js';
 import { ResNetV2, type ResNetV2Config } from './resnetv2.js';
@@ -21,8 +22,8 @@ export interface ModelEntry {
   readonly description: string;
   /** Head size of the upstream model (ILSVRC-2012: 1000, ImageNet-21k: 21843). */
   readonly defaultHeadSize: number;
-  /** Where the official weights are published, for BiT entries. */
-  readonly weightsUrl?: string;
+  /** The BiT-HyperRule's large model: fine-tuned at 512 -> 480 px whatever the resolution rule (R152x4 in the paper's table). */
+  readonly hyperRuleLarge: boolean;
   build(opts?: BuildOptions): ImageClassifier;
 }
 
@@ -47,14 +48,14 @@ function bitEntry(
   description: string,
   head: number,
   cfg: Omit<ResNetV2Config, 'headSize'>,
-  url?: string,
+  hyperRuleLarge = false,
 ): ModelEntry {
   return {
     name,
     family,
     description,
     defaultHeadSize: head,
-    weightsUrl: url,
+    hyperRuleLarge,
     build: (o = {}) =>
       new ResNetV2({
         ...cfg,
@@ -73,6 +74,7 @@ function resnetEntry(name: string, description: string, head: number, cfg: Omit<
     family: 'resnet',
     description,
     defaultHeadSize: head,
+    hyperRuleLarge: false,
     build: (o = {}) => new ResNet({ ...cfg, headSize: o.headSize ?? head, norm: o.norm, standardize: o.standardize, virtual: o.virtual }),
   };
 }
@@ -113,7 +115,8 @@ const ENTRIES: readonly ModelEntry[] = [
         `BiT ResNet-v2 ${depth} layers, width x${wf}, GroupNorm(${GN_GROUPS}) + WS, upstream ${UPSTREAM[tier].data}`,
         UPSTREAM[tier].head,
         { blockUnits: BIT_DEPTHS[depth], widthFactor: wf },
-        `https://storage.googleapis.com/bit_models/${name}.npz`,
+        // the HyperRule's table fine-tunes its largest model, R152x4, at 512 -> 480 px
+        depth === 152 && wf === 4,
       );
     }),
   ),
@@ -178,12 +181,22 @@ export function listModels(): readonly ModelEntry[] {
 /** The entry of `name` (case-insensitive); the error lists every name. */
 export function getModel(name: string): ModelEntry {
   const e = BY_NAME.get(name.toLowerCase());
-  if (!e) throw new Error(`unknown model '${name}'. Known models: ${ENTRIES.map((m) => m.name).join(', ')}`);
+  if (!e) throw new UsageError(`unknown model '${name}'. Known models: ${ENTRIES.map((m) => m.name).join(', ')}`);
   return e;
 }
 
 export function buildModel(name: string, opts?: BuildOptions): ImageClassifier {
   return getModel(name).build(opts);
+}
+
+/** Parameter count and parameter keys of `name`'s model with `headSize` outputs, counted on a virtual model (no memory). */
+export function modelParams(name: string, headSize?: number): { params: number; keys: string[] } {
+  const model = getModel(name).build({ virtual: true, headSize });
+  try {
+    return { params: model.store.numParams(), keys: model.store.entries().map((e) => e.key) };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Parameters and multiply-accumulates of one forward pass of one image at `resolution`, counted on a virtual model. */

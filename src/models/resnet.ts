@@ -6,7 +6,7 @@
 import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
 import { Conv2d, Dense, Module, VarStore, makeNorm, onnxRelu, type NormSpec, type Path } from '../nn/index.js';
-import { ImageClassifier, stageUnits } from './classifier.js';
+import { ImageClassifier, layersOf, runUnits, stageUnits, type FeatureLayer, type UnitPlan } from './classifier.js';
 
 export interface ResNetConfig {
   /** Units per stage: [2,2,2,2] (18), [3,4,6,3] (34 and 50), [3,4,23,3] (101), [3,8,36,3] (152). */
@@ -126,9 +126,11 @@ export class ResNet extends ImageClassifier {
   readonly featureDim: number;
   readonly headPrefix = 'resnet/fc/';
   readonly config: Readonly<ResNetConfig>;
+  readonly featureLayers: readonly FeatureLayer[];
   readonly #stem: Conv2d;
   readonly #stemNorm: Module;
   readonly #units: Module[] = [];
+  readonly #plan: readonly UnitPlan[];
   readonly #fc: Dense;
 
   constructor(cfg: ResNetConfig) {
@@ -144,17 +146,17 @@ export class ResNet extends ImageClassifier {
     this.#stemNorm = this.child(makeNorm(norm, r.sub('conv1'), base));
     const plan = stageUnits(r, cfg.blockUnits, base, expansion, 'ResNet');
     for (const u of plan) this.#units.push(this.child(cfg.block === 'basic' ? new BasicBlock(u.path, u, norm, ws) : new Bottleneck(u.path, u, norm, ws)));
+    this.#plan = plan;
+    this.featureLayers = layersOf(plan);
     this.featureDim = plan[plan.length - 1].cout;
     this.headSize = cfg.headSize;
     this.#fc = this.child(new Dense(r.sub('fc'), this.featureDim, cfg.headSize));
   }
 
-  features(x: T.Tensor): T.Tensor {
+  /** The pre-logits of a classic ResNet are the last stage's output (post-activation units end with a ReLU). */
+  protected featureMap(x: T.Tensor, layer: FeatureLayer): T.Tensor {
     T.assertRank(x, 4, 'x', 'ResNet.features');
-    let h = this.#stemNorm.forward(this.#stem.forward(x)).relu();
-    h = T.maxPool2d(h, 3, 2, 1);
-    for (const u of this.#units) h = u.forward(h);
-    return h.mean([2, 3]);
+    return runUnits(T.maxPool2d(this.#stemNorm.forward(this.#stem.forward(x)).relu(), 3, 2, 1), this.#units, this.#plan, layer);
   }
 
   head(features: T.Tensor): T.Tensor {

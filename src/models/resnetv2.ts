@@ -6,7 +6,7 @@
 import type { OnnxGraph } from '../io/onnx.js';
 import * as T from '../tensor/index.js';
 import { BIT_NORM, Conv2d, Module, VarStore, makeNorm, normRelu, onnxRelu, onnxZeroPad2d, type NormSpec, type Path } from '../nn/index.js';
-import { ImageClassifier, stageUnits } from './classifier.js';
+import { ImageClassifier, PRE_LOGITS, layersOf, runUnits, stageUnits, type FeatureLayer, type UnitPlan } from './classifier.js';
 
 export interface ResNetV2Config {
   /** Units per stage, e.g. [3, 4, 6, 3] for R50. */
@@ -90,8 +90,10 @@ export class ResNetV2 extends ImageClassifier {
   readonly featureDim: number;
   readonly headPrefix = 'resnet/head/';
   readonly config: Readonly<ResNetV2Config>;
+  readonly featureLayers: readonly FeatureLayer[];
   readonly #root: Conv2d;
   readonly #units: PreActBottleneck[] = [];
+  readonly #plan: readonly UnitPlan[];
   readonly #preHeadNorm: Module;
   readonly #headConv: Conv2d;
 
@@ -108,6 +110,8 @@ export class ResNetV2 extends ImageClassifier {
     this.#root = this.child(new Conv2d(r.sub('root_block'), { cin: 3, cout: base, kernel: 7, stride: 2, padding: 3, standardize: ws }));
     const plan = stageUnits(r, cfg.blockUnits, base, 4, 'ResNetV2');
     for (const u of plan) this.#units.push(this.child(new PreActBottleneck(u.path, u.cin, u.width, u.cout, u.stride, norm, ws)));
+    this.#plan = plan;
+    this.featureLayers = layersOf(plan);
     const cin = plan[plan.length - 1].cout;
     this.featureDim = cin;
     this.headSize = cfg.headSize;
@@ -116,13 +120,12 @@ export class ResNetV2 extends ImageClassifier {
     this.#headConv = this.child(new Conv2d(r.sub('head'), { cin, cout: cfg.headSize, kernel: 1, bias: true, init: headInit }));
   }
 
-  features(x: T.Tensor): T.Tensor {
+  protected featureMap(x: T.Tensor, layer: FeatureLayer): T.Tensor {
     T.assertRank(x, 4, 'x', 'ResNetV2.features');
-    let h = this.#root.forward(x);
-    h = T.maxPool2d(T.pad2d(h, [1, 1, 1, 1]), 3, 2);
-    // each unit's input is the previous unit's output, read by nothing else
-    for (const u of this.#units) h = u.forwardConsuming(h);
-    return normRelu(this.#preHeadNorm, h).mean([2, 3]);
+    const stem = T.maxPool2d(T.pad2d(this.#root.forward(x), [1, 1, 1, 1]), 3, 2);
+    const h = runUnits(stem, this.#units, this.#plan, layer, (u, v) => u.forwardConsuming(v));
+    // the pre-logits: the last unit's output after the pre-head GroupNorm and ReLU (pre-activation units end without one)
+    return layer === PRE_LOGITS ? normRelu(this.#preHeadNorm, h) : h;
   }
 
   head(features: T.Tensor): T.Tensor {

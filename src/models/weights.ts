@@ -7,6 +7,7 @@ import { UsageError } from '../util/errors.js';
 import * as T from '../tensor/index.js';
 import type { ParamEntry, ParamKind } from '../nn/index.js';
 import { overridesOf, type ArchitectureOverrides, type ImageClassifier } from './classifier.js';
+import { findOfficialWeights, officialMeta, officialWeightsOfFile, resolveWeights } from './hub.js';
 import { getModel } from './registry.js';
 
 /** Some published files name a conv `standardized_conv2d_1` (or another `_N`): same key. */
@@ -67,13 +68,22 @@ function preview(keys: string[]): string {
   return keys.slice(0, 8).join(', ') + (keys.length > 8 ? `, ... (${keys.length} in all)` : '');
 }
 
+/** A weights source as the loaders take it: an open reader, a file, or an official name (resolved through the cache). */
+async function openable(source: string | NpzReader): Promise<string | NpzReader> {
+  return typeof source === 'string' ? resolveWeights(source) : source;
+}
+
 /**
  * Loads model weights from an .npz by their official keys, converting layouts.
+ * `source` is an open reader, a file, or an official name (`BiT-M-R50x1`:
+ * taken from the cache, downloaded on first use; see hub.ts).
  * A missing key, an extra key under `resnet/`, a wrong shape or a non-float
  * array is an error naming the file and the key; nothing is changed then.
+ * NaN or infinite values are an error naming the file and the first key that
+ * holds them (found while loading: the keys before it are loaded by then).
  */
 export async function loadWeights(model: ImageClassifier, source: string | NpzReader, opts: LoadOptions = {}): Promise<LoadReport> {
-  return withNpz(source, async (reader) => {
+  return withNpz(await openable(source), async (reader) => {
     const file = reader.path;
     const head = opts.head ?? 'load';
     const byKey = new Map<string, string>(); // normalized -> name in the file
@@ -119,9 +129,36 @@ export async function loadWeights(model: ImageClassifier, source: string | NpzRe
   });
 }
 
+/** Whether every value of `t` is finite (one pass in libtorch). */
+export function allFinite(t: T.Tensor): boolean {
+  return T.tidy(() => t.isfinite().all().item() !== 0);
+}
+
+/** NaN or infinite values where weights are loaded: the file, and the first key that holds them. */
+export class NonFiniteWeightsError extends Error {
+  override name = 'NonFiniteWeightsError';
+}
+
+/**
+ * Copies the on-disk array `a` (key `key` of `file`) into `target`, converting
+ * its layout; NaN or infinite values are a NonFiniteWeightsError naming the
+ * file and the key, and `target` is left as it was.
+ */
+export function copyFromDisk(target: T.Tensor, a: NdArray, kind: ParamKind, file: string, key: string): void {
+  T.tidy(() =>
+    T.noGrad(() => {
+      const t = fromDiskArray(a, kind, `${file}: '${key}'`);
+      if (!allFinite(t))
+        throw new NonFiniteWeightsError(
+          `${file}: '${key}' holds NaN or infinite values: the file is damaged or was saved from a diverged run (first such key)`,
+        );
+      target.copy_(t);
+    }),
+  );
+}
+
 async function loadEntry(reader: NpzReader, name: string, e: ParamEntry, file: string): Promise<void> {
-  const a = await reader.read(name);
-  T.tidy(() => T.noGrad(() => void e.tensor.copy_(fromDiskArray(a, e.kind, `${file}: '${name}'`))));
+  copyFromDisk(e.tensor, await reader.read(name), e.kind, file, name);
 }
 
 /** Every model parameter as [key, on-disk array], converted one at a time. */
@@ -146,8 +183,11 @@ export async function saveWeights(
   await writeNpz(file, all(), { compress: opts.compress ?? false });
 }
 
-/** Stored beside the weights in files this project writes: what they are and how to feed them. */
-/** What this project's weights say of themselves (`bit/meta`), with the architecture overrides they were trained with. */
+/**
+ * What this project's weights say of themselves (`bit/meta`, stored beside
+ * the weights): what they are, how to feed them, and the architecture
+ * overrides they were trained with.
+ */
 export interface ModelMeta extends ArchitectureOverrides {
   model: string;
   headSize: number;
@@ -163,11 +203,16 @@ export function metaArray(meta: ModelMeta): [string, NdArray] {
   return [META_KEY, jsonArray(meta)];
 }
 
-/** The metadata of a weights file (a path or an open reader), or null for files without it (e.g. the official BiT files). */
+/**
+ * The metadata of a weights file (an open reader, a path or an official
+ * name): its own, or for an official BiT file (by name, or a copy named as
+ * published) what the catalogue says of it; null for other files without it.
+ */
 export async function readMeta(source: string | NpzReader): Promise<ModelMeta | null> {
-  return withNpz(source, async (reader) => {
+  const official = typeof source === 'string' ? (findOfficialWeights(source) ?? officialWeightsOfFile(source)) : officialWeightsOfFile(source.path);
+  return withNpz(await openable(source), async (reader) => {
     const meta = await reader.readJson<ModelMeta>(META_KEY);
-    if (meta === undefined) return null;
+    if (meta === undefined) return official ? officialMeta(official) : null;
     if (typeof meta !== 'object' || meta === null || typeof meta.model !== 'string' || typeof meta.headSize !== 'number') {
       throw new Error(`${reader.path}: '${META_KEY}' is not this project's model metadata (expected {model, headSize, ...})`);
     }
@@ -181,7 +226,8 @@ export async function readMeta(source: string | NpzReader): Promise<ModelMeta | 
  * `headSize` (needed for the official BiT files, which have no metadata).
  */
 export async function loadModel(weights: string, modelName?: string, headSize?: number): Promise<{ model: ImageClassifier; meta: ModelMeta | null }> {
-  return withNpz(weights, async (reader) => {
+  const file = await resolveWeights(weights);
+  return withNpz(file, async (reader) => {
     const meta = await readMeta(reader);
     const name = modelName ?? meta?.model;
     if (!name) throw new UsageError(`${weights} does not say which model it holds (official BiT files don't): pass --model NAME`);

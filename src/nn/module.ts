@@ -60,25 +60,6 @@ export abstract class Module {
   }
 }
 
-/** Applies modules in order. */
-export class Sequential extends Module {
-  readonly layers: Module[];
-  constructor(layers: Module[]) {
-    super();
-    this.layers = layers.map((l) => this.child(l));
-  }
-  forward(x: Tensor): Tensor {
-    let h = x;
-    for (const l of this.layers) h = l.forward(h);
-    return h;
-  }
-  override toOnnx(g: OnnxGraph, x: string): string {
-    let h = x;
-    for (const l of this.layers) h = l.toOnnx(g, h);
-    return h;
-  }
-}
-
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return x.relu();

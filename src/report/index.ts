@@ -29,6 +29,7 @@ export {
 } from './charts.js';
 export { DEFAULT_PNG_SCALE, renderFigure, saveFigure, type RenderedFigure, type RenderOptions, type SavedFigure } from './render.js';
 export { summarize, type SeedSummary } from './stats.js';
+export { EventWriter, maskedCrc32c, tfRecord } from './tensorboard.js';
 export {
   DEFAULT_DECIMALS,
   formatMeanStd,

@@ -1,7 +1,6 @@
 // Server-side rendering of Vega-Lite specs: compile with vega-lite, run a
 // headless vega View (renderer 'none', no canvas or DOM needed) to get SVG, then
 // rasterise the SVG with sharp (librsvg + fontconfig) to PNG.
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import sharp from 'sharp';
@@ -9,6 +8,8 @@ import type * as Vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 
 import { writeFileAtomic } from '../io/atomic.js';
+import { ensureFolder } from '../io/folders.js';
+import type { EventWriter } from './tensorboard.js';
 
 /** PNG pixels per SVG (CSS) pixel unless told otherwise: 2x keeps lines and text crisp. */
 export const DEFAULT_PNG_SCALE = 2;
@@ -127,14 +128,16 @@ export async function renderFigure(spec: TopLevelSpec, options: RenderOptions = 
 /**
  * Renders `spec` and writes `<outBase>.svg` and `<outBase>.png`, each
  * atomically (nothing is written if rendering fails). Creates the parent
- * folder if needed. Returns the two paths.
+ * folder if needed. Returns the two paths. With `tensorboard`, the PNG also
+ * goes into that event file as the image `figures/<name>`.
  */
-export async function saveFigure(spec: TopLevelSpec, outBase: string, options: RenderOptions = {}): Promise<SavedFigure> {
+export async function saveFigure(spec: TopLevelSpec, outBase: string, options: RenderOptions & { tensorboard?: EventWriter } = {}): Promise<SavedFigure> {
   const { svg, png } = await renderFigure(spec, options);
   const paths: SavedFigure = { svg: `${outBase}.svg`, png: `${outBase}.png` };
-  await fs.mkdir(path.dirname(paths.svg), { recursive: true });
+  await ensureFolder(path.dirname(paths.svg));
   await writeFileAtomic(paths.svg, svg);
   await writeFileAtomic(paths.png, png);
+  options.tensorboard?.image(`figures/${path.basename(outBase)}`, png);
   return paths;
 }
 

@@ -1,6 +1,6 @@
 // Autograd mode, random seeds, threads and build information.
 import { availableParallelism } from 'node:os';
-import { loaderEnvironment, native, type AllocatorStats, type BuildInfo } from '../native/index.js';
+import { addonPath, loaderEnvironment, native, type AllocatorStats, type BuildInfo } from '../native/index.js';
 import { Tensor, wrap } from './tensor.js';
 import type { DType } from '../native/index.js';
 import { assertInt } from './validate.js';
@@ -94,6 +94,9 @@ export function userEnvironment(): NodeJS.ProcessEnv {
   for (const key of loaderEnvironment()) delete env[key];
   return env;
 }
+
+/** Where the compiled native addon is expected (bit doctor reports it). */
+export { addonPath };
 
 export function buildInfo(): BuildInfo {
   return native().buildInfo();

@@ -9,19 +9,6 @@ import { native, OPS, type DType, type Handle, type MemoryFormat, type MethodKin
 
 export type { DType, MemoryFormat };
 
-export type TypedArrayFor<D extends DType> = D extends 'float32'
-  ? Float32Array
-  : D extends 'float64'
-    ? Float64Array
-    : D extends 'int64'
-      ? BigInt64Array
-      : D extends 'int32'
-        ? Int32Array
-        : D extends 'int8'
-          ? Int8Array
-          : D extends 'float16' | 'bfloat16'
-            ? Uint16Array
-            : Uint8Array;
 export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
 
 /** What `tidy` may return: tensors, possibly nested in arrays and plain objects. */
@@ -401,18 +388,26 @@ function collect(x: unknown, out: Set<Tensor>): void {
   }
 }
 
+/** What `tidy` may not return: a Promise (its scope would end before the work does). */
+export type NotAPromise<T> = T extends PromiseLike<unknown> ? never : T;
+
 /**
  * Runs `fn` in a new scope and disposes every tensor created in it, except
  * the tensors in its result (found in arrays and plain objects; they move to
  * the enclosing scope) and kept ones. If `fn` throws, every tensor created in
  * it is disposed.
  */
-export function tidy<T>(fn: () => T): T {
+export function tidy<T>(fn: () => NotAPromise<T>): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;
   try {
-    result = fn();
+    result = fn() as T;
+    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      throw new Error(
+        'tidy(fn): fn returned a Promise; a scope cannot wait for asynchronous work (it would free tensors still in use): tidy the synchronous parts',
+      );
+    }
   } catch (err) {
     scopes.pop();
     for (const t of scope) if (!t.isKept) t.dispose();

@@ -4,8 +4,17 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { jsonArray, withNpz, type NdArray, type NpzReader } from '../io/npz.js';
-import { fromDiskArray, loadWeights, metaArray, saveWeights, toDiskArray, type ArchitectureOverrides, type ImageClassifier } from '../models/index.js';
-import * as T from '../tensor/index.js';
+import {
+  allFinite,
+  copyFromDisk,
+  loadWeights,
+  metaArray,
+  saveWeights,
+  toDiskArray,
+  type ArchitectureOverrides,
+  type ImageClassifier,
+} from '../models/index.js';
+import type { Fingerprint } from './fingerprint.js';
 import type { SGD } from './optim.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.npz';
@@ -26,6 +35,8 @@ export interface RunState {
   seed: number;
   worldSize: number;
   recipe: unknown;
+  /** The settings that decided the result (RunOptions.fingerprint), when the run had them. */
+  fingerprint?: Fingerprint;
   /** Training seconds and images so far (over all ranks). */
   seconds: number;
   images: number;
@@ -68,11 +79,18 @@ export async function loadCheckpoint(file: string, model: ImageClassifier, opt: 
     for (let i = 0; i < trainable.length; i++) {
       const key = MOMENTUM_PREFIX + trainable[i].key;
       if (!reader.has(key)) throw new Error(`${file}: the optimizer state '${key}' is missing`);
-      const a = await reader.read(key);
-      T.tidy(() => T.noGrad(() => void opt.momentumBuffers[i].copy_(fromDiskArray(a, trainable[i].kind, `${file}: '${key}'`))));
+      copyFromDisk(opt.momentumBuffers[i], await reader.read(key), trainable[i].kind, file, key);
     }
     return state;
   });
+}
+
+/** The first model or optimizer key whose values are not all finite, or null (checked before a checkpoint is written). */
+export function firstNonFiniteKey(model: ImageClassifier, opt: SGD): string | null {
+  for (const e of model.store.entries()) if (!allFinite(e.tensor)) return e.key;
+  const trainable = model.store.trainableEntries();
+  for (let i = 0; i < trainable.length; i++) if (!allFinite(opt.momentumBuffers[i])) return MOMENTUM_PREFIX + trainable[i].key;
+  return null;
 }
 
 /** The checkpoint of an output folder, if there is one. */

@@ -16,11 +16,12 @@
 //   sync/<label>/<n>      arrivals at a heartbeat-watched barrier
 //   pg/...                the Gloo process group's own rendezvous
 import { lookup } from 'node:dns/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as T from '../tensor/index.js';
 import type { Collective } from './collective.js';
+import { fingerprintDifferences, type Fingerprint } from './fingerprint.js';
 import { messageOf } from '../util/errors.js';
 
 /** Gradient bucket size: PyTorch DistributedDataParallel's default bucket_cap_mb (25 MB). */
@@ -166,23 +167,20 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
   };
 
   if (rank === 0) {
+    // the store listens on every address at the port; rank 0 then connects to it at masterAddr, which must be this machine
+    if (!(await portIsFree(port))) {
+      throw new DistributedError(
+        `rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`,
+      );
+    }
+    if (!(await isThisMachine(host))) {
+      throw new DistributedError(
+        `rank 0 cannot host the rendezvous store at ${where}: ${host} is not an address of this machine. --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`,
+      );
+    }
     try {
-      // the store listens on every address; rank 0 then connects to it at masterAddr, which must be this machine
       T.distStoreConnect(host, port, true, world, Math.min(joinMs, SELF_CONNECT_MS));
     } catch (err) {
-      const msg = messageOf(err);
-      if (/address already in use|errno: 98/i.test(msg)) {
-        throw new DistributedError(
-          `rank 0 cannot host the rendezvous store on port ${port} (master ${where}): the port is in use by another run or program. Choose a free --master-port (the same on every machine), or stop the other run`,
-          { cause: err },
-        );
-      }
-      if (/timed out|connect/i.test(msg)) {
-        throw new DistributedError(
-          `rank 0 started the rendezvous store on port ${port} but could not reach it at ${where}: --master-addr must be an address of the machine that runs rank 0 (--node-rank 0)`,
-          { cause: err },
-        );
-      }
       throw new DistributedError(`rank 0 could not start the rendezvous store at ${where}`, { cause: err });
     }
     T.distStoreSet(KEY.world, JSON.stringify(me));
@@ -206,13 +204,17 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     }
   }
 
+  // A worker reads rank 0's record first (rank 0 writes it as soon as its
+  // store is up): a program at the master's port that is not a bit rendezvous
+  // store (a web server, another service) fails this, or does not answer in
+  // time, before anything is asked of it that it could answer with garbage.
+  const lead = rank === 0 ? me : readLeadRecord(rank, where, Math.min(joinMs, SELF_CONNECT_MS + STORE_OP_TIMEOUT_MS));
   try {
     if (T.distStoreAdd(KEY.claim(rank), 1) > 1) {
       fail(`two workers were started as rank ${rank} (the second on ${me.host}, pid ${me.pid}): give each machine its own --node-rank (0..nnodes-1)`);
     }
     T.distStoreSet(KEY.info(rank), JSON.stringify(me));
     if (rank !== 0) {
-      const lead = JSON.parse(T.distStoreGet(KEY.world, joinMs)) as PeerInfo;
       if (lead.world !== world) {
         fail(
           `mismatched world sizes: rank ${rank} (on ${me.host}) was started for ${world} workers, but rank 0 (on ${lead.host}) for ${lead.world}: ` +
@@ -221,7 +223,7 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
       }
       if (lead.fingerprint !== fingerprint) {
         fail(
-          `rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint)}. Run the same command (model, data, recipe flags) on every machine`,
+          `rank ${rank} (on ${me.host}) was started with a different command than rank 0 (on ${lead.host}): ${describeDifference(lead.fingerprint, fingerprint, rank)}. Run the same command (model, data, recipe flags) on every machine`,
         );
       }
       T.distStoreAdd(KEY.arrived, 1);
@@ -267,13 +269,62 @@ export async function initDistributed(o: DistributedOptions): Promise<GlooCollec
     return new GlooCollective({ rank, world, where, timeoutMs: o.timeoutMs, heartbeatMs, bucketBytes: o.bucketBytes ?? DEFAULT_BUCKET_BYTES, peers });
   } catch (err) {
     if (err instanceof DistributedError) throw err;
-    const msg = messageOf(err);
     T.distDestroy();
-    if (rank !== 0 && /broken pipe|connection reset|closed|timed out|timeout/i.test(msg)) {
+    // a worker whose master no longer answers lost it; anything else failed otherwise
+    if (rank !== 0 && !(await accepts(host, port, CONNECT_ATTEMPT_MS))) {
       throw new DistributedError(`worker rank ${rank} lost the master at ${where} during the rendezvous (rank 0 stopped or is unreachable)`, { cause: err });
     }
     throw new DistributedError(`rank ${rank}: the rendezvous at ${where} failed`, { cause: err });
   }
+}
+
+/** Rank 0's record in the store (a worker's first read), or an error saying that what answers at `where` is not a bit rendezvous store. */
+function readLeadRecord(rank: number, where: string, ms: number): PeerInfo {
+  let answer: string;
+  try {
+    answer = T.distStoreGet(KEY.world, ms);
+  } catch (err) {
+    T.distDestroy();
+    throw foreignService(rank, where, `rank 0's record could not be read: ${messageOf(err)}, after waiting up to ${seconds(ms)}`);
+  }
+  let info: Partial<PeerInfo> | null = null;
+  try {
+    info = JSON.parse(answer) as Partial<PeerInfo>;
+  } catch {
+    // not JSON: below
+  }
+  if (typeof info !== 'object' || info === null || !Number.isInteger(info.world) || typeof info.fingerprint !== 'string' || typeof info.host !== 'string') {
+    T.distDestroy();
+    throw foreignService(rank, where, 'its answer is not a rendezvous record');
+  }
+  return info as PeerInfo;
+}
+
+function foreignService(rank: number, where: string, why: string): DistributedError {
+  return new DistributedError(
+    `worker rank ${rank} reached ${where}, but what answers there is not the rendezvous of a bit run (${why}): ` +
+      `--master-addr and --master-port must name the machine and port where rank 0 (--node-rank 0) runs, the same on every machine; is another program using that port?`,
+  );
+}
+
+/** Whether nothing listens on `port` of this machine (a listening socket on every address can be opened). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Whether `host` resolves to an address of this machine (a loopback address or one of its interfaces'). */
+async function isThisMachine(host: string): Promise<boolean> {
+  const own = new Set(
+    Object.values(os.networkInterfaces())
+      .flat()
+      .map((i) => i?.address),
+  );
+  const addresses = await lookup(host, { all: true });
+  return addresses.some((a) => own.has(a.address) || a.address.startsWith('127.') || a.address === '::1' || a.address === '0.0.0.0');
 }
 
 /** Whether something accepts TCP connections at host:port (tried for up to `ms`). */
@@ -291,16 +342,15 @@ function accepts(host: string, port: number, ms: number): Promise<boolean> {
   });
 }
 
-function describeDifference(a: string, b: string): string {
+/** How rank `rank`'s fingerprint (JSON) differs from rank 0's. */
+function describeDifference(lead: string, mine: string, rank: number): string {
   try {
-    const x = JSON.parse(a) as Record<string, unknown>;
-    const y = JSON.parse(b) as Record<string, unknown>;
-    const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
-    if (keys.length > 0) return keys.map((k) => `${k} ${JSON.stringify(x[k])} vs ${JSON.stringify(y[k])}`).join(', ');
+    const differ = fingerprintDifferences(JSON.parse(lead) as Fingerprint, JSON.parse(mine) as Fingerprint, `rank ${rank}`);
+    if (differ.length > 0) return `rank 0 ${differ.join(', ')}`;
   } catch {
     // not JSON: fall through
   }
-  return `'${a}' vs '${b}'`;
+  return `'${lead}' vs '${mine}'`;
 }
 
 interface CollectiveInit {

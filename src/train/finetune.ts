@@ -6,7 +6,7 @@ import { getModel, loadWeights, overridesOf, readMeta } from '../models/index.js
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
 import { applyOverrides, bitHyperRule, type FinetuneRecipe, type RecipeOverrides, type ResolutionRule } from './recipes.js';
-import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
+import { train, type FinalMetrics, type RunOptions } from './trainer.js';
 
 export interface FinetuneOptions extends RunOptions {
   model: string;
@@ -38,7 +38,7 @@ export function resolveRecipe(train: Dataset, o: Pick<FinetuneOptions, 'override
     imageHeight: size.height,
     imageWidth: size.width,
     resolutionRule: o.resolutionRule,
-    largeModel: /R152x4/i.test(o.model),
+    largeModel: getModel(o.model).hyperRuleLarge,
     flip: train.defaultFlip,
   });
   return applyOverrides(base, o.overrides ?? {});
@@ -82,7 +82,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
       dataSpec: formatDataSpec(spec),
       recipe,
       loss: 'softmax',
-      ...runSettings(o, recipe.schedule.totalSteps),
+      run: o,
       info: { weights: o.weights ?? null, train_images: trainSet.length, classes: trainSet.numClasses, task: 'finetune' },
     });
   } finally {

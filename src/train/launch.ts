@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import { createInterface } from 'node:readline';
+import { STOP_SIGNALS } from '../util/signals.js';
 import { DEFAULT_JOIN_TIMEOUT_S, DEFAULT_TIMEOUT_S, initDistributed, type GlooCollective } from './distributed.js';
 
 export const DEFAULT_MASTER_ADDR = '127.0.0.1';
@@ -184,8 +185,7 @@ export async function launchWorkers(o: LaunchOptions): Promise<number> {
     log(`bit launch: ${sig}: passing it on to the workers`);
     signalAll(sig === 'SIGHUP' ? 'SIGTERM' : sig);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
 
   try {
     const done = new Promise<void>((resolve) => {
@@ -247,7 +247,7 @@ export async function launchWorkers(o: LaunchOptions): Promise<number> {
     });
     await done;
   } finally {
-    for (const s of signals) process.off(s, onSignal);
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
     if (killTimer) clearTimeout(killTimer);
   }
 

@@ -58,6 +58,24 @@ export function mixupPartners(n: number, seed: number, step: number, micro: numb
   return permutation(n, seed, RandomPurpose.mixupPermutation, step * 65536 + micro);
 }
 
+/**
+ * MixUp for one training step (train/step.ts): each image mixed with a
+ * partner image of its micro-batch, its loss with the partner's label.
+ */
+export interface MixUp {
+  /** The weight of the image itself, in (0, 1). */
+  lam: number;
+  /** The partner of each image of micro-batch `micro` (`size` images): an int64 index tensor [size]. */
+  partners(micro: number, size: number): T.Tensor;
+}
+
+/** BiT's MixUp for `step` of a run seeded with `seed`: lambda from `mixupLambda`, partners from `mixupPartners`; null when off (alpha 0). */
+export function stepMixUp(alpha: number, seed: number, step: number): MixUp | null {
+  const lam = mixupLambda(alpha, seed, step);
+  if (lam >= 1) return null;
+  return { lam, partners: (micro, size) => T.tensor(mixupPartners(size, seed, step, micro), [size]).to('int64') };
+}
+
 /** lam * x + (1 - lam) * x[partners]. */
 export function mixImages(x: T.Tensor, partners: T.Tensor, lam: number): T.Tensor {
   return x.mul(lam).add(x.indexSelect(0, partners).mul(1 - lam));

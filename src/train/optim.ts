@@ -1,6 +1,7 @@
 // SGD with momentum (PyTorch semantics), updated in place with list ops:
 //   g <- grad + weightDecay * p;  buf <- momentum * buf + g;  p <- p - lr * buf
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 
 export interface SgdOptions {
   momentum: number;
@@ -20,6 +21,9 @@ export class SGD {
 
   /** One update with learning rate `lr` from the accumulated gradients; parameters without a gradient are left alone. */
   step(lr: number): void {
+    // libtorch takes the scalar as float32, the parameters' type, and would fail with an overflow message of its own
+    if (!Number.isFinite(Math.fround(lr)))
+      throw new UsageError(`the learning rate ${lr} is beyond the range of float32 (the parameters' type, largest 3.4e38): give a smaller --lr or --base-lr`);
     T.tidy(() =>
       T.noGrad(() => {
         const ps: T.Tensor[] = [];

@@ -9,9 +9,9 @@ import { DataError, formatDataSpec, openForTraining, parseDataSpec, type Dataset
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
-import { upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
+import { checkImageSizes, upstreamRecipe, type UpstreamRecipe, type UpstreamVariant } from './recipes.js';
 import { rescaleSchedule } from './schedule.js';
-import { runSettings, train, type FinalMetrics, type RunOptions } from './trainer.js';
+import { train, type FinalMetrics, type RunOptions } from './trainer.js';
 
 /** What the command line may change in the upstream recipe. */
 export interface PretrainRecipeFlags {
@@ -60,7 +60,7 @@ export function resolvePretrainRecipe(train: Dataset, f: PretrainRecipeFlags): U
     warmupSteps: f.warmupSteps,
   });
   const r: UpstreamRecipe = { ...base, schedule: { ...base.schedule }, notes: [...base.notes] };
-  if (r.precrop < r.crop) throw new UsageError(`--precrop ${r.precrop} is smaller than the crop ${r.crop}`);
+  checkImageSizes(r.crop, r.precrop, f.precrop !== undefined);
   if (f.steps !== undefined && f.steps !== r.schedule.totalSteps) {
     const k = f.steps / r.schedule.totalSteps;
     // an explicit --warmup-steps stays as given
@@ -109,7 +109,7 @@ export async function pretrain(o: PretrainOptions): Promise<FinalMetrics> {
       dataSpec: formatDataSpec(spec),
       recipe,
       loss: recipe.loss,
-      ...runSettings(o, recipe.schedule.totalSteps),
+      run: o,
       info: {
         task: 'pretrain',
         variant: recipe.variant,

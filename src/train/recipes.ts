@@ -1,5 +1,7 @@
 // Recipes are data: the BiT-HyperRule for fine-tuning and the upstream
 // pre-training recipe, with the paper's and the original code's numbers.
+import { MAX_IMAGE_SIDE } from '../data/index.js';
+import { UsageError } from '../util/errors.js';
 import { rescaleSchedule, type StepSchedule } from './schedule.js';
 
 // ---- BiT-HyperRule (Kolesnikov et al. 2020, Sec. 3.3; big_transfer/bit_hyperrule.py)
@@ -119,6 +121,22 @@ export interface RecipeOverrides {
  * proportionally; a batch other than 512 scales the learning rate by
  * batch/512 (the original authors' advice) unless `lr` is given.
  */
+/**
+ * A recipe's crop (--resolution) and resize (--precrop) sizes: at most
+ * MAX_IMAGE_SIDE, and the resize no smaller than the crop. `precropGiven`:
+ * whether --precrop was given, or derived from the crop by the recipe's ratio.
+ */
+export function checkImageSizes(crop: number, precrop: number, precropGiven: boolean): void {
+  if (crop > MAX_IMAGE_SIDE) throw new UsageError(`--resolution ${crop} is larger than the largest image side, ${MAX_IMAGE_SIDE}`);
+  if (precrop > MAX_IMAGE_SIDE)
+    throw new UsageError(
+      precropGiven
+        ? `--precrop ${precrop} is larger than the largest image side, ${MAX_IMAGE_SIDE}`
+        : `--resolution ${crop} means a resize to ${precrop} before the random crop (the recipe's ratio), larger than the largest image side, ${MAX_IMAGE_SIDE}: give a smaller --resolution, or --precrop`,
+    );
+  if (precrop < crop) throw new UsageError(`--precrop ${precrop} is smaller than the crop ${crop}`);
+}
+
 export function applyOverrides(r: FinetuneRecipe, o: RecipeOverrides): FinetuneRecipe {
   const out: FinetuneRecipe = { ...r, schedule: { ...r.schedule }, notes: [...r.notes] };
   if (o.steps !== undefined && o.steps !== r.schedule.totalSteps) {
@@ -127,7 +145,7 @@ export function applyOverrides(r: FinetuneRecipe, o: RecipeOverrides): FinetuneR
   }
   if (o.batch !== undefined) out.batch = o.batch;
   if (o.batchSplit !== undefined) out.batchSplit = o.batchSplit;
-  if (out.batch % out.batchSplit !== 0) throw new Error(`--batch ${out.batch} is not divisible by --batch-split ${out.batchSplit}`);
+  if (out.batch % out.batchSplit !== 0) throw new UsageError(`--batch ${out.batch} is not divisible by --batch-split ${out.batchSplit}`);
   const base = o.baseLr ?? HYPERRULE_BASE_LR;
   out.lr = o.lr ?? (base * out.batch) / HYPERRULE_BATCH;
   if (o.lr === undefined && out.batch !== HYPERRULE_BATCH)
@@ -136,7 +154,7 @@ export function applyOverrides(r: FinetuneRecipe, o: RecipeOverrides): FinetuneR
   if (o.crop !== undefined) out.crop = o.crop;
   if (o.precrop !== undefined) out.precrop = o.precrop;
   else if (o.crop !== undefined) out.precrop = Math.round((o.crop * r.precrop) / r.crop);
-  if (out.precrop < out.crop) throw new Error(`--precrop ${out.precrop} is smaller than the crop ${out.crop}`);
+  checkImageSizes(out.crop, out.precrop, o.precrop !== undefined);
   if (o.mixup !== undefined) out.mixupAlpha = o.mixup;
   if (o.flip !== undefined) out.flip = o.flip;
   if (o.weightDecay !== undefined) out.weightDecay = o.weightDecay;
@@ -195,7 +213,7 @@ export function upstreamRecipe(input: UpstreamInput): UpstreamRecipe {
   const ref = UPSTREAM_EPOCHS[variant];
   const batch = input.batch ?? UPSTREAM_BATCH;
   const batchSplit = input.batchSplit ?? 1;
-  if (batch % batchSplit !== 0) throw new Error(`--batch ${batch} is not divisible by --batch-split ${batchSplit}`);
+  if (batch % batchSplit !== 0) throw new UsageError(`--batch ${batch} is not divisible by --batch-split ${batchSplit}`);
   const epochs = input.epochs ?? ref.epochs;
   const stepsPerEpoch = Math.ceil(input.datasetSize / batch);
   const totalSteps = epochs * stepsPerEpoch;

@@ -1,23 +1,29 @@
-// The training loop shared by fine-tuning and upstream pre-training:
-// micro-batched SGD steps with MixUp, periodic evaluation, atomic
-// checkpoints, automatic resume, clean stop on a signal, divergence checks,
-// and data-parallel gradient averaging when a collective is given.
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+// The training loop shared by fine-tuning and upstream pre-training: the
+// training step of step.ts (micro-batches, MixUp, data-parallel gradient
+// averaging, divergence check) over the loader's batches, periodic
+// evaluation, atomic checkpoints, automatic resume, clean stop on a signal,
+// and hooks that see every step and evaluation (metrics.jsonl is one).
+import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { trainLoader, type Dataset } from '../data/index.js';
+import { describeSkipped, preflightData, trainLoader, type Dataset } from '../data/index.js';
 import { metaArray, saveWeights, type ImageClassifier } from '../models/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { ensureFolder } from '../io/folders.js';
 import * as T from '../tensor/index.js';
+import { UsageError } from '../util/errors.js';
 import { Progress } from '../util/progress.js';
 import { labelTensor, rawImages, toModelInput } from './batch.js';
-import { CHECKPOINT_FILE, findCheckpoint, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
+import { CHECKPOINT_FILE, findCheckpoint, firstNonFiniteKey, loadCheckpoint, saveCheckpoint, type RunState } from './checkpoint.js';
 import type { Collective } from './collective.js';
 import { CollectiveError } from './distributed.js';
 import { evaluate, type EvalResult } from './evaluate.js';
-import { mixImages, mixupLambda, mixupPartners } from './mixup.js';
-import { SGD } from './optim.js';
+import { fingerprintDifferences, type Fingerprint } from './fingerprint.js';
+import { stepMixUp } from './mixup.js';
 import type { TrainRecipe } from './recipes.js';
+import { lockRunFolder } from './run-lock.js';
 import { learningRate } from './schedule.js';
+import { TrainStep, type LossKind } from './step.js';
+import { TensorBoardLog } from './tensorboard-log.js';
 
 export type { TrainRecipe };
 
@@ -25,64 +31,77 @@ export interface TrainConfig {
   model: ImageClassifier;
   modelName: string;
   train: Dataset;
-  /** Evaluated every `evalEvery` steps and at the end; null: no evaluation. */
+  /** Evaluated every `run.evalEvery` steps and at the end; null: no evaluation. */
   evalSet: Dataset | null;
   /** The data spec string (recorded, and checked on resume). */
   dataSpec: string;
   recipe: TrainRecipe;
-  loss: 'softmax' | 'sigmoid';
-  outDir: string;
-  seed: number;
-  /** Evaluate every N steps (0: only at the end). */
-  evalEvery: number;
-  /** Checkpoint every N steps (0: only at the end). */
-  checkpointEvery: number;
-  /** Continue from `outDir/checkpoint.npz` when it exists (default true). */
-  resume?: boolean;
-  workers?: number;
+  loss: LossKind;
+  /** Where and how the run goes: output folder, cadence, resume, workers, signal, hooks. */
+  run: RunOptions;
   evalBatch?: number;
+  /** Extra fields for metrics.json (weights file, command line...). */
+  info?: Record<string, unknown>;
+}
+
+/** What the trainer reports after each optimizer step (a row of metrics.jsonl). */
+export interface StepRecord {
+  /** Steps done (1 after the first). */
+  step: number;
+  /** The step's training loss (mean over micro-batches and workers). */
+  loss: number;
+  lr: number;
+  /** MixUp's lambda (1: no mixing). */
+  lambda: number;
+  /** Images per second of the step, loader wait excluded. */
+  imagesPerSecond: number;
+  /** When the step ended (Unix seconds). */
+  time: number;
+}
+
+/** An evaluation during training (every evalEvery steps) or at the end (final). */
+export interface EvalRecord {
+  step: number;
+  result: EvalResult;
+  final: boolean;
+}
+
+/** Callbacks into a run, on the lead worker (which writes metrics.jsonl through the same hooks). */
+export interface TrainHooks {
+  /** After every optimizer step. */
+  onStep?(r: StepRecord): void;
+  /** After every evaluation, periodic and final. */
+  onEval?(r: EvalRecord): void;
+}
+
+/** Options every training run takes besides its model, data and recipe (fine-tuning and pre-training alike). */
+export interface RunOptions {
+  /** The output folder: checkpoint.npz, model.npz, metrics.json, metrics.jsonl. */
+  out: string;
+  /** Seed of data order, augmentation and MixUp (default 0). */
+  seed?: number;
+  /** Evaluate every N steps (default 0: only at the end). */
+  evalEvery?: number;
+  /** Checkpoint every N steps (0: only at the end; default: every tenth of the run). */
+  checkpointEvery?: number;
+  /** Continue from `out/checkpoint.npz` when it exists (default true). */
+  resume?: boolean;
+  /** Data loader threads. */
+  workers?: number;
   collective?: Collective | null;
   /** Stop cleanly after the current step when aborted (SIGINT / SIGTERM). */
   signal?: AbortSignal;
-  /** Extra fields for metrics.json (weights file, command line...). */
-  info?: Record<string, unknown>;
   /** No progress output. */
   quiet?: boolean;
-  /** Called after every optimizer step (tests, experiments). */
-  onStep?: (step: number, loss: number) => void;
-}
-
-/** Options every training command shares (fine-tuning and pre-training). */
-export interface RunOptions {
-  out: string;
-  seed?: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  resume?: boolean;
-  workers?: number;
-  collective?: Collective | null;
-  signal?: AbortSignal;
-  quiet?: boolean;
-  onStep?: (step: number, loss: number) => void;
-}
-
-/** The part of a TrainConfig that RunOptions decide (checkpoints default to every tenth of the run). */
-export function runSettings(
-  o: RunOptions,
-  totalSteps: number,
-): Pick<TrainConfig, 'outDir' | 'seed' | 'evalEvery' | 'checkpointEvery' | 'resume' | 'workers' | 'collective' | 'signal' | 'quiet' | 'onStep'> {
-  return {
-    outDir: o.out,
-    seed: o.seed ?? 0,
-    evalEvery: o.evalEvery ?? 0,
-    checkpointEvery: o.checkpointEvery ?? Math.max(1, Math.round(totalSteps / 10)),
-    resume: o.resume,
-    workers: o.workers,
-    collective: o.collective,
-    signal: o.signal,
-    quiet: o.quiet,
-    onStep: o.onStep,
-  };
+  hooks?: TrainHooks;
+  /** Also write the metrics as TensorBoard event files into this folder, beside metrics.jsonl. */
+  tensorboard?: string;
+  /**
+   * The settings that decide the run's result (for the commands: every parsed
+   * flag but the local ones, keyed by flag). Recorded in checkpoints; resuming
+   * a checkpoint recorded with other settings is refused, naming them.
+   */
+  fingerprint?: Fingerprint;
 }
 
 export interface FinalMetrics {
@@ -114,9 +133,13 @@ export const METRICS_LOG = 'metrics.jsonl';
 export const METRICS_FILE = 'metrics.json';
 export const MODEL_FILE = 'model.npz';
 
-function lossOf(kind: 'softmax' | 'sigmoid', logits: T.Tensor, y: T.Tensor): T.Tensor {
-  // sigmoid: summed over classes, averaged over images (scale comparable to softmax CE)
-  return kind === 'softmax' ? T.crossEntropy(logits, y) : T.bceWithLogits(logits, y, 'sum').div(logits.shape[0]);
+/** The metrics.jsonl writer: one JSON line per step and per evaluation. */
+function metricsLog(file: string): TrainHooks {
+  const write = (entry: Record<string, unknown>) => appendFileSync(file, JSON.stringify(entry) + '\n');
+  return {
+    onStep: (r) => write({ step: r.step, loss: r.loss, lr: r.lr, lambda: r.lambda, images_per_s: r.imagesPerSecond, time: r.time }),
+    onEval: (r) => write(r.final ? { step: r.step, eval: r.result, final: true } : { step: r.step, eval: r.result }),
+  };
 }
 
 /** Keeps the log lines of steps up to `step` (a resumed run rewrites what came after). */
@@ -135,10 +158,31 @@ function truncateLog(file: string, step: number): void {
   writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
+/**
+ * Refuses to resume from a checkpoint of another run: other settings (the
+ * fingerprints differ), another model, data or length, or a step past this
+ * run's last one.
+ */
+function checkResume(ckpt: string, found: RunState, cfg: TrainConfig, total: number): void {
+  const startOver = `Resume it with its settings, or start over: another --out, --no-resume, or delete ${ckpt}.`;
+  const mine = cfg.run.fingerprint;
+  if (mine && found.fingerprint) {
+    const differ = fingerprintDifferences(found.fingerprint, mine, 'this run');
+    if (differ.length > 0) throw new UsageError(`${ckpt} belongs to another run, with other settings: ${differ.join(', ')}. ${startOver}`);
+  }
+  const describe = (r: Pick<RunState, 'model' | 'overrides' | 'data' | 'totalSteps'>) =>
+    `model ${r.model}${Object.keys(r.overrides ?? {}).length ? ` ${JSON.stringify(r.overrides)}` : ''}, data ${r.data}, ${r.totalSteps} steps`;
+  const here = { model: cfg.modelName, overrides: cfg.model.overrides, data: cfg.dataSpec, totalSteps: total };
+  if (describe(found) !== describe(here)) {
+    throw new UsageError(`${ckpt} belongs to another run (${describe(found)}; this run: ${describe(here)}): use another --out, or --no-resume to start over`);
+  }
+  if (found.step > total) throw new Error(`${ckpt} is at step ${found.step}, past this run's ${total} steps: it was not written by this run. ${startOver}`);
+}
+
 function checkShape(r: TrainRecipe, world: number): number {
-  if (r.batch % world !== 0) throw new Error(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
+  if (r.batch % world !== 0) throw new UsageError(`the batch ${r.batch} must be divisible by the number of workers ${world}`);
   const local = r.batch / world;
-  if (local % r.batchSplit !== 0) throw new Error(`the per-worker batch ${local} must be divisible by --batch-split ${r.batchSplit}`);
+  if (local % r.batchSplit !== 0) throw new UsageError(`the per-worker batch ${local} must be divisible by --batch-split ${r.batchSplit}`);
   return local / r.batchSplit;
 }
 
@@ -149,14 +193,20 @@ function checkShape(r: TrainRecipe, world: number): number {
  */
 export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
   const where = { lastCheckpointStep: -1, writingStep: -1 };
+  // the lead worker alone writes the run's files (metrics.jsonl, the TensorBoard events that mirror it, checkpoints):
+  // it holds the output folder's lock, one run per folder
+  const lead = (cfg.run.collective?.rank ?? 0) === 0;
+  const lock = lead ? await lockRunFolder(cfg.run.out) : null;
+  let tb: TensorBoardLog | null = null;
   try {
-    return await trainLoop(cfg, where);
+    if (cfg.run.tensorboard && lead) tb = await TensorBoardLog.open(cfg.run.tensorboard);
+    return await trainLoop(cfg, where, tb);
   } catch (err) {
     if (!(err instanceof CollectiveError)) throw err;
-    const file = path.join(cfg.outDir, CHECKPOINT_FILE);
+    const file = path.join(cfg.run.out, CHECKPOINT_FILE);
     const step = where.lastCheckpointStep;
     let hint: string;
-    if ((cfg.collective?.rank ?? 0) === 0) {
+    if ((cfg.run.collective?.rank ?? 0) === 0) {
       hint =
         step > 0
           ? `Re-run the same command to resume from the last complete checkpoint (step ${step}, ${file}).`
@@ -168,221 +218,219 @@ export async function train(cfg: TrainConfig): Promise<FinalMetrics> {
       hint = `Re-run the same command to resume from the last complete checkpoint, ${file} on rank 0's machine (${known}).`;
     }
     throw new CollectiveError(`${err.message}\n${hint}`, err.lostRanks, { cause: err.cause });
+  } finally {
+    tb?.close();
+    lock?.release();
   }
 }
 
-async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }): Promise<FinalMetrics> {
+async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; writingStep: number }, tb: TensorBoardLog | null): Promise<FinalMetrics> {
   const { model, recipe } = cfg;
-  const col = cfg.collective ?? null;
+  const o = cfg.run;
+  const seed = o.seed ?? 0;
+  const evalEvery = o.evalEvery ?? 0;
+  const col = o.collective ?? null;
   const rank = col?.rank ?? 0;
   const world = col?.world ?? 1;
   const lead = rank === 0;
   const micro = checkShape(recipe, world);
   const total = recipe.schedule.totalSteps;
+  const checkpointEvery = o.checkpointEvery ?? Math.max(1, Math.round(total / 10));
   const multiLabel = cfg.train.multiLabel;
   if (model.headSize !== cfg.train.numClasses) {
     throw new Error(`the model's head has ${model.headSize} outputs but ${cfg.train.name} has ${cfg.train.numClasses} classes`);
   }
-  mkdirSync(cfg.outDir, { recursive: true });
-  const logFile = path.join(cfg.outDir, METRICS_LOG);
-  const log = (entry: Record<string, unknown>) => {
-    if (lead) appendFileSync(logFile, JSON.stringify(entry) + '\n');
-  };
+  // every image header of both splits is read before the first step; what the data left out is said and recorded
+  const skipped = await preflightData([cfg.train, cfg.evalSet]);
+  await ensureFolder(o.out);
+  const logFile = path.join(o.out, METRICS_LOG);
+  // the lead writes the run's files; the hooks (metrics.jsonl first, then TensorBoard) run there
+  const hooks: TrainHooks[] = lead ? [metricsLog(logFile), ...(tb ? [tb] : []), ...(o.hooks ? [o.hooks] : [])] : [];
   const say = (msg: string) => {
-    if (lead && !cfg.quiet) process.stderr.write(msg + '\n');
+    if (lead && !o.quiet) process.stderr.write(msg + '\n');
   };
+  const leftOut = describeSkipped(skipped);
+  if (leftOut) say(`${leftOut}\n(all of them are listed in ${path.join(o.out, METRICS_FILE)})`);
 
-  model.train();
-  const params = model.store.trainable();
-  const opt = new SGD(params, { momentum: recipe.momentum, weightDecay: recipe.weightDecay });
-  let state: RunState = {
-    version: 1,
-    step: 0,
-    totalSteps: total,
-    model: cfg.modelName,
-    headSize: model.headSize,
-    overrides: model.overrides,
-    data: cfg.dataSpec,
-    seed: cfg.seed,
-    worldSize: world,
-    recipe,
-    seconds: 0,
-    images: 0,
-  };
-  const ckpt = findCheckpoint(cfg.outDir);
-  if (lead && ckpt && cfg.resume !== false) {
-    const saved = await loadCheckpoint(ckpt, model, opt, (found) => {
-      const describe = (r: Pick<RunState, 'model' | 'overrides' | 'data' | 'totalSteps'>) =>
-        `model ${r.model}${Object.keys(r.overrides ?? {}).length ? ` ${JSON.stringify(r.overrides)}` : ''}, data ${r.data}, ${r.totalSteps} steps`;
-      const mine = { model: cfg.modelName, overrides: model.overrides, data: cfg.dataSpec, totalSteps: total };
-      if (describe(found) !== describe(mine)) {
-        throw new Error(`${ckpt} belongs to another run (${describe(found)}; this run: ${describe(mine)}): use another --out, or --no-resume to start over`);
-      }
-    });
-    state = { ...saved, worldSize: world, recipe };
-    say(`resuming from ${ckpt} at step ${state.step}/${total}`);
-  }
-  if (col) {
-    // Every rank starts from rank 0's parameters, buffers, momentum and step
-    // (rank 0 may take long to read a checkpoint: wait for it without a time limit).
-    col.barrier?.('start');
-    col.broadcast([...model.store.entries().map((e) => e.tensor), ...opt.momentumBuffers]);
-    const [step, seconds, images] = col.sum(lead ? [state.step, state.seconds, state.images] : [0, 0, 0]);
-    state = { ...state, step, seconds, images };
-  }
-  if (lead) truncateLog(logFile, state.step);
-  const startStep = state.step;
-  where.lastCheckpointStep = startStep;
-
-  const loader = trainLoader(cfg.train, {
-    batchSize: recipe.batch,
-    precrop: recipe.precrop,
-    crop: recipe.crop,
-    flip: recipe.flip,
-    seed: cfg.seed,
-    startStep,
-    workers: cfg.workers,
-    rank,
-    worldSize: world,
+  const trainStep = new TrainStep({
+    model,
+    sgd: { momentum: recipe.momentum, weightDecay: recipe.weightDecay },
+    loss: cfg.loss,
+    microBatches: recipe.batchSplit,
+    collective: col,
+    input: toModelInput,
   });
-  const progress = lead && !cfg.quiet ? new Progress(total, { label: 'train', start: startStep, unit: 'img' }) : null;
-  const evalOpts = { crop: recipe.crop, batchSize: cfg.evalBatch ?? micro * 2, workers: cfg.workers, collective: col };
-  let lastEval: EvalResult | null = null;
-  let lossEma = NaN;
-  let lastLoss = NaN;
-  let waitMs = 0;
-  const loopStart = Date.now();
-  let stoppedEarly = false;
-
-  const save = async () => {
-    where.writingStep = state.step;
-    if (lead) await saveCheckpoint(path.join(cfg.outDir, CHECKPOINT_FILE), model, opt, state);
-    // the others wait for the write (however long) before the next collective
-    col?.barrier?.('checkpoint');
-    where.lastCheckpointStep = state.step;
-  };
-
-  const it = loader[Symbol.asyncIterator]();
   try {
-    for (let step = startStep; step < total; step++) {
-      // Let the event loop run once per step: signals (SIGINT/SIGTERM) and
-      // worker messages are only delivered there, and prefetched batches
-      // resolve as microtasks that would never yield to it.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const t0 = Date.now();
-      const next = await it.next();
-      const t1 = Date.now();
-      waitMs += t1 - t0;
-      if (next.done) throw new Error('the training loader ended early');
-      const b = next.value;
-      const lr = learningRate(recipe.schedule, step);
-      const lam = mixupLambda(recipe.mixupAlpha, cfg.seed, step);
-      let lossSum = 0;
-      T.tidy(() => {
-        const raw = rawImages(b);
-        const y = labelTensor(b, multiLabel, cfg.train.numClasses);
-        for (let m = 0; m < recipe.batchSplit; m++) {
-          lossSum += T.tidy(() => {
-            let x = toModelInput(raw.narrow(0, m * micro, micro));
-            const ym = y.narrow(0, m * micro, micro);
-            let loss: T.Tensor;
-            if (lam < 1) {
-              const partners = T.tensor(mixupPartners(micro, cfg.seed, step, m), [micro]).to('int64');
-              x = mixImages(x, partners, lam);
-              const logits = model.forward(x);
-              loss = lossOf(cfg.loss, logits, ym)
-                .mul(lam)
-                .add(lossOf(cfg.loss, logits, ym.indexSelect(0, partners)).mul(1 - lam));
-            } else {
-              loss = lossOf(cfg.loss, model.forward(x), ym);
-            }
-            loss.div(recipe.batchSplit).backward();
-            return loss.item() / recipe.batchSplit;
-          });
-        }
-      });
-      let stopFlag = cfg.signal?.aborted ? 1 : 0;
-      if (col) {
-        col.averageGradients(params);
-        const [l, s] = col.sum([lossSum, stopFlag]);
-        lossSum = l / world;
-        stopFlag = s;
-      }
-      if (!Number.isFinite(lossSum)) {
-        opt.zeroGrad();
-        // a checkpoint of this run (written, or resumed from) is the last good one
-        const last = where.lastCheckpointStep > 0 ? path.join(cfg.outDir, CHECKPOINT_FILE) : null;
-        throw new DivergedError(
-          `the loss became ${lossSum} at step ${step + 1} (lr ${lr.toPrecision(3)}): training stopped. ` +
-            (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
-            'Try a lower learning rate (--lr) or a longer warm-up.',
-        );
-      }
-      opt.step(lr);
-      opt.zeroGrad();
-      const done = step + 1;
-      state.step = done;
-      state.images += recipe.batch;
-      state.seconds += (Date.now() - t0) / 1000;
-      lastLoss = lossSum;
-      lossEma = Number.isNaN(lossEma) ? lossSum : 0.9 * lossEma + 0.1 * lossSum;
-      cfg.onStep?.(done, lossSum);
-      log({ step: done, loss: lossSum, lr, lambda: lam, images_per_s: recipe.batch / Math.max((Date.now() - t1) / 1000, 1e-9), time: Date.now() / 1000 });
-      progress?.update(done, recipe.batch, { loss: lossEma.toFixed(4), lr: lr.toExponential(2) });
-      if (cfg.evalEvery > 0 && done % cfg.evalEvery === 0 && done < total && cfg.evalSet) {
-        lastEval = await evaluate(model, cfg.evalSet, evalOpts);
-        log({ step: done, eval: lastEval });
-        progress?.log(`step ${done}: top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`);
-      }
-      if (stopFlag > 0) {
-        stoppedEarly = true;
-        progress?.log(`stopping after step ${done} (interrupted); saving a checkpoint`);
-        await save();
-        break;
-      }
-      if (cfg.checkpointEvery > 0 && done % cfg.checkpointEvery === 0 && done < total) await save();
-    }
-  } finally {
-    progress?.done();
-    await loader.close();
-  }
-  if (!stoppedEarly) await save();
-  const loopSeconds = (Date.now() - loopStart) / 1000;
-  if (cfg.evalSet) {
-    lastEval = await evaluate(model, cfg.evalSet, evalOpts);
-    log({ step: state.step, eval: lastEval, final: true });
-  }
-  const steps = state.step - startStep;
-  const metrics: FinalMetrics = {
-    model: cfg.modelName,
-    data: cfg.dataSpec,
-    steps: state.step,
-    top1: lastEval?.top1 ?? null,
-    top5: lastEval?.top5 ?? null,
-    eval_loss: lastEval?.loss ?? null,
-    eval_images: lastEval?.n ?? 0,
-    final_train_loss: lastLoss,
-    images_per_s: steps > 0 ? (steps * recipe.batch) / Math.max(loopSeconds, 1e-9) : 0,
-    train_seconds: state.seconds,
-    loader_wait_fraction: loopSeconds > 0 ? waitMs / 1000 / loopSeconds : 0,
-    stopped_early: stoppedEarly,
-    resumed_from_step: startStep,
-    world_size: world,
-    recipe,
-    ...cfg.info,
-  };
-  if (lead) {
-    const meta = metaArray({
+    const opt = trainStep.optimizer;
+    let state: RunState = {
+      version: 1,
+      step: 0,
+      totalSteps: total,
       model: cfg.modelName,
       headSize: model.headSize,
-      classNames: cfg.train.classNames,
-      crop: recipe.crop,
+      overrides: model.overrides,
       data: cfg.dataSpec,
-      ...model.overrides,
+      seed,
+      worldSize: world,
+      recipe,
+      fingerprint: o.fingerprint,
+      seconds: 0,
+      images: 0,
+    };
+    const ckpt = findCheckpoint(o.out);
+    if (lead && ckpt && o.resume !== false) {
+      const saved = await loadCheckpoint(ckpt, model, opt, (found) => checkResume(ckpt, found, cfg, total));
+      state = { ...saved, worldSize: world, recipe, fingerprint: o.fingerprint };
+      say(`resuming from ${ckpt} at step ${state.step}/${total}`);
+    }
+    if (col) {
+      // Every rank starts from rank 0's parameters, buffers, momentum and step
+      // (rank 0 may take long to read a checkpoint: wait for it without a time limit).
+      col.barrier?.('start');
+      col.broadcast([...model.store.entries().map((e) => e.tensor), ...opt.momentumBuffers]);
+      const [step, seconds, images] = col.sum(lead ? [state.step, state.seconds, state.images] : [0, 0, 0]);
+      state = { ...state, step, seconds, images };
+    }
+    if (lead) truncateLog(logFile, state.step);
+    tb?.resumed(state.step);
+    const startStep = state.step;
+    where.lastCheckpointStep = startStep;
+
+    const loader = trainLoader(cfg.train, {
+      batchSize: recipe.batch,
+      precrop: recipe.precrop,
+      crop: recipe.crop,
+      flip: recipe.flip,
+      seed,
+      startStep,
+      workers: o.workers,
+      rank,
+      worldSize: world,
     });
-    await saveWeights(model, path.join(cfg.outDir, MODEL_FILE), [meta]);
-    await writeFileAtomic(path.join(cfg.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
+    const progress = lead && !o.quiet ? new Progress(total, { label: 'train', start: startStep, unit: 'img' }) : null;
+    const evalOpts = { crop: recipe.crop, batchSize: cfg.evalBatch ?? micro * 2, workers: o.workers, collective: col };
+    const runEval = async (step: number, final: boolean): Promise<EvalResult> => {
+      const result = await evaluate(model, cfg.evalSet!, evalOpts);
+      for (const h of hooks) h.onEval?.({ step, result, final });
+      return result;
+    };
+    let lastEval: EvalResult | null = null;
+    let lossEma = NaN;
+    let lastLoss = NaN;
+    let waitMs = 0;
+    const loopStart = Date.now();
+    let stoppedEarly = false;
+
+    /** The run stops: `what` happened at `step`; a checkpoint of this run (written, or resumed from) is the last good one. */
+    const diverged = (what: string, step: number) => {
+      const last = where.lastCheckpointStep > 0 ? path.join(o.out, CHECKPOINT_FILE) : null;
+      return new DivergedError(
+        `${what} at step ${step} (lr ${learningRate(recipe.schedule, step - 1).toPrecision(3)}): training stopped. ` +
+          (last ? `The last good checkpoint (step ${where.lastCheckpointStep}) is kept in ${last}. ` : 'No checkpoint was written. ') +
+          'Try a lower learning rate (--lr) or a longer warm-up.',
+      );
+    };
+    const save = async () => {
+      // only finite weights are saved (and later called the last good checkpoint); every rank holds the same ones
+      const bad = firstNonFiniteKey(model, opt);
+      if (bad !== null) throw diverged(`the weights became NaN or infinite ('${bad}' first)`, state.step);
+      where.writingStep = state.step;
+      if (lead) await saveCheckpoint(path.join(o.out, CHECKPOINT_FILE), model, opt, state);
+      // the others wait for the write (however long) before the next collective
+      col?.barrier?.('checkpoint');
+      where.lastCheckpointStep = state.step;
+    };
+
+    const it = loader[Symbol.asyncIterator]();
+    try {
+      for (let step = startStep; step < total; step++) {
+        // Let the event loop run once per step: signals (SIGINT/SIGTERM) and
+        // worker messages are only delivered there, and prefetched batches
+        // resolve as microtasks that would never yield to it.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const t0 = Date.now();
+        const next = await it.next();
+        const t1 = Date.now();
+        waitMs += t1 - t0;
+        if (next.done) throw new Error('the training loader ended early');
+        const b = next.value;
+        const lr = learningRate(recipe.schedule, step);
+        const mix = stepMixUp(recipe.mixupAlpha, seed, step);
+        const r = T.tidy(() =>
+          trainStep.run({ images: rawImages(b), labels: labelTensor(b, multiLabel, cfg.train.numClasses), lr, mix, stop: o.signal?.aborted }),
+        );
+        if (!r.finite) throw diverged(`the loss became ${r.loss}`, step + 1);
+        const done = step + 1;
+        state.step = done;
+        state.images += recipe.batch;
+        state.seconds += (Date.now() - t0) / 1000;
+        lastLoss = r.loss;
+        lossEma = Number.isNaN(lossEma) ? r.loss : 0.9 * lossEma + 0.1 * r.loss;
+        const record: StepRecord = {
+          step: done,
+          loss: r.loss,
+          lr,
+          lambda: mix?.lam ?? 1,
+          imagesPerSecond: recipe.batch / Math.max((Date.now() - t1) / 1000, 1e-9),
+          time: Date.now() / 1000,
+        };
+        for (const h of hooks) h.onStep?.(record);
+        progress?.update(done, recipe.batch, { loss: lossEma.toFixed(4), lr: lr.toExponential(2) });
+        if (evalEvery > 0 && done % evalEvery === 0 && done < total && cfg.evalSet) {
+          lastEval = await runEval(done, false);
+          progress?.log(
+            `step ${done}: top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`,
+          );
+        }
+        if (r.stop) {
+          stoppedEarly = true;
+          progress?.log(`stopping after step ${done} (interrupted); saving a checkpoint`);
+          await save();
+          break;
+        }
+        if (checkpointEvery > 0 && done % checkpointEvery === 0 && done < total) await save();
+      }
+    } finally {
+      progress?.done();
+      await loader.close();
+    }
+    if (!stoppedEarly) await save();
+    const loopSeconds = (Date.now() - loopStart) / 1000;
+    if (cfg.evalSet) lastEval = await runEval(state.step, true);
+    const steps = state.step - startStep;
+    const metrics: FinalMetrics = {
+      model: cfg.modelName,
+      data: cfg.dataSpec,
+      steps: state.step,
+      top1: lastEval?.top1 ?? null,
+      top5: lastEval?.top5 ?? null,
+      eval_loss: lastEval?.loss ?? null,
+      eval_images: lastEval?.n ?? 0,
+      final_train_loss: lastLoss,
+      images_per_s: steps > 0 ? (steps * recipe.batch) / Math.max(loopSeconds, 1e-9) : 0,
+      train_seconds: state.seconds,
+      loader_wait_fraction: loopSeconds > 0 ? waitMs / 1000 / loopSeconds : 0,
+      stopped_early: stoppedEarly,
+      resumed_from_step: startStep,
+      world_size: world,
+      recipe,
+      skipped,
+      ...cfg.info,
+    };
+    if (lead) {
+      const meta = metaArray({
+        model: cfg.modelName,
+        headSize: model.headSize,
+        classNames: cfg.train.classNames,
+        crop: recipe.crop,
+        data: cfg.dataSpec,
+        ...model.overrides,
+      });
+      await saveWeights(model, path.join(o.out, MODEL_FILE), [meta]);
+      await writeFileAtomic(path.join(o.out, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
+    }
+    return metrics;
+  } finally {
+    trainStep.dispose();
   }
-  opt.dispose();
-  return metrics;
 }

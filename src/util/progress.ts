@@ -1,6 +1,8 @@
-// A progress line for long work: step, rate, ETA and any fields the caller
-// adds (loss, lr). On a terminal it redraws one line; in logs it prints a line
-// every few percent or every 30 seconds.
+// Progress of long work. Progress: a line for steps (step, rate, ETA and any
+// fields the caller adds: loss, lr); on a terminal it redraws one line, in
+// logs it prints a line every few percent or every 30 seconds. RunProgress: a
+// line as each of a series of runs starts (which of how many, time left).
+import { formatDuration } from './format.js';
 
 export interface ProgressOptions {
   label: string;
@@ -11,7 +13,8 @@ export interface ProgressOptions {
   unit?: string;
 }
 
-function formatDuration(s: number): string {
+/** A duration on a clock: '4:05', '1:02:03' ('--:--' when unknown). */
+function clock(s: number): string {
   if (!Number.isFinite(s)) return '--:--';
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -54,7 +57,7 @@ export class Progress {
     const extra = Object.entries(fields)
       .map(([k, v]) => `${k} ${v}`)
       .join('  ');
-    const line = `${this.#label} ${pct}% ${step}/${this.#total}  ${extra}  ${rate.toFixed(1)} ${this.#unit}/s  ${formatDuration(elapsed)}<${formatDuration(eta)}`;
+    const line = `${this.#label} ${pct}% ${step}/${this.#total}  ${extra}  ${rate.toFixed(1)} ${this.#unit}/s  ${clock(elapsed)}<${clock(eta)}`;
     if (this.#tty) {
       if (now - this.#lastDraw < 100 && step < this.#total) return;
       this.#lastDraw = now;
@@ -80,5 +83,54 @@ export class Progress {
   done(): void {
     if (this.#tty && this.#drawn) this.#stream.write('\n');
     this.#drawn = false;
+  }
+}
+
+/**
+ * Progress over a series of runs (the fine-tuning runs of an evaluator, the
+ * trainings of an experiment): as each starts, a line saying which run of
+ * how many it is and about how long the rest will take. The estimate is the
+ * mean time of the runs that did work so far (a reused, finished run costs
+ * nothing and does not count) times the runs left.
+ */
+export class RunProgress {
+  readonly #total: number;
+  readonly #label: string;
+  readonly #write: (line: string) => void;
+  #started = 0;
+  #worked = 0;
+  #workSeconds = 0;
+  #t0 = 0;
+
+  /** `write` prints one line (stderr, a log). */
+  constructor(total: number, label: string, write: (line: string) => void) {
+    this.#total = total;
+    this.#label = label;
+    this.#write = write;
+  }
+
+  /** Runs started so far. */
+  get started(): number {
+    return this.#started;
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+
+  /** A run starts: `what` names it. */
+  start(what: string): void {
+    const left = this.#total - this.#started;
+    const eta = this.#worked > 0 ? ` (about ${formatDuration((left * this.#workSeconds) / this.#worked)} left)` : '';
+    this.#started++;
+    this.#t0 = Date.now();
+    this.#write(`${this.#label}: run ${this.#started}/${this.#total}: ${what}${eta}`);
+  }
+
+  /** The run started last ended; `reused`: it was found finished and did no work. */
+  end(reused = false): void {
+    if (reused) return;
+    this.#worked++;
+    this.#workSeconds += (Date.now() - this.#t0) / 1000;
   }
 }

@@ -16,7 +16,7 @@ import * as T from '../../src/tensor/index.js';
 import { assertClose, cliPath, removeDir, tempDir } from '../helpers.js';
 import { formulaInput, writeFormulaWeights } from '../models/golden-formula.js';
 import { onnxCheck } from '../python.js';
-import { photo } from '../web/photos.js';
+import { sampleImage } from '../../src/data/index.js';
 
 const dir = tempDir('export');
 after(() => removeDir(dir));
@@ -59,7 +59,7 @@ test("--with-preprocessing: uint8 images of any size in, bit predict's probabili
   assert.match(e.stdout, /input {2}image: uint8 \[batch, height, width, 3\]/);
   const session = await ort.InferenceSession.create(file);
   // PNGs: bit predict shrinks large JPEGs on load inside libjpeg, which no graph can (see the web test)
-  const photos = ['astronaut.png', 'chelsea.png', 'coffee.png'].map(photo);
+  const photos = (['astronaut.png', 'chelsea.png', 'coffee.png'] as const).map((p) => sampleImage(p));
   const ref = bit(['predict', '--weights', weights, '--top', '10', '--json', ...photos]);
   assert.equal(ref.status, 0, ref.stderr);
   const predicted = JSON.parse(ref.stdout) as { top: { index: number; probability: number }[] }[];

@@ -1,7 +1,7 @@
 // `bit predict`: the golden logits through the CLI's .npy path, and top-k labels of image files.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
@@ -81,4 +81,61 @@ test('bit predict prints the top-k classes of image files with the names stored 
   const bad = run(['predict', '--weights', weights, path.join(dir, 'missing.png')]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /missing\.png/);
+});
+
+/** BiT-Tiny weights with a 3-class head and class names; `poison` puts a NaN into one head weight. */
+async function tinyWeights(file: string, classNames: string[], poison = false): Promise<void> {
+  T.manualSeed(5);
+  const model = buildModel('BiT-Tiny', { headSize: classNames.length, zeroHead: false });
+  if (poison)
+    T.noGrad(
+      () =>
+        void model.store
+          .entries()
+          .find((e) => e.key === 'resnet/head/conv2d/bias')!
+          .tensor.fill_(Number.NaN),
+    );
+  await saveWeights(model, file, [metaArray({ model: 'BiT-Tiny', headSize: classNames.length, classNames, crop: 32 })]);
+  model.dispose();
+}
+
+test('bit predict refuses NaN or infinite input and weights, naming the image or the key, instead of printing NaN%', async () => {
+  const weights = path.join(dir, 'plain3.npz');
+  await tinyWeights(weights, ['a', 'b', 'c']);
+  const x = path.join(dir, 'nan-input.npy');
+  const data = new Float32Array(3 * 32 * 32 * 3);
+  data[2 * 32 * 32 * 3 + 7] = Number.NaN;
+  data[2 * 32 * 32 * 3 + 8] = Number.POSITIVE_INFINITY;
+  await writeNpy(x, { dtype: 'float32', shape: [3, 32, 32, 3], data });
+  const r = run(['predict', '--weights', weights, '--input', x, '--output', path.join(dir, 'nan-out.npy'), '--threads', '1']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`bit: ${x}: image 2 \\(of 3\\) holds 2 NaN or infinite values: expected float32 in \\[-1, 1\\]`));
+  const poisoned = path.join(dir, 'poisoned.npz');
+  await tinyWeights(poisoned, ['a', 'b', 'c'], true);
+  const p = run(['predict', '--weights', poisoned, path.join(dir, 'digit0.png'), '--threads', '1']);
+  assert.equal(p.status, 1, p.stdout);
+  assert.match(p.stderr, new RegExp(`bit: ${poisoned}: 'resnet/head/conv2d/bias' holds NaN or infinite values`));
+  assert.doesNotMatch(p.stdout, /NaN/);
+});
+
+test('bit predict names a folder given as an image, and quotes file and class names holding line breaks', async () => {
+  const weights = path.join(dir, 'names.npz');
+  await tinyWeights(weights, ['plain', 'two\nlines', 'tab\there']);
+  const folder = run(['predict', '--weights', weights, dir, '--threads', '1']);
+  assert.equal(folder.status, 1);
+  assert.match(folder.stderr, new RegExp(`bit: cannot decode image ${dir}: it is a folder, not an image file`));
+  const odd = path.join(dir, 'odd\nname.png');
+  copyFileSync(path.join(dir, 'digit0.png'), odd);
+  const r = run(['predict', '--weights', weights, '--top', '3', odd, '--threads', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 4, 'one line for the file and one per class');
+  assert.equal(lines[0], JSON.stringify(odd));
+  assert.deepEqual(
+    lines
+      .slice(1)
+      .map((l) => l.replace(/^ +[\d.]+% {2}/, ''))
+      .sort(),
+    ['"tab\\there"', '"two\\nlines"', 'plain'],
+  );
 });

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { browserPreprocess, decodeFile, exifOrientation, resizeLinear, scaleToModelInput, type Pixels } from '../../src/data/index.js';
+import { browserPreprocess, decodeImage, exifOrientation, resizeLinear, scaleToModelInput, type Pixels } from '../../src/data/index.js';
 import * as T from '../../src/tensor/index.js';
 import { toModelInput } from '../../src/train/batch.js';
 import { removeDir, tempDir } from '../helpers.js';
-import { photo } from '../web/photos.js';
+import { sampleImage } from '../../src/data/index.js';
 
 const dir = tempDir('browser-pre');
 after(() => removeDir(dir));
@@ -77,25 +77,25 @@ test("vertical kernel phases follow libvips's 16-row regions (sizes where accumu
   }
 });
 
-test('on real photos, preprocess equals decodeFile (bit predict) bit for bit; large JPEGs differ where sharp shrinks on load', async () => {
-  for (const name of ['astronaut.png', 'chelsea.png', 'coffee.png']) {
-    const p = await shown(photo(name));
+test('on real photos, preprocess equals decodeImage (bit predict) bit for bit; large JPEGs differ where sharp shrinks on load', async () => {
+  for (const name of ['astronaut.png', 'chelsea.png', 'coffee.png'] as const) {
+    const p = await shown(sampleImage(name));
     for (const size of [32, 128, 224, 600]) {
-      const ref = await decodeFile(photo(name), size);
+      const ref = await decodeImage(sampleImage(name), size);
       assert.equal(maxDiff(browserPreprocess(p, size, 1).data, ref.data), 0, `${name} at ${size}`);
     }
   }
   // dog.jpg (768x576): no shrink-on-load below a factor of 3, so the same pixels;
   // at 128 px libjpeg decodes it at half size (sharp's fastShrinkOnLoad), which a browser cannot
-  const dog = await shown(photo('dog.jpg'));
+  const dog = await shown(sampleImage('dog.jpg'));
   for (const size of [224, 288])
-    assert.equal(maxDiff(browserPreprocess(dog, size, 1).data, (await decodeFile(photo('dog.jpg'), size)).data), 0, `dog.jpg at ${size}`);
-  const d128 = maxDiff(browserPreprocess(dog, 128, 1).data, (await decodeFile(photo('dog.jpg'), 128)).data);
+    assert.equal(maxDiff(browserPreprocess(dog, size, 1).data, (await decodeImage(sampleImage('dog.jpg'), size)).data), 0, `dog.jpg at ${size}`);
+  const d128 = maxDiff(browserPreprocess(dog, 128, 1).data, (await decodeImage(sampleImage('dog.jpg'), 128)).data);
   assert.ok(d128 > 0 && d128 <= 12, `dog.jpg at 128: max difference ${d128} (measured 11)`);
 });
 
 test('every EXIF orientation, PNG and JPEG: found in the file, undone before resizing and redone after, as sharp does', async () => {
-  const base = await sharp(photo('chelsea.png')).resize(90, 60).raw().toBuffer({ resolveWithObject: true });
+  const base = await sharp(sampleImage('chelsea.png')).resize(90, 60).raw().toBuffer({ resolveWithObject: true });
   for (let o = 1; o <= 8; o++) {
     for (const format of ['png', 'jpeg'] as const) {
       const file = path.join(dir, `o${o}.${format}`);
@@ -104,7 +104,7 @@ test('every EXIF orientation, PNG and JPEG: found in the file, undone before res
       assert.equal(exifOrientation(readFileSync(file)), o, `${file}`);
       const p = await shown(file);
       for (const size of [40, 75])
-        assert.equal(maxDiff(browserPreprocess(p, size, o).data, (await decodeFile(file, size)).data), 0, `orientation ${o}, ${format}, ${size}`);
+        assert.equal(maxDiff(browserPreprocess(p, size, o).data, (await decodeImage(file, size)).data), 0, `orientation ${o}, ${format}, ${size}`);
     }
   }
   assert.equal(exifOrientation(new Uint8Array([1, 2, 3])), 1);

@@ -134,3 +134,32 @@ test('image folder: corrupt images fail naming the file, or are skipped and coun
   assert.deepEqual(skipping.skipped.map((s) => path.basename(s.path)).sort(), ['cut.jpg', 'junk.png']);
   for (let i = 0; i < skipping.length; i++) assert.equal((await skipping.readImage(i)).channels, 3);
 });
+
+test('image folder: symbolic link loops are walked once, images keep their own class, and the links not followed are listed', async () => {
+  const root = path.join(tmp, 'loops');
+  for (const [cls, first] of [
+    ['a', 0],
+    ['b', 10],
+  ] as const) {
+    for (let k = 0; k < 3; k++) await writeDigit(path.join(root, 'train', cls, `img${k}.png`), first + k, 'grey-png');
+  }
+  // `ln -s .. DIR/train/a/loop` (into the split folder: class b's images would become class a, over and over),
+  // a link from class a into class b, and a second way into a folder of class b itself
+  await fs.symlink('..', path.join(root, 'train', 'a', 'loop'));
+  await fs.symlink(path.join('..', 'b'), path.join(root, 'train', 'a', 'to-b'));
+  await writeDigit(path.join(root, 'train', 'b', 'sub', 'img9.png'), 19, 'grey-png');
+  await fs.symlink('sub', path.join(root, 'train', 'b', 'sub-again'));
+  const ds = await openImageFolder(root, 'train');
+  assert.equal(ds.length, 7, 'the real image count: 3 of class a, 4 of class b');
+  assert.deepEqual([...ds.classCounts()], [3, 4]);
+  for (let i = 0; i < ds.length; i++) {
+    const rel = path.relative(path.join(root, 'train'), ds.filePath(i)!);
+    assert.equal(rel.split(path.sep)[0], ds.classNames[ds.label(i)], `${rel} keeps its own class`);
+  }
+  assert.deepEqual(ds.skipped.map((s) => path.relative(root, s.path)).sort(), ['train/a/loop', 'train/a/to-b', 'train/b/sub-again']);
+  const loop = ds.skipped.find((s) => s.path.endsWith('loop'))!;
+  assert.match(loop.reason, new RegExp(`the same folder as ${path.join(root, 'train')} \\(through a symbolic link\\), already read: not followed`));
+  // two class folders that are one folder
+  await fs.symlink('a', path.join(root, 'train', 'c'));
+  await assert.rejects(openImageFolder(root, 'train'), /class folders .*train\/a and .*train\/c are the same folder/);
+});

@@ -127,3 +127,37 @@ test('idx:DIR reads gzipped MNIST-named files and classes.txt', async () => {
   await assert.rejects(openIdxFolder(dir, 'test'), /has .*test-images-idx3-ubyte but no t10k-labels-idx1-ubyte\[\.gz\] beside it/);
   await assert.rejects(openIdxFolder(tmp, 'train'), /has no train split: expected train-images-idx3-ubyte\[\.gz\] and train-labels-idx1-ubyte\[\.gz\]/);
 });
+
+test('IDX files of 0x0 images, or a training split of 0 items, are errors naming the file and the problem', async () => {
+  const zero = path.join(tmp, 'zero-size');
+  await fs.mkdir(zero);
+  for (const [split, n] of [
+    ['train', 10],
+    ['t10k', 4],
+  ] as const) {
+    await fs.writeFile(path.join(zero, `${split}-images-idx3-ubyte`), idxBytes(IDX_IMAGES_MAGIC, [n, 0, 0], new Uint8Array(0)));
+    await fs.writeFile(
+      path.join(zero, `${split}-labels-idx1-ubyte`),
+      idxBytes(
+        IDX_LABELS_MAGIC,
+        [n],
+        new Uint8Array(n).map((_, i) => i % 2),
+      ),
+    );
+  }
+  await assert.rejects(
+    openIdxFolder(zero, 'train'),
+    new RegExp(`^DataError: ${path.join(zero, 'train-images-idx3-ubyte')}: its header says the images are 0x0 pixels: expected at least 1x1$`),
+  );
+  const empty = path.join(tmp, 'empty-train');
+  await fs.mkdir(empty);
+  await fs.writeFile(path.join(empty, 'train-images-idx3-ubyte'), idxBytes(IDX_IMAGES_MAGIC, [0, 8, 8], new Uint8Array(0)));
+  await fs.writeFile(path.join(empty, 'train-labels-idx1-ubyte'), idxBytes(IDX_LABELS_MAGIC, [0], new Uint8Array(0)));
+  await fs.writeFile(path.join(empty, 't10k-images-idx3-ubyte'), idxBytes(IDX_IMAGES_MAGIC, [4, 8, 8], new Uint8Array(256)));
+  await fs.writeFile(path.join(empty, 't10k-labels-idx1-ubyte'), idxBytes(IDX_LABELS_MAGIC, [4], new Uint8Array([0, 1, 0, 1])));
+  // the train split is named whichever split is opened (before: the test labels were called out of range)
+  for (const split of ['train', 'test'] as const)
+    await assert.rejects(openIdxFolder(empty, split), new RegExp(`^DataError: ${path.join(empty, 'train-labels-idx1-ubyte')} holds no labels`));
+  await fs.writeFile(path.join(empty, 'classes.txt'), 'a\nb\n');
+  await assert.rejects(openIdxFolder(empty, 'train'), new RegExp(`${path.join(empty, 'train-images-idx3-ubyte')} holds no images \\(its header says 0\\)`));
+});

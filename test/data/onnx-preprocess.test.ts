@@ -1,13 +1,13 @@
 // `--with-preprocessing`: the resize written as ONNX nodes (src/data/onnx-preprocess.ts),
-// run by ONNX Runtime, against sharp itself (bit predict's decodeFile) on real
+// run by ONNX Runtime, against sharp itself (bit predict's decodeImage) on real
 // photos and random sizes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { decodeFile, onnxImagePreprocessing } from '../../src/data/index.js';
+import { decodeImage, onnxImagePreprocessing } from '../../src/data/index.js';
 import { OnnxGraph } from '../../src/io/onnx.js';
-import { photo } from '../web/photos.js';
+import { sampleImage } from '../../src/data/index.js';
 
 /** An ONNX Runtime session of the preprocessing stage alone: uint8 NHWC in, the model's float input out. */
 async function stageSession(resolution: number) {
@@ -45,12 +45,12 @@ function mismatches(a: Uint8Array, b: Uint8Array): { count: number; max: number 
 test("the in-graph resize gives sharp's pixels on real photos at 32-224 px", async () => {
   for (const size of [32, 128, 224]) {
     const s = await stageSession(size);
-    for (const name of ['astronaut.png', 'chelsea.png', 'coffee.png', 'dog.jpg']) {
-      const { data, info } = await sharp(photo(name), { autoOrient: true }).raw().toBuffer({ resolveWithObject: true });
-      // dog.jpg: decodeFile would shrink the JPEG on load; compare with sharp's resize of the decoded pixels
+    for (const name of ['astronaut.png', 'chelsea.png', 'coffee.png', 'dog.jpg'] as const) {
+      const { data, info } = await sharp(sampleImage(name), { autoOrient: true }).raw().toBuffer({ resolveWithObject: true });
+      // dog.jpg: decodeImage would shrink the JPEG on load; compare with sharp's resize of the decoded pixels
       const want = name.endsWith('.jpg')
         ? await sharp(data, { raw: info }).resize(size, size, { fit: 'fill', kernel: 'linear' }).raw().toBuffer()
-        : (await decodeFile(photo(name), size)).data;
+        : (await decodeImage(sampleImage(name), size)).data;
       assert.deepEqual(
         mismatches(await s.pixels(new Uint8Array(data), info.width, info.height), new Uint8Array(want)),
         { count: 0, max: 0 },

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { formatDataSpec, openDataset, openForTraining, parseDataSpec, type DatasetSpec } from '../../src/data/spec.js';
+import { UsageError } from '../../src/util/errors.js';
 import { removeDir, tempDir } from '../helpers.js';
 
 const tmp = tempDir('spec');
@@ -75,6 +76,31 @@ test('bad spec strings name the problem', () => {
   assert.throws(() => parseDataSpec('mnist?fraction=2'), /fraction must be in \(0, 1\], but got 2/);
   assert.throws(() => parseDataSpec('mnist?seed=-1'), /seed must be an integer/);
   assert.throws(() => parseDataSpec('folder:'), /folder: needs a folder path/);
+});
+
+test('a repeated option, or a boolean option that is not 0/1/true/false, is an error; spec errors are usage errors', () => {
+  assert.throws(
+    () => parseDataSpec('digits?shots=5&seed=1&shots=10'),
+    /dataset spec 'digits\?shots=5&seed=1&shots=10': option shots is given more than once: give it once/,
+  );
+  assert.throws(() => parseDataSpec('digits?skip-bad=1&skip-bad=0'), /option skip-bad is given more than once/);
+  for (const v of ['yes', 'on', '2', 'TRUE '])
+    assert.throws(() => parseDataSpec(`digits?skip-bad=${v}`), new RegExp(`option skip-bad must be 1, 0, true or false, but got '${v.trim()}'`));
+  for (const [v, on] of [
+    ['1', true],
+    ['true', true],
+    ['', true],
+    ['0', false],
+    ['false', false],
+  ] as const)
+    assert.equal(parseDataSpec(`digits?skip-bad${v === '' ? '' : `=${v}`}`).skipBadImages === true, on, `skip-bad=${v}`);
+  for (const bad of ['cifar10', 'mnist?colour=1', 'mnist?seed=-1', 'mnist?shots=1&shots=1']) {
+    assert.throws(
+      () => parseDataSpec(bad),
+      (err: unknown) => err instanceof UsageError,
+      `${bad}: a usage error (exit 2)`,
+    );
+  }
 });
 
 test('openDataset applies val, fraction and shots to train', async () => {

@@ -1,7 +1,11 @@
 // `bit demo --quick` end to end on the real data (MNIST upstream, UCI digits
 // downstream), as users run it: the table, the verdict line, the files, and a
-// rerun that reuses the cached upstream checkpoints. Values are not asserted
-// (a tiny model for 30 steps proves nothing about transfer); their shape is.
+// rerun that reuses the cached upstream checkpoints. A tiny model trained for
+// 30 steps proves nothing about transfer, but it does learn: its upstream
+// models beat chance (10%) on the MNIST test split by a margin (measured here,
+// 2-core Xeon: 23.7% and 24.6%), as do the few-shot evaluators on digits
+// (every accuracy measured here at least 24.2%). The verdict line states the
+// differences of the table's means.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -38,7 +42,7 @@ test('bit demo --quick: pre-trains twice, transfers with both evaluators, writes
   );
   for (const u of j.upstream) {
     assert.ok(existsSync(u.weights), u.weights);
-    assert.ok(u.top1 !== null && u.top1 >= 0 && u.top1 <= 1, `${u.label} top-1 ${u.top1}`);
+    assert.ok(u.top1 !== null && u.top1 > 0.15, `${u.label}: top-1 ${u.top1} on MNIST is not above chance (0.1) by the measured margin`);
   }
   const sources = ['mnist 100%', 'mnist 10%', 'from scratch'];
   assert.deepEqual(
@@ -54,16 +58,24 @@ test('bit demo --quick: pre-trains twice, transfers with both evaluators, writes
     for (const row of c.rows) {
       assert.equal(row.accuracies.length, 2, `${c.label} ${row.shots}-shot: one accuracy per seed`);
       assert.ok(
-        row.accuracies.every((a) => a >= 0 && a <= 1),
-        `${c.label}: ${row.accuracies.join(', ')}`,
+        row.accuracies.every((a) => a > 0.15 && a <= 1),
+        `${c.label} ${c.method} ${row.shots}-shot: ${row.accuracies.join(', ')} (chance 0.1)`,
       );
       assert.ok(Math.abs(row.mean - (row.accuracies[0] + row.accuracies[1]) / 2) < 1e-12);
     }
   }
-  assert.match(
-    j.verdict,
-    /^linear: transfer (beat scratch at 1-shot by -?\d+\.\d points|did NOT beat scratch at 1-shot \(-?\d+\.\d points\)); 100% vs 10% upstream: [+-]\d+\.\d points at 1-shot, [+-]\d+\.\d at 5-shot \| finetune: /,
-  );
+  // the verdict's numbers are the table's: transfer (100% upstream) minus scratch at 1 shot, 100% minus 10% at 1 and 5 shots
+  const meanOf = (label: string, method: string, shots: number) =>
+    100 * (j.curves.find((c) => c.label === label && c.method === method)?.rows.find((row) => row.shots === shots)?.mean ?? NaN);
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+  const expected = ['linear', 'finetune'].map((m) => {
+    const gain = meanOf('mnist 100%', m, 1) - meanOf('from scratch', m, 1);
+    const beat = gain > 0 ? `beat scratch at 1-shot by ${gain.toFixed(1)} points` : `did NOT beat scratch at 1-shot (${gain.toFixed(1)} points)`;
+    const low = meanOf('mnist 100%', m, 1) - meanOf('mnist 10%', m, 1);
+    const high = meanOf('mnist 100%', m, 5) - meanOf('mnist 10%', m, 5);
+    return `${m}: transfer ${beat}; 100% vs 10% upstream: ${signed(low)} points at 1-shot, ${signed(high)} at 5-shot`;
+  });
+  assert.equal(j.verdict, expected.join(' | '));
   assert.match(r.stdout, /model \/ upstream\s+method\s+1-shot\s+5-shot/);
   assert.ok(r.stdout.includes(j.verdict), 'the verdict line is printed');
 

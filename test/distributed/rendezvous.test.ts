@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, runBit, tinyPretrain } from './run-bit.js';
+import { freePort, runBit, startBit, tinyPretrain } from './run-bit.js';
 import { removeDir, tempDir } from '../helpers.js';
 
 const dir = tempDir('rdzv');
@@ -26,6 +26,17 @@ test('port in use: rank 0 says which port and what to do', async () => {
   } finally {
     blocker.close();
   }
+});
+
+test('a master address of another machine: rank 0 says it must be its own', async () => {
+  const port = await freePort();
+  // 192.0.2.1: TEST-NET-1 (RFC 5737), never an address of this machine
+  const r = await runBit(
+    tinyPretrain(path.join(dir, 'elsewhere'), [...SHORT, '--nnodes', '2', '--node-rank', '0', '--master-addr', '192.0.2.1', '--master-port', String(port)]),
+  );
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, new RegExp(`rank 0 cannot host the rendezvous store at 192\\.0\\.2\\.1:${port}: 192\\.0\\.2\\.1 is not an address of this machine`));
+  assert.match(r.output, /--master-addr must be an address of the machine that runs rank 0/);
 });
 
 test('unreachable master: a worker of node 1 gives up after --join-timeout, naming host, port and rank', async () => {
@@ -95,8 +106,8 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
 test('a different command on one machine: the differing flags are named', async () => {
   // a recipe flag, and a run flag that changes which collectives run (evaluations)
   const cases: [string[], string[], RegExp][] = [
-    [['--batch', '16'], ['--batch', '32'], /batch 16 vs 32/],
-    [['--eval-every', '1'], [], /evalEvery 1 vs undefined/],
+    [['--batch', '16'], ['--batch', '32'], /rank 0 --batch 16 \(rank 1: --batch 32\)/],
+    [['--eval-every', '1'], [], /rank 0 --eval-every 1 \(rank 1: --eval-every not given\)/],
   ];
   for (const [i, [flags0, flags1, difference]] of cases.entries()) {
     const port = String(await freePort());
@@ -111,6 +122,40 @@ test('a different command on one machine: the differing flags are named', async 
         r.output,
         new RegExp(`rank 1 \\(on [^)]+\\) was started with a different command than rank 0 \\(on [^)]+\\): ${difference.source}\\. Run the same command`),
       );
+    }
+  }
+});
+
+test('another program at the master port (a web server, a silent service): the worker says so, within --join-timeout', async () => {
+  for (const answer of ['HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n', null]) {
+    const service = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', () => {
+        if (answer !== null) socket.end(answer);
+      });
+    });
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', () => resolve()));
+    const port = (service.address() as { port: number }).port;
+    const bit = startBit(
+      tinyPretrain(path.join(dir, 'foreign'), [...SHORT, '--nnodes', '2', '--node-rank', '1', '--master-port', String(port), '--join-timeout', '3']),
+    );
+    // before: a web server was taken for a second worker of rank 1, and a silent service hung the worker for good
+    const guard = setTimeout(() => bit.child.kill('SIGKILL'), 60_000);
+    try {
+      const r = await bit.done;
+      const what = answer === null ? 'a silent service' : 'a web server';
+      assert.equal(r.code, 1, `${what}: ${r.output}`);
+      assert.match(
+        r.output,
+        new RegExp(
+          `worker rank 1 reached 127\\.0\\.0\\.1:${port}, but what answers there is not the rendezvous of a bit run \\(rank 0's record could not be read: .*\\): --master-addr and --master-port must name the machine and port where rank 0`,
+        ),
+        what,
+      );
+      assert.doesNotMatch(r.output, /two workers were started as rank/);
+    } finally {
+      clearTimeout(guard);
+      service.close();
     }
   }
 });

@@ -1,7 +1,7 @@
 // Runs the compiled `bit` command line as a child process (what users run),
 // with helpers for the data-parallel tests: free ports, waiting for output
 // or files, and comparing the weights of two .npz files.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cliPath } from '../helpers.js';
@@ -28,6 +28,35 @@ export function tinyPretrain(out: string, extra: readonly string[] = []): string
     'none',
     ...extra,
   ];
+}
+
+/** A small, fast fine-tuning command: BiT-Tiny on `data` (digits) at 16 px, batch 16, one libtorch and one loader thread. */
+export function tinyFinetune(out: string, extra: readonly string[] = [], data = 'digits'): string[] {
+  return [
+    'finetune',
+    '--model',
+    'BiT-Tiny',
+    '--data',
+    data,
+    '--out',
+    out,
+    '--resolution',
+    '16',
+    '--precrop',
+    '18',
+    '--batch',
+    '16',
+    '--threads',
+    '1',
+    '--workers',
+    '1',
+    ...extra,
+  ];
+}
+
+/** Runs `bit ARGS` to the end (synchronously); SIGKILL after `timeout` ms, since a process blocked in a synchronous call never runs its SIGTERM handler. */
+export function runBitSync(args: readonly string[], timeout = 300_000) {
+  return spawnSync(process.execPath, [BIT_MAIN, ...args], { encoding: 'utf8', timeout, killSignal: 'SIGKILL', env: { ...process.env, BIT_NO_TTY: '1' } });
 }
 
 export interface BitRun {

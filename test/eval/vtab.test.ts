@@ -10,7 +10,9 @@ import sharp from 'sharp';
 import { openDataset, parseDataSpec } from '../../src/data/index.js';
 import { VTAB_TASKS, planTasks } from '../../src/eval/vtab.js';
 import { resolveRecipe, finetuneSpec } from '../../src/train/finetune.js';
+import { createHash } from 'node:crypto';
 import { cliPath } from '../helpers.js';
+import { decodeEventFile, eventFiles, expectedScalars, metricsRows, scalarSeries, sorted } from '../report/tensorboard.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'bit-vtab-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -124,8 +126,9 @@ test('the HyperRule picks the schedule from the k-shot subset size (10-shot, 10 
   assert.equal(r.mixupAlpha, 0);
 });
 
-test('bit fewshot: linear and fine-tuning evaluators write the table, JSON and figure', () => {
+test('bit fewshot: linear and fine-tuning evaluators write the table, JSON and figure (and TensorBoard events)', () => {
   const out = path.join(root, 'fewshot-out');
+  const tb = path.join(root, 'fewshot-tb');
   const r = run([
     'fewshot',
     '--weights',
@@ -154,6 +157,8 @@ test('bit fewshot: linear and fine-tuning evaluators write the table, JSON and f
     '1',
     '--workers',
     '1',
+    '--tensorboard',
+    tb,
   ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /from scratch\s+linear\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± \d+\.\d/);
@@ -172,4 +177,20 @@ test('bit fewshot: linear and fine-tuning evaluators write the table, JSON and f
     ],
   );
   for (const f of ['fewshot.md', 'fewshot.svg', 'fewshot.png', 'runs/0-from_scratch/2shot-seed1/metrics.json']) assert.ok(existsSync(path.join(out, f)), f);
+  // TensorBoard (read back by an independent decoder): each curve's mean accuracy at step = shots, the figure, and each run's metrics
+  const events = decodeEventFile(eventFiles(tb)[0]);
+  const means = (j as unknown as { curves: { rows: { shots: number; mean: number }[] }[] }).curves.map((c) =>
+    c.rows.map((x) => [x.shots, Math.fround(x.mean)]),
+  );
+  assert.deepEqual(scalarSeries(events).get('fewshot/linear/from scratch'), means[0]);
+  assert.deepEqual(scalarSeries(events).get('fewshot/finetune/from scratch'), means[1]);
+  const png = createHash('sha256')
+    .update(readFileSync(path.join(out, 'fewshot.png')))
+    .digest('hex');
+  assert.deepEqual(
+    events.flatMap((e) => e.values ?? []).flatMap((v) => (v.image ? [[v.tag, v.image.png_sha256]] : [])),
+    [['figures/fewshot', png]],
+  );
+  const oneRun = decodeEventFile(eventFiles(path.join(tb, 'runs', '0-from_scratch', '2shot-seed1'))[0]);
+  assert.deepEqual(sorted(scalarSeries(oneRun)), sorted(expectedScalars(metricsRows(path.join(out, 'runs/0-from_scratch/2shot-seed1/metrics.jsonl')))));
 });

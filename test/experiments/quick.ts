@@ -1,13 +1,16 @@
 // Runs an experiment's quick form into a temporary folder and checks what
 // every experiment must write: report.md (with its figures), results.json
-// (finite numbers) and each figure as PNG and SVG. The per-experiment tests
+// (finite numbers) and each figure as PNG and SVG; and that it announced each
+// of its training runs, numbered up to the count it declared. The per-experiment tests
 // then check the shape of their own results, never their values.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { getExperiment } from '../../src/experiments/index.js';
 import * as T from '../../src/tensor/index.js';
+import { decodeEventFile, eventFiles, expectedScalars, metricsRows, scalarSeries, sorted } from '../report/tensorboard.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -53,8 +56,18 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
   const cleanup = () => rmSync(out, { recursive: true, force: true });
   try {
     const before = T.memory().numTensors;
-    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: () => undefined });
+    const tensorboard = path.join(out, 'tensorboard');
+    const lines: string[] = [];
+    const outcome = await getExperiment(name).execute({ form: 'quick', out, log: (line) => lines.push(line), tensorboard });
     assert.equal(T.memory().numTensors, before, 'the experiment left no live tensor behind');
+    // a progress line as each training run starts: run 1/n, ..., run n/n, as many as the experiment declared
+    const runs = lines.map((l) => new RegExp(`^${name}: run (\\d+)/(\\d+): `).exec(l)).filter((m) => m !== null);
+    assert.ok(runs.length > 0, `no progress line among: ${lines.join(' | ')}`);
+    assert.deepEqual(
+      runs.map((m) => `${m[1]}/${m[2]}`),
+      runs.map((_, i) => `${i + 1}/${runs.length}`),
+      'one progress line per training run, counting up to the declared number of runs',
+    );
     assert.ok(outcome.findings.length > 0, 'findings');
 
     const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as Json;
@@ -80,6 +93,24 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
       assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${f}.png is a PNG`);
       assert.ok(existsSync(path.join(out, `${f}.svg`)), `${f}.svg exists`);
       assert.match(readFileSync(path.join(out, `${f}.svg`), 'utf8'), /<svg/, `${f}.svg is an SVG`);
+    }
+    // TensorBoard: every figure as a PNG image; the first training run's metrics as in its metrics.jsonl
+    const images = decodeEventFile(eventFiles(tensorboard)[0])
+      .flatMap((e) => e.values ?? [])
+      .map((v) => [v.tag, v.image?.png_sha256]);
+    const sha = (f: string) =>
+      createHash('sha256')
+        .update(readFileSync(path.join(out, `${f}.png`)))
+        .digest('hex');
+    assert.deepEqual(images.sort(), figures.map((f) => [`figures/${f}`, sha(f)]).sort(), 'the figures in TensorBoard');
+    const runDirs = existsSync(path.join(out, 'runs')) ? readdirSync(path.join(out, 'runs')).sort() : [];
+    if (runDirs.length > 0) {
+      const events = decodeEventFile(eventFiles(path.join(tensorboard, 'runs', runDirs[0]))[0]);
+      assert.deepEqual(
+        sorted(scalarSeries(events)),
+        sorted(expectedScalars(metricsRows(path.join(out, 'runs', runDirs[0], 'metrics.jsonl')))),
+        `${runDirs[0]} in TensorBoard`,
+      );
     }
     return { out, config: obj(top.config, 'config'), results: obj(top.results, 'results'), cleanup };
   } catch (err) {

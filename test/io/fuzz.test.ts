@@ -1,12 +1,12 @@
 // Seeded fuzzing of the readers: truncated archives, flipped bytes, spliced
 // and random files. Every attempt must either read exactly the original
-// arrays or throw NpyFormatError; never another error, a hang or a crash.
+// arrays or throw ArrayFileError; never another error, a hang or a crash.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { NpyFormatError, bytesOf, ndarray, ndarrayProblem, type NdArray } from '../../src/io/ndarray.js';
+import { ArrayFileError, bytesOf, ndarray, ndarrayProblem, type NdArray } from '../../src/io/ndarray.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { NpzReader, writeNpz } from '../../src/io/npz.js';
 import { fixture } from '../helpers.js';
@@ -139,7 +139,7 @@ describe('fuzzing the npz reader', () => {
     ['ours, stored', () => ours({})],
   ];
   cases.forEach(([name, load], index) => {
-    it(`${name}: ${ATTEMPTS} corrupted copies read correctly or throw NpyFormatError`, async () => {
+    it(`${name}: ${ATTEMPTS} corrupted copies read correctly or throw ArrayFileError`, async () => {
       const original = await load();
       const expected = await readAll(NpzReader.fromBytes(original, name));
       const rng = random(SEED + index);
@@ -161,7 +161,7 @@ describe('fuzzing the npz reader', () => {
           }
           outcomes.correct++;
         } catch (err) {
-          if (!(err instanceof NpyFormatError)) {
+          if (!(err instanceof ArrayFileError)) {
             assert.fail(`attempt ${attempt} (${how}) threw ${err instanceof Error ? `${err.name}: ${err.message}\n${err.stack}` : String(err)}`);
           }
           assert.ok(err.message.startsWith(`${name}: `) || err.message.startsWith(`${mutatedFile}: `), err.message);
@@ -175,7 +175,7 @@ describe('fuzzing the npz reader', () => {
 });
 
 describe('fuzzing the npy decoder', () => {
-  it('corrupted .npy bytes decode to a well-formed array or throw NpyFormatError', () => {
+  it('corrupted .npy bytes decode to a well-formed array or throw ArrayFileError', () => {
     const sources = [
       encodeNpy(ndarray('float32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]))),
       encodeNpy(ndarray('int64', [], new BigInt64Array([5n]))),
@@ -202,7 +202,7 @@ describe('fuzzing the npy decoder', () => {
         const array: NdArray = decodeNpy(bytes.subarray(0, length), { file: 'fuzz.npy' });
         assert.equal(ndarrayProblem(array), undefined);
       } catch (err) {
-        if (!(err instanceof NpyFormatError)) {
+        if (!(err instanceof ArrayFileError)) {
           assert.fail(`attempt ${attempt} threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
         }
         refused++;

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { NpyFormatError, ND_DTYPES, ndarray, numel, zeros, type NdArray } from '../../src/io/ndarray.js';
+import { ArrayFileError, ND_DTYPES, ndarray, numel, zeros, type NdArray } from '../../src/io/ndarray.js';
 import { NpyDecoder, decodeNpy, encodeNpy, encodeNpyHeader, npyDescr, parseNpyHeader, readNpy, writeNpy } from '../../src/io/npy.js';
 
 /** A .npy file with header `text` (padded like numpy) and raw `data`. */
@@ -37,7 +37,7 @@ function be32(values: number[], float: boolean): Uint8Array {
 
 function rejects(run: () => unknown, pattern: RegExp): void {
   assert.throws(run, (err: unknown) => {
-    assert.ok(err instanceof NpyFormatError, `expected NpyFormatError, got ${String(err)}`);
+    assert.ok(err instanceof ArrayFileError, `expected ArrayFileError, got ${String(err)}`);
     assert.match(err.message, pattern);
     return true;
   });
@@ -172,7 +172,7 @@ describe('npy decoding', () => {
     rejects(() => decodeNpy(npy(header('|f4', '(1,)'), new Uint8Array(4))), /no byte order/);
   });
 
-  it('refuses malformed headers with NpyFormatError', () => {
+  it('refuses malformed headers with ArrayFileError', () => {
     const ok = npy(header('<f4', '(2,)'), new Uint8Array(8));
     rejects(() => decodeNpy(new Uint8Array(0)), /truncated/);
     rejects(() => decodeNpy(ok.subarray(0, 9)), /truncated/);
@@ -291,6 +291,6 @@ describe('npy files', () => {
     await assert.rejects(readNpy(file), /ENOENT/);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, npy(header('<f4', '(3,)'), new Uint8Array(8)));
-    await assert.rejects(readNpy(file), (err: unknown) => err instanceof NpyFormatError && err.message.startsWith(`${file}: `));
+    await assert.rejects(readNpy(file), (err: unknown) => err instanceof ArrayFileError && err.message.startsWith(`${file}: `));
   });
 });

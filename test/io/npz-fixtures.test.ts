@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { NpyFormatError, type NdArray } from '../../src/io/ndarray.js';
+import { ArrayFileError, type NdArray } from '../../src/io/ndarray.js';
 import { parseDescr } from '../../src/io/npy.js';
 import { NpzReader, readNpz } from '../../src/io/npz.js';
 import { ZipReader } from '../../src/io/zip.js';
@@ -32,7 +32,7 @@ function supportedDtype(descr: string): string | undefined {
   try {
     return parseDescr(descr).dtype;
   } catch (err) {
-    assert.ok(err instanceof NpyFormatError);
+    assert.ok(err instanceof ArrayFileError);
     return undefined;
   }
 }
@@ -64,7 +64,7 @@ describe('numpy fixtures', () => {
             const dtype = supportedDtype(expected.dtype);
             if (dtype === undefined) {
               await assert.rejects(reader.read(key), (err: unknown) => {
-                assert.ok(err instanceof NpyFormatError);
+                assert.ok(err instanceof ArrayFileError);
                 assert.match(err.message, new RegExp(`${file}.*${key}.*${expected.dtype}`));
                 return true;
               });

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { NpyFormatError, ndarray, zeros, type NdArray } from '../../src/io/ndarray.js';
+import { ArrayFileError, ndarray, zeros, type NdArray } from '../../src/io/ndarray.js';
 import { encodeNpy, encodeNpyHeader } from '../../src/io/npy.js';
 import { NpzReader, readNpz, writeNpz } from '../../src/io/npz.js';
 import { ZipReader, writeZip } from '../../src/io/zip.js';
@@ -151,7 +151,7 @@ describe('npz round trip', () => {
         () => reader.read('resnet/block1/unit01/b/standardized_conv2d/kernel'),
       ]) {
         await assert.rejects(action(), (err: unknown) => {
-          assert.ok(err instanceof NpyFormatError);
+          assert.ok(err instanceof ArrayFileError);
           assert.equal(
             err.message,
             `${file}: member 'resnet/block1/unit01/b/standardized_conv2d/kernel.npy': header says shape [3,3,64,64] float32 (147456 bytes) but the member holds 1000 bytes of data`,

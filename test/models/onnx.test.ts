@@ -55,7 +55,7 @@ test('BiT-Tiny (GroupNorm + WS): ONNX Runtime gives our logits at opset 17 and 2
       assert.equal(info.opTypes.includes('GroupNormalization'), opset === 21);
       assert.equal(info.opTypes.includes('InstanceNormalization'), opset === 17);
       for (const batch of [1, 3]) {
-        const x = T.keep(T.rand([batch, 3, RES, RES]).mul(2).sub(1));
+        const x = T.keep(T.tidy(() => T.rand([batch, 3, RES, RES]).mul(2).sub(1)));
         try {
           assertClose(await ortLogits(file, x), ours(model, x), 1e-4, `opset ${opset}, batch ${batch}`);
         } finally {
@@ -128,7 +128,7 @@ test('ResNet-18 with BatchNorm statistics that are not the identity: ONNX Runtim
     const file = path.join(dir, 'r18.onnx');
     await exportOnnx(model, file, { resolution: RES, modelName: 'ResNet-18' });
     assert.ok(describeOnnx(readFileSync(file)).opTypes.includes('BatchNormalization'));
-    const x = T.keep(T.rand([2, 3, RES, RES]).mul(2).sub(1));
+    const x = T.keep(T.tidy(() => T.rand([2, 3, RES, RES]).mul(2).sub(1)));
     try {
       assertClose(await ortLogits(file, x), ours(model, x), 1e-4, 'ResNet-18 logits');
     } finally {

@@ -95,6 +95,15 @@ test('the largest model (BiT-M-R152x4) builds for real and runs a forward pass',
   }
 });
 
+test("the BiT-HyperRule's large model (512 -> 480 px at any resolution rule) is R152x4, and only it", () => {
+  assert.deepEqual(
+    listModels()
+      .filter((e) => e.hyperRuleLarge)
+      .map((e) => e.name),
+    ['BiT-S-R152x4', 'BiT-M-R152x4'],
+  );
+});
+
 test('unknown names list the known ones; bad configs are explained', () => {
   assert.throws(() => getModel('BiT-X-R9'), /unknown model 'BiT-X-R9'. Known models: BiT-S-R50x1, /);
   assert.throws(

@@ -158,3 +158,45 @@ test('float64 arrays load (numpy default dtype) and other keys (optimizer state)
     m.dispose();
   }
 });
+
+test('NaN or infinite weights are refused at load, naming the file and the first key (in loading order) that holds them', async () => {
+  const arrays = await readNpz(await savedTiny());
+  const m = buildModel('BiT-Tiny');
+  try {
+    const order = m.store.entries().map((e) => e.key);
+    const first = order[5];
+    const later = order[9];
+    const poisoned = new Map(arrays);
+    const withValue = (key: string, at: number, v: number) => {
+      const a = arrays.get(key)!;
+      const data = Float32Array.from(a.data as Float32Array);
+      data[at] = v;
+      poisoned.set(key, { dtype: 'float32', shape: a.shape, data });
+    };
+    withValue(later, 0, Number.POSITIVE_INFINITY);
+    withValue(first, (arrays.get(first)!.data.length - 1) >> 1, Number.NaN);
+    const f = path.join(dir, 'nan.npz');
+    await writeNpz(f, poisoned);
+    await assert.rejects(
+      loadWeights(m, f),
+      new RegExp(`^NonFiniteWeightsError: ${f}: '${first}' holds NaN or infinite values: the file is damaged or was saved from a diverged run`),
+    );
+    await assert.rejects(loadModel(f, 'BiT-Tiny'), new RegExp(`'${first}' holds NaN or infinite values`));
+    // only the infinity left: that key is named
+    poisoned.set(first, arrays.get(first)!);
+    await writeNpz(f, poisoned);
+    await assert.rejects(loadWeights(m, f), new RegExp(`${f}: '${later}' holds NaN or infinite values`));
+  } finally {
+    m.dispose();
+  }
+});
+
+test('a weights path that is a folder, or that does not exist, is named with what it is', async () => {
+  const m = buildModel('BiT-Tiny');
+  try {
+    await assert.rejects(loadWeights(m, dir), new RegExp(`^Error: ${dir} is a folder, not a file: expected a zip archive \\(\\.npz\\)$`));
+    await assert.rejects(loadWeights(m, path.join(dir, 'absent.npz')), new RegExp(`^Error: ${path.join(dir, 'absent.npz')} does not exist$`));
+  } finally {
+    m.dispose();
+  }
+});

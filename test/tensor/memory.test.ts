@@ -28,6 +28,14 @@ test('tidy frees intermediates, keeps results and kept tensors, and frees on thr
   assert.equal(T.memory().numTensors, before);
 });
 
+test('tidy refuses a function that returns a Promise (its scope would end before the work), freeing what it made', () => {
+  const before = T.memory().numTensors;
+  // the type forbids it; a cast stands for JavaScript callers
+  const asyncFn = (async () => T.ones([2])) as unknown as () => T.Tensor;
+  assert.throws(() => T.tidy(() => (T.zeros([3]), asyncFn())), /tidy\(fn\): fn returned a Promise/);
+  assert.equal(T.memory().numTensors, before);
+});
+
 interface Net {
   params: T.Tensor[];
   momentum: T.Tensor[];

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { buildModel, loadWeights } from '../../src/models/index.js';
-import { readRunState } from '../../src/train/checkpoint.js';
+import { readNpz, writeNpz } from '../../src/io/npz.js';
+import { readRunState, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { SGD } from '../../src/train/optim.js';
 import { startBit, waitFor } from '../distributed/run-bit.js';
 import { cliPath } from '../helpers.js';
 
@@ -134,6 +136,50 @@ test('SIGKILL during a checkpoint write leaves the previous checkpoint readable'
   assert.match(r.stderr, /belongs to another run/);
 });
 
+test("resuming with other result-changing options is refused, naming them and how to start over; so is a checkpoint past the run's steps", async () => {
+  const out = path.join(root, 'other-options');
+  const first = run([...BASE, '--steps', '4', '--out', out]);
+  assert.equal(first.status, 0, first.stderr);
+  const weights = path.join(out, 'model.npz');
+  const cases: [string[], RegExp][] = [
+    [['--batch', '32'], /--batch 64 \(this run: --batch 32\)/],
+    [['--lr', '0.1'], /--lr 0\.03 \(this run: --lr 0\.1\)/],
+    [['--seed', '5'], /--seed 0 \(this run: --seed 5\)/],
+    [['--weights', weights], /--weights not given \(this run: --weights .*model\.npz\)/],
+    [['--no-flip', '--mixup', '0.2'], /--mixup not given \(this run: --mixup 0\.2\), --no-flip not given \(this run: --no-flip\)/],
+  ];
+  for (const [extra, differs] of cases) {
+    const r = run([...BASE, '--steps', '4', ...extra, '--out', out]);
+    assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /checkpoint\.npz belongs to another run/);
+    assert.match(r.stderr, differs);
+    assert.match(r.stderr, /another --out, --no-resume, or delete .*checkpoint\.npz/);
+  }
+  // the options that do not change the result may differ
+  const again = run([...BASE, '--steps', '4', '--out', out, '--eval-every', '2', '--checkpoint-every', '3', '--workers', '2', '--threads', '2']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /resuming from .*checkpoint\.npz at step 4\/4/);
+
+  // a checkpoint whose step is past the run's last step (copied from a longer run of the same recipe)
+  const longer = path.join(root, 'longer');
+  const six = run([...BASE, '--steps', '6', '--out', longer]);
+  assert.equal(six.status, 0, six.stderr);
+  const file = path.join(out, 'checkpoint.npz');
+  const state = await readRunState(file);
+  const model = buildModel('BiT-Tiny', { headSize: 10 });
+  const opt = new SGD(model.store.trainable(), { momentum: 0.9, weightDecay: 0 });
+  try {
+    await loadWeights(model, file);
+    await saveCheckpoint(file, model, opt, { ...state, step: 6 });
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+  const past = run([...BASE, '--steps', '4', '--out', out]);
+  assert.notEqual(past.status, 0, past.stderr);
+  assert.match(past.stderr, /checkpoint\.npz is at step 6, past this run's 4 steps/);
+});
+
 test('a diverging run (NaN loss) stops with a clear message and keeps the last good checkpoint', async () => {
   const out = path.join(root, 'diverge');
   const r = run([...BASE, '--lr', '1e30', '--steps', '20', '--checkpoint-every', '2', '--out', out]);
@@ -148,6 +194,31 @@ test('a diverging run (NaN loss) stops with a clear message and keeps the last g
   assert.equal(m[4], path.join(out, 'checkpoint.npz'));
   assert.equal((await readRunState(m[4])).step, keptStep);
   assert.ok(!existsSync(path.join(out, 'model.npz')) && !existsSync(path.join(out, 'metrics.json')), 'no final model from a diverged run');
+});
+
+test('a checkpoint is written only while the weights are finite; a damaged one is refused on resume, naming the file and the first bad key', async () => {
+  const out = path.join(root, 'diverge-each-step');
+  const args = [...BASE, '--steps', '20', '--checkpoint-every', '1', '--out', out];
+  const r = run([...args, '--lr', '1e30']);
+  assert.notEqual(r.status, 0);
+  const kept = /The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\./.exec(r.stderr);
+  assert.ok(kept, r.stderr);
+  const arrays = await readNpz(kept[2]);
+  for (const [key, a] of arrays) {
+    if (a.dtype !== 'float32') continue;
+    const bad = (a.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+    assert.equal(bad, -1, `the checkpoint called good holds ${(a.data as Float32Array)[bad]} in '${key}'`);
+  }
+  // damage it: a NaN in one weight; resuming names the file and the key instead of training on
+  const key = 'resnet/block2/unit01/a/group_norm/gamma';
+  const a = arrays.get(key)!;
+  const data = Float32Array.from(a.data as Float32Array);
+  data[0] = Number.NaN;
+  arrays.set(key, { dtype: 'float32', shape: a.shape, data });
+  await writeNpz(kept[2], arrays);
+  const resumed = run(args);
+  assert.equal(resumed.status, 1, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`bit: ${kept[2]}: '${key}' holds NaN or infinite values`));
 });
 
 test('bad input: one clear message, a non-zero exit, no output files', () => {

@@ -17,6 +17,7 @@ import { pretrain, resolvePretrainRecipe } from '../../src/train/pretrain.js';
 import { maxWeightDiff } from '../distributed/run-bit.js';
 import { removeDir, tempDir } from '../helpers.js';
 import { cliPath } from '../helpers.js';
+import { decodeEventFile, eventFiles, expectedScalars, metricsRows, scalarSeries, sorted } from '../report/tensorboard.js';
 
 const dir = tempDir('pretrain');
 after(() => removeDir(dir));
@@ -76,8 +77,13 @@ test('a small pre-training run on MNIST: the loss falls, and bit finetune --weig
     lr: 0.05,
     evalSplit: 'val',
     checkpointEvery: 20,
+    tensorboard: path.join(dir, 'mnist-tb'),
   });
   assert.equal(T.memory().numTensors, live, 'pre-training left tensors behind');
+  // the TensorBoard events (read back by an independent decoder) hold metrics.jsonl's numbers
+  const events = decodeEventFile(eventFiles(path.join(dir, 'mnist-tb'))[0]);
+  assert.deepEqual(sorted(scalarSeries(events)), sorted(expectedScalars(metricsRows(path.join(out, 'metrics.jsonl')))));
+  assert.equal(scalarSeries(events).get('train/loss')!.length, 40);
   const log = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n')

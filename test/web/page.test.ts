@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { buildModel, metaArray, saveWeights } from '../../src/models/index.js';
 import * as T from '../../src/tensor/index.js';
 import { cliPath, removeDir, repoRoot, tempDir } from '../helpers.js';
-import { photo } from './photos.js';
+import { sampleImage } from '../../src/data/index.js';
 
 const CHROMIUM = process.env.BIT_CHROMIUM ?? '/usr/bin/chromium';
 const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -77,7 +77,7 @@ test('the exported page classifies real photos in Chromium with the top-5 labels
   // re-exporting replaces an earlier export
   assert.equal(bit(['export', '--weights', weights, '--format', 'web', '--out', site]).status, 0);
 
-  const images = ['astronaut.png', 'chelsea.png', 'coffee.png', 'dog.jpg'].map(photo);
+  const images = (['astronaut.png', 'chelsea.png', 'coffee.png', 'dog.jpg'] as const).map((p) => sampleImage(p));
   const p = bit(['predict', '--weights', weights, '--top', '5', '--json', ...images]);
   assert.equal(p.status, 0, p.stderr);
   const expected = JSON.parse(p.stdout) as { image: string; top: Top[] }[];
