@@ -74,8 +74,7 @@ const onednnVersion = (() => {
     return undefined;
   }
 })();
-const withOnednn =
-  process.env.BIT_ONEDNN !== '0' && loc.source === 'system' && onednnVersion === '2' && fs.existsSync(path.join(loc.lib, 'libdnnl.so'));
+const withOnednn = process.env.BIT_ONEDNN !== '0' && loc.source === 'system' && onednnVersion === '2' && fs.existsSync(path.join(loc.lib, 'libdnnl.so'));
 const libs = [`-L${loc.lib}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
 if (cuda) libs.push('-ltorch_cuda', has('libc10_cuda.so') ? '-lc10_cuda' : '');
 if (withOnednn) libs.push('-ldnnl');
@@ -91,7 +90,9 @@ const out = {
   ldflags: loc.source === 'LIBTORCH' ? [`-Wl,-rpath,${loc.lib}`] : [],
 };
 if (mode === 'summary') {
-  process.stdout.write(JSON.stringify({ source: loc.source, root: loc.root, lib: loc.lib, cuda, distributed: withDist, onednn: withOnednn, ...out }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify({ source: loc.source, root: loc.root, lib: loc.lib, cuda, distributed: withDist, onednn: withOnednn, ...out }, null, 2) + '\n',
+  );
 } else if (out[mode]) {
   process.stdout.write(out[mode].join(' ') + '\n');
 } else {

@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="libtorch-dev libopenblas0-pthread libgloo-dev dataset-fashion-mnist fontconfig fonts-dejavu-core python3-numpy python3-torch python3-onnx chromium python3-protobuf python3-crc32c protobuf-compiler"
+PKGS="libtorch-dev libdnnl-dev libopenblas0-pthread libgloo-dev dataset-fashion-mnist fontconfig fonts-dejavu-core python3-numpy python3-torch python3-onnx chromium python3-protobuf python3-crc32c protobuf-compiler"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -106,7 +106,8 @@ function latencyRow(c: CompareResult): Cell[] {
   const row: Cell[] = [`forward latency, ms per batch of ${c.options.batch} (ratio: theirs / ours)`, `${f(ms(o))} (${perRoundMs(o)})`];
   const p = c.peer?.phases.forward;
   const r = c.ratios?.forward;
-  if (c.peer && p && r) row.push(`${f(ms(p))} (${perRoundMs(p)})`, `${f(r.median)}x`, '', '', c.peer.side === 'onnxruntime' ? `<= ONNX Runtime's: ${verdict(r.median >= 1)}` : '');
+  if (c.peer && p && r)
+    row.push(`${f(ms(p))} (${perRoundMs(p)})`, `${f(r.median)}x`, '', '', c.peer.side === 'onnxruntime' ? `<= ONNX Runtime's: ${verdict(r.median >= 1)}` : '');
   return row;
 }
 
@@ -138,7 +139,8 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
     if (peer) {
       const p = peer.phases[phase];
       const share = c.ours.forward.fractionOfConvPeak;
-      const goal = phase === 'forward' ? `ours >= ${f(100 * GOALS.forwardConvPeakShare, 0)}% of conv peak: ${verdict(share >= GOALS.forwardConvPeakShare)}` : '';
+      const goal =
+        phase === 'forward' ? `ours >= ${f(100 * GOALS.forwardConvPeakShare, 0)}% of conv peak: ${verdict(share >= GOALS.forwardConvPeakShare)}` : '';
       row.push(p ? gflopsCell(p) : notRun(c), '', '', '', goal);
     }
     rows.push(row);

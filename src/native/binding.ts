@@ -244,9 +244,7 @@ export const OPS = {
   // inference kernels (native/src/inference.cc): not differentiable
   groupNormRelu: op<(x: H, groups: number, w: HN, b: HN, eps: number, relu: boolean) => H>(),
   packConv2dWeight: op<(w: H, stride: number[], padding: number[], dilation: number[], groups: number, inputShape?: number[] | null) => H>(),
-  conv2dPacked: op<
-    (x: H, packed: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number, accumulate?: HN) => H
-  >(),
+  conv2dPacked: op<(x: H, packed: H, b: HN, stride: number[], padding: number[], dilation: number[], groups: number, accumulate?: HN) => H>(),
   // linear algebra
   solve: op<(a: H, b: H) => H>(),
   eigh: op<(a: H, uplo?: 'L' | 'U' | null) => [H, H]>(),

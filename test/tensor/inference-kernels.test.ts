@@ -80,11 +80,7 @@ test('GroupNorm.forwardRelu fuses only without gradients: the training forward r
     const training = opsOf(() => void T.tidy(() => gn.forwardRelu(x).sum().backward()));
     assert.ok(!training.includes('bit::group_norm_relu') && training.includes('aten::native_group_norm'), training.join(', '));
     // the same values either way
-    assertClose(
-      T.noGrad(() => gn.forwardRelu(x)).toArray(),
-      gn.forwardRelu(x).detach().toArray(),
-      2e-5,
-    );
+    assertClose(T.noGrad(() => gn.forwardRelu(x)).toArray(), gn.forwardRelu(x).detach().toArray(), 2e-5);
     store.dispose();
   });
 });
