@@ -14,9 +14,10 @@ Modes (one JSON object on stdout):
           (L = pre-logits: the head's GroupNorm + ReLU), averaged over the
           spatial positions unless --no-pool, one array per layer in Y.npz
   bench   --weights W.npz --batch B --resolution R --threads N --reps K
-          [--input X.npy] [--phase forward|train|both] [--warmup W] [--profile [N]]
+          [--input X.npy] [--phase forward|latency|train|both] [--warmup W] [--profile [N]]
           [--peer-mode eager|compile]
-          forward (no grad) and training-step (SGD momentum 0.9) timings:
+          forward (no grad; latency: the first image alone) and training-step
+          (SGD momentum 0.9) timings:
           images/s, the wall-clock and CPU seconds of every timed
           repetition, peak RSS. --peer-mode compile runs the model through
           torch.compile (TorchInductor, its default mode; PyTorch 2.x): the
@@ -189,7 +190,7 @@ def main():
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--phase", default="both", choices=["forward", "train", "both"])
+    p.add_argument("--phase", default="both", choices=["forward", "latency", "train", "both"])
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--profile", type=int, nargs="?", const=1, default=0, metavar="N")
     p.add_argument("--peer-mode", default="eager", choices=["eager", "compile"])
@@ -232,7 +233,7 @@ def main():
     # eager: the module itself; compile: TorchInductor's code for it (compiled at the first call of each phase)
     run = torch.compile(model) if a.peer_mode == "compile" else model
 
-    def timed(fn, key):
+    def timed(fn, key, batch=a.batch):
         for _ in range(a.warmup):
             fn()
         seconds, cpu_seconds = [], []
@@ -244,7 +245,7 @@ def main():
             cpu_seconds.append(time.process_time() - c)
         out[key + "_seconds"] = seconds
         out[key + "_cpu_seconds"] = cpu_seconds
-        out[key + "_images_per_s"] = a.batch * len(seconds) / sum(seconds)
+        out[key + "_images_per_s"] = batch * len(seconds) / sum(seconds)
         profiles.append((key, fn))
 
     profiles = []
@@ -256,6 +257,15 @@ def main():
                 run(x)
 
         timed(forward, "forward")
+    if a.phase == "latency":
+        x1 = x[:1].contiguous()
+
+        def latency():
+            model.eval()
+            with torch.no_grad():
+                run(x1)
+
+        timed(latency, "latency", 1)
     if a.phase in ("train", "both"):
         opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
 

@@ -7,7 +7,7 @@ import * as T from '../tensor/index.js';
 import { describeError } from '../util/errors.js';
 import { PROFILE_REPS, type SideRequest, type SideRun } from './side.js';
 import { fastestOps, peakRssMb } from './stats.js';
-import { benchLabels, benchTrainStep, runBenchStep, timeForward, timeTrainSteps } from './workload.js';
+import { benchLabels, benchTrainStep, phaseBatch, runBenchStep, timeForward, timeTrainSteps } from './workload.js';
 
 async function main(): Promise<void> {
   const req = JSON.parse(process.argv[2] ?? '') as SideRequest;
@@ -19,13 +19,14 @@ async function main(): Promise<void> {
     const x = T.keep(
       T.tidy(() =>
         T.tensor(a.data as Float32Array, a.shape)
+          .narrow(0, 0, phaseBatch(req.phase, a.shape[0]))
           .permute([0, 3, 1, 2])
           .contiguous(),
       ),
     );
     const labels = T.keep(benchLabels(req.batch, req.headSize));
     const reps = { warmup: req.warmup, reps: req.reps };
-    const t = req.phase === 'forward' ? timeForward(model, x, reps) : timeTrainSteps(model, x, labels, reps);
+    const t = req.phase === 'train' ? timeTrainSteps(model, x, labels, reps) : timeForward(model, x, reps);
     const peak = peakRssMb(); // before profiling, which keeps its own records
     let profile: T.OpTiming[] | null = null;
     if (req.profile) {

@@ -24,7 +24,7 @@ import {
   type SideRun,
 } from './side.js';
 import { imagesPerSecond, median, variation } from './stats.js';
-import { convPeakGflops, flopsPerImage, matmulPeakGflops, PHASES, type Phase } from './workload.js';
+import { convPeakGflops, flopsPerImage, matmulPeakGflops, phaseBatch, PHASES, type Phase } from './workload.js';
 import { hostInfo, type HostInfo } from '../util/host.js';
 
 export interface CompareOptions {
@@ -269,7 +269,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
           const key = `${side}/${phase}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
           opts.log(
-            `round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(11)} ${imagesPerSecond(opts.batch, r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`,
+            `round ${round + 1}/${opts.rounds} ${phase.padEnd(7)} ${side.padEnd(11)} ${imagesPerSecond(phaseBatch(phase, opts.batch), r.seconds).toFixed(2).padStart(7)} images/s  peak RSS ${r.peakRssMb.toFixed(0)} MiB  (load ${os.loadavg()[0].toFixed(1)})`,
           );
         }
       }
@@ -278,7 +278,10 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
     convPeak = Math.max(convPeak, convPeakGflops());
     const result = (side: Side): Partial<Record<Phase, PhaseResult>> =>
       Object.fromEntries(
-        sidePhases(side).map((phase) => [phase, summarize(side, phase, runs.get(`${side}/${phase}`) ?? [], opts.batch, macs, peak, convPeak)]),
+        sidePhases(side).map((phase) => [
+          phase,
+          summarize(side, phase, runs.get(`${side}/${phase}`) ?? [], phaseBatch(phase, opts.batch), macs, peak, convPeak),
+        ]),
       );
     const ours = result('ours') as Record<Phase, PhaseResult>;
     const peer: PeerResult | null = opts.peer ? { side: opts.peer, phases: result(opts.peer) } : null;

@@ -26,7 +26,7 @@ export const GOALS = {
  * and ONNX Runtime (issue 12).
  */
 export function ratioGoals(peer: Peer, mode: PeerMode | null): Partial<Record<Phase, number>> {
-  if (peer === 'onnxruntime') return { forward: 1.0 };
+  if (peer === 'onnxruntime') return { forward: 1.0, latency: 1.0 };
   return mode === 'compile' ? { train: 1.5 } : { forward: 1.3, train: 2.0 };
 }
 
@@ -98,16 +98,24 @@ function throughputRow(label: string, phase: Phase, c: CompareResult, format: Ta
   return row;
 }
 
-/** Forward milliseconds per batch (per image at batch 1: the serving latency), medians; the ratio is peer / ours (above 1: ours is quicker). */
-function latencyRow(c: CompareResult): Cell[] {
-  const ms = (r: PhaseResult): number => (1000 * c.options.batch) / r.imagesPerSecond;
-  const perRoundMs = (r: PhaseResult): string => perRound(r.perRound.map((ips) => (1000 * c.options.batch) / ips));
-  const o = c.ours.forward;
-  const row: Cell[] = [`forward latency, ms per batch of ${c.options.batch} (ratio: theirs / ours)`, `${f(ms(o))} (${perRoundMs(o)})`];
-  const p = c.peer?.phases.forward;
-  const r = c.ratios?.forward;
-  if (c.peer && p && r)
-    row.push(`${f(ms(p))} (${perRoundMs(p)})`, `${f(r.median)}x`, '', '', c.peer.side === 'onnxruntime' ? `<= ONNX Runtime's: ${verdict(r.median >= 1)}` : '');
+/** Batch-1 forward latency (the serving case), ms per image, medians; the ratio is theirs / ours (above 1: ours is quicker). */
+function latencyRow(c: CompareResult, format: TableFormat): Cell[] {
+  const ms = (ips: number): number => 1000 / ips;
+  const o = c.ours.latency;
+  const row: Cell[] = ['batch-1 latency, ms per image (ratio: theirs / ours)', `${f(ms(o.imagesPerSecond))} (${perRound(o.perRound.map(ms))})`];
+  if (c.peer) {
+    const p = c.peer.phases.latency;
+    const r = c.ratios?.latency;
+    if (!p || !r) return [...row, notRun(c), '', '', '', ''];
+    const goal = ratioGoals(c.peer.side, c.machine.peerMode).latency;
+    row.push(
+      `${f(ms(p.imagesPerSecond))} (${perRound(p.perRound.map(ms))})`,
+      `${bold(`${f(r.median)}x`, format)} (${perRound(r.perRound)})`,
+      `${f(r.best)}x`,
+      `${f(r.cpu)}x`,
+      goal === undefined ? '' : `<= ${sideLabel(c.peer.side)}'s: ${verdict(r.median >= goal)}`,
+    );
+  }
   return row;
 }
 
@@ -131,7 +139,7 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
   }
   const rows: Cell[][] = [
     throughputRow('forward, images/s (no grad)', 'forward', c, format),
-    latencyRow(c),
+    latencyRow(c, format),
     throughputRow('training step, images/s', 'train', c, format),
   ];
   for (const phase of ['forward', 'train'] as const) {
@@ -160,9 +168,9 @@ export function compareTable(c: CompareResult, format: TableFormat): string {
     rows.push(row);
   }
   const noiseOf = (phases: Partial<Record<Phase, PhaseResult>>) =>
-    (['forward', 'train'] as const)
+    (['forward', 'latency', 'train'] as const)
       .filter((ph) => phases[ph])
-      .map((ph) => `${ph === 'forward' ? 'fwd' : 'train'} ${f(100 * (phases[ph] as PhaseResult).variation, 0)}%`)
+      .map((ph) => `${ph === 'forward' ? 'fwd' : ph === 'latency' ? 'b1' : 'train'} ${f(100 * (phases[ph] as PhaseResult).variation, 0)}%`)
       .join(', ');
   const noise = ['timing noise (std/mean of repetitions)', noiseOf(c.ours)];
   if (peer) noise.push(noiseOf(peer.phases), '', '', '', '');
@@ -267,11 +275,11 @@ export function formatReport(r: BenchReport, format: TableFormat): string {
       loaderTable(r.loader, c.ours.train.imagesPerSecond, format),
     );
   if (r.scaling) parts.push('Scaling (ours, in one process):', '', scalingTable(r.scaling, format));
-  for (const phase of ['forward', 'train'] as const) {
+  for (const phase of ['forward', 'latency', 'train'] as const) {
     const t = profileTable(c, phase, format);
     if (t)
       parts.push(
-        `libtorch op timings of one ${phase === 'forward' ? 'forward pass' : 'training step'} (self time, each op's fastest of ${PROFILE_REPS} profiled repetitions, largest first):`,
+        `Op timings of one ${phase === 'forward' ? 'forward pass' : phase === 'latency' ? 'forward pass at batch 1' : 'training step'} (self time, each op's fastest of ${PROFILE_REPS} profiled repetitions, largest first):`,
         '',
         t,
       );
@@ -306,6 +314,7 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
     threads: c.options.threads,
     forward_images_per_s: c.ours.forward.imagesPerSecond,
     train_images_per_s: c.ours.train.imagesPerSecond,
+    latency_ms: 1000 / c.ours.latency.imagesPerSecond,
     /** Peak RSS of our training run (its own process). */
     peak_rss_mb: c.ours.train.peakRssMb,
     forward_peak_rss_mb: c.ours.forward.peakRssMb,
@@ -320,7 +329,7 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
     rounds: c.options.rounds,
     warmup: c.options.warmup,
     reps: c.options.reps,
-    ours: { forward: phaseJson(c.ours.forward), train: phaseJson(c.ours.train) },
+    ours: { forward: phaseJson(c.ours.forward), latency: phaseJson(c.ours.latency), train: phaseJson(c.ours.train) },
   };
   if (c.peer && c.ratios) {
     const r = c.ratios;
@@ -329,6 +338,7 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
     // phases the peer does not run (ONNX Runtime: training) have null ratios
     out.ratios = {
       forward: r.forward?.median ?? null,
+      latency: r.latency?.median ?? null,
       train: r.train?.median ?? null,
       forward_per_round: r.forward?.perRound ?? null,
       train_per_round: r.train?.perRound ?? null,
@@ -341,7 +351,7 @@ export function reportJson(r: BenchReport): Record<string, unknown> {
     };
     const want = ratioGoals(c.peer.side, c.machine.peerMode);
     const goals: Record<string, { want: number; met: boolean }> = {};
-    for (const phase of ['forward', 'train'] as const) {
+    for (const phase of ['forward', 'latency', 'train'] as const) {
       const w = want[phase];
       const ratio = r[phase]?.median;
       if (w !== undefined && ratio !== undefined) goals[phase] = { want: w, met: ratio >= w };

@@ -18,7 +18,7 @@ export type Peer = 'pytorch' | 'onnxruntime';
 
 /** The phases each side can run: ONNX Runtime runs inference only (its training API is another product). */
 export function sidePhases(side: Side): readonly Phase[] {
-  return side === 'onnxruntime' ? ['forward'] : ['forward', 'train'];
+  return side === 'onnxruntime' ? ['forward', 'latency'] : ['forward', 'latency', 'train'];
 }
 
 /** A side's name in tables and messages. */
@@ -165,8 +165,8 @@ async function childRun(script: 'child' | 'ort-child', req: SideRequest, what: s
  */
 export async function runOnnxRuntime(req: SideRequest): Promise<SideRun> {
   if (req.onnx === null) throw new Error('bit bench: no ONNX file was exported for the ONNX Runtime side');
-  if (req.phase !== 'forward') throw new Error(`bit bench: ONNX Runtime has no ${req.phase} phase (it runs inference only)`);
-  return childRun('ort-child', req, "ONNX Runtime's forward benchmark");
+  if (req.phase === 'train') throw new Error(`bit bench: ONNX Runtime has no ${req.phase} phase (it runs inference only)`);
+  return childRun('ort-child', req, `ONNX Runtime's ${req.phase} benchmark`);
 }
 
 /**

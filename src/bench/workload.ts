@@ -7,8 +7,14 @@ import type { ImageClassifier } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { TrainStep } from '../train/step.js';
 
-export type Phase = 'forward' | 'train';
-export const PHASES: readonly Phase[] = ['forward', 'train'];
+/** forward: inference on the batch; latency: inference on its first image alone (the serving case); train: the training step. */
+export type Phase = 'forward' | 'latency' | 'train';
+export const PHASES: readonly Phase[] = ['forward', 'latency', 'train'];
+
+/** Images per repetition of a phase: the batch, or one for the batch-1 latency. */
+export function phaseBatch(phase: Phase, batch: number): number {
+  return phase === 'latency' ? 1 : batch;
+}
 
 /** The optimizer of the timed training step (the peer uses the same). */
 export const BENCH_SGD = { lr: 0.001, momentum: 0.9, weightDecay: 0 } as const;
@@ -121,7 +127,7 @@ export function convPeakGflops(reps = 6): number {
   });
 }
 
-/** FLOPs of one image: 2 per multiply-accumulate forward; a training step is 3x the forward (forward + two backward products). */
+/** FLOPs of one image: 2 per multiply-accumulate forward (and at batch 1); a training step is 3x the forward (forward + two backward products). */
 export function flopsPerImage(macs: number, phase: Phase): number {
   return 2 * macs * (phase === 'train' ? 3 : 1);
 }
