@@ -139,16 +139,20 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
     profile: false,
     log: (l) => lines.push(l),
   });
-  // round 1: ours then PyTorch; round 2: PyTorch then ours
-  const order = lines.map((l) => /(ours|pytorch)/.exec(l)?.[1]);
-  assert.deepEqual(order, ['ours', 'pytorch', 'ours', 'pytorch', 'pytorch', 'ours', 'pytorch', 'ours']);
-  assert.ok(c.ratios?.train && c.ratios.forward);
+  // round 1: ours then PyTorch; round 2: PyTorch then ours; each phase (forward, batch-1 latency, training step) in turn
+  const order = lines.map((l) => /(forward|latency|train) +(ours|pytorch)/.exec(l)?.slice(1).join(' '));
+  assert.deepEqual(order, [
+    ...['forward', 'latency', 'train'].flatMap((p) => [`${p} ours`, `${p} pytorch`]),
+    ...['forward', 'latency', 'train'].flatMap((p) => [`${p} pytorch`, `${p} ours`]),
+  ]);
+  assert.ok(c.ratios?.train && c.ratios.forward && c.ratios.latency);
   assert.equal(c.ratios.train.perRound.length, 2);
   assert.ok(c.ratios.forward.median > 0 && c.ratios.train.rss > 0);
   assert.ok(c.macsPerImage > 0 && c.matmulPeakGflops > 0);
   const text = formatReport({ compare: c, loader: null, scaling: null }, 'text');
   assert.match(text, /ours\/PyTorch/);
   assert.match(text, /training step, images\/s/);
+  assert.match(text, /batch-1 latency, ms per image/);
   const md = formatReport({ compare: c, loader: null, scaling: null }, 'markdown');
   assert.match(md, /^\| /m);
   const j = reportJson({ compare: c, loader: null, scaling: null });
@@ -156,27 +160,54 @@ test('compare alternates the sides and reports ratios, the table and the JSON ob
   assert.equal(typeof (j.ratios as Record<string, unknown>).train, 'number');
 });
 
-test('compare with ONNX Runtime runs the exported model forward only, alternating, at batch 1 too; the table says training does not apply', async () => {
+test('compare with ONNX Runtime runs the exported model forward only (batch and batch 1), alternating, with its own profile; the table says training does not apply', async () => {
   const lines: string[] = [];
   const c = await compare({
     model: MODEL,
     resolution: RES,
-    batch: 1,
+    batch: BATCH,
     threads: 1,
     peer: 'onnxruntime',
     rounds: 2,
     warmup: 0,
     reps: 1,
-    profile: false,
+    profile: true,
     log: (l) => lines.push(l),
   });
-  const order = lines.map((l) => /(forward|train) +(ours|onnxruntime)/.exec(l)?.slice(1).join(' '));
-  assert.deepEqual(order, ['forward ours', 'forward onnxruntime', 'train ours', 'forward onnxruntime', 'forward ours', 'train ours']);
+  const order = lines.map((l) => /(forward|latency|train) +(ours|onnxruntime)/.exec(l)?.slice(1).join(' '));
+  assert.deepEqual(order, [
+    'forward ours',
+    'forward onnxruntime',
+    'latency ours',
+    'latency onnxruntime',
+    'train ours',
+    'forward onnxruntime',
+    'forward ours',
+    'latency onnxruntime',
+    'latency ours',
+    'train ours',
+  ]);
+  // ONNX Runtime's profile by op type: every convolution of the model (BiT-Tiny: root, 3 per unit, 4 projections, head) is one Conv call
+  for (const phase of ['forward', 'latency'] as const) {
+    const prof = c.peer?.phases[phase]?.runs.at(-1)?.profile ?? [];
+    const conv = prof.find((p) => p.op === 'Conv');
+    assert.equal(conv?.calls, 1 + 3 * 4 + 4 + 1, `${phase}: ${JSON.stringify(prof)}`);
+    assert.ok(conv.selfMs > 0);
+  }
   assert.equal(c.peer?.side, 'onnxruntime');
   assert.equal(c.peer.phases.train, undefined);
   assert.ok((c.peer.phases.forward?.imagesPerSecond ?? 0) > 0);
   assert.match(c.machine.peer ?? '', /^ONNX Runtime 1\.30\.0$/);
-  assert.ok(c.ratios?.forward && c.ratios.train === undefined);
+  assert.ok(c.ratios?.forward && c.ratios.latency && c.ratios.train === undefined);
+  // the latency phase runs one image, the forward phase the batch: images/s = images / the median time
+  for (const [phase, images] of [
+    ['latency', 1],
+    ['forward', BATCH],
+  ] as const) {
+    const r = c.ours[phase];
+    const [a, b] = r.runs.flatMap((x) => x.seconds);
+    assert.ok(Math.abs(r.imagesPerSecond - images / ((a + b) / 2)) < 1e-9, phase);
+  }
   const text = formatReport({ compare: c, loader: null, scaling: null }, 'text');
   assert.match(text, /ours\/ONNX Runtime/);
   assert.match(text, /training step, images\/s .*n\/a: ONNX Runtime runs inference only/);
