@@ -126,7 +126,8 @@ test('conv2dPacked equals conv2d, returns channels-last, and adds into `accumula
   });
 });
 
-test('BiT without gradients runs the fused kernels; with gradients the differentiable ops (same logits within 1e-4, input untouched)', () => {
+test('BiT without gradients runs the fused kernels; with gradients the differentiable ops (same logits within 1e-4, input untouched, no tensor left)', () => {
+  const liveAtStart = T.memory().numTensors;
   T.tidy(() => {
     T.manualSeed(13);
     // BiT-Mini: 2 units per stage, so identity shortcuts (added in place into the unit's input) as well as projections
@@ -144,8 +145,17 @@ test('BiT without gradients runs the fused kernels; with gradients the different
       assert.ok(!recorded.includes('bit::group_norm_relu') && !recorded.includes('bit::conv2d_packed'), recorded.join(', '));
       assertClose(fast, slow, 1e-4, 'logits');
       assert.deepEqual(x.toArray(), before);
+      // once the packed kernels are cached again (the pass with gradients freed them), an inference pass
+      // and a batch-1 pass leave no tensor behind
+      T.tidy(() => T.noGrad(() => void model.forward(x).toArray()));
+      const live = T.memory().numTensors;
+      T.tidy(() => T.noGrad(() => void model.forward(x).toArray()));
+      T.tidy(() => T.noGrad(() => void model.forward(x.narrow(0, 0, 1)).toArray()));
+      assert.equal(T.memory().numTensors, live);
     } finally {
       model.dispose();
     }
   });
+  // the model's parameters and its cached packed kernels go with it
+  assert.equal(T.memory().numTensors, liveAtStart);
 });
