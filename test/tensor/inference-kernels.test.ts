@@ -85,11 +85,7 @@ test('GroupNorm.forwardRelu fuses only without gradients: the training forward r
   });
 });
 
-test('conv2dPacked equals conv2d, returns channels-last, and adds into `accumulate` in place', (t) => {
-  if (!T.buildInfo().mkldnn) {
-    t.skip('this libtorch has no oneDNN (mkldnn): no packed kernels');
-    return;
-  }
+test('conv2dPacked equals conv2d, returns channels-last, and adds into `accumulate` in place', () => {
   T.tidy(() => {
     T.manualSeed(12);
     const cases = [
