@@ -102,6 +102,22 @@ test('the PyTorch peer runs the same files and reports the same fields', async (
   assert.ok((r.profile ?? []).some((p) => p.op === 'aten::convolution_backward'));
 });
 
+test("--peer-mode compile on a PyTorch without torch.compile (Debian's 1.13) fails naming the version and BIT_PYTHON", async () => {
+  peerAvailable();
+  const s = await setup();
+  const saved = process.env.BIT_PYTHON;
+  process.env.BIT_PYTHON = '/usr/bin/python3'; // python3-torch, whatever BIT_PYTHON the suite runs with
+  try {
+    await assert.rejects(
+      runPeer({ ...s, peerMode: 'compile', phase: 'forward', warmup: 0, reps: 1, profile: false }),
+      /needs torch\.compile \(PyTorch 2\.0 or later\), but \/usr\/bin\/python3 has PyTorch 1\.13.*point BIT_PYTHON at a Python with PyTorch 2\.x/s,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.BIT_PYTHON;
+    else process.env.BIT_PYTHON = saved;
+  }
+});
+
 test("the peer's environment: ours (same OpenMP settings) or the user's (without what the addon loader set)", () => {
   const user = peerEnvironment('user');
   const same = peerEnvironment('same');
