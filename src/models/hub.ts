@@ -349,9 +349,12 @@ export async function fetchOfficialWeights(w: OfficialWeights, opts: FetchOption
  * downloaded on first use. Anything else is a UsageError.
  */
 export async function resolveWeights(spec: string, opts: FetchOptions = {}): Promise<string> {
-  if (existsSync(spec) && statSync(spec).isFile()) return spec;
+  // Anything on disk, or a spec written as a path, goes to the loader, which
+  // names what it is (a folder, a missing file, not an archive).
+  if (existsSync(spec)) return spec;
   const w = findOfficialWeights(spec);
   if (w === null) {
+    if (spec.includes('/') || spec.includes(path.sep) || spec.toLowerCase().endsWith('.npz')) return spec;
     throw new UsageError(`${spec}: no such weights file, and not the name of an official BiT file (run \`bit weights list\` for the names, e.g. BiT-M-R50x1)`);
   }
   return fetchOfficialWeights(w, opts);

@@ -275,7 +275,7 @@ test('offline, 404, an unknown name and an unwritable cache are clear errors wit
     /BiT-X-R9x9: no such weights file, and not the name of an official BiT file \(run `bit weights list`/,
   );
   const m = buildModel('BiT-Tiny');
-  await assert.rejects(loadWeights(m, 'runs/none/model.npz'), /runs\/none\/model\.npz: no such weights file/);
+  await assert.rejects(loadWeights(m, 'runs/none/model.npz'), /^Error: runs\/none\/model\.npz does not exist$/);
   m.dispose();
 
   // a cache "folder" below a regular file cannot be created, even by root

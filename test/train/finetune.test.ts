@@ -198,8 +198,8 @@ test('a diverging run (NaN loss) stops with a clear message and keeps the last g
 
 test('a checkpoint is written only while the weights are finite; a damaged one is refused on resume, naming the file and the first bad key', async () => {
   const out = path.join(root, 'diverge-each-step');
-  const args = [...BASE, '--steps', '20', '--checkpoint-every', '1', '--out', out];
-  const r = run([...args, '--lr', '1e30']);
+  const args = [...BASE, '--steps', '20', '--checkpoint-every', '1', '--out', out, '--lr', '1e30'];
+  const r = run(args);
   assert.notEqual(r.status, 0);
   const kept = /The last good checkpoint \(step (\d+)\) is kept in (.+checkpoint\.npz)\./.exec(r.stderr);
   assert.ok(kept, r.stderr);
@@ -209,7 +209,7 @@ test('a checkpoint is written only while the weights are finite; a damaged one i
     const bad = (a.data as Float32Array).findIndex((v) => !Number.isFinite(v));
     assert.equal(bad, -1, `the checkpoint called good holds ${(a.data as Float32Array)[bad]} in '${key}'`);
   }
-  // damage it: a NaN in one weight; resuming names the file and the key instead of training on
+  // damage it: a NaN in one weight; resuming (same settings) names the file and the key instead of training on
   const key = 'resnet/block2/unit01/a/group_norm/gamma';
   const a = arrays.get(key)!;
   const data = Float32Array.from(a.data as Float32Array);
