@@ -46,9 +46,13 @@ async function state(): Promise<{ rss: number; tensors: number; answered: number
 }
 
 test('10,000 requests: flat resident memory and live-tensor count', async () => {
-  const body = await sharp(sampleImage('astronaut.png')).resize(48, 48).png().toBuffer();
-  // Warm-up: allocator caches, oneDNN kernels, V8's heap and libuv's threads reach their working size
-  // (measured: RSS rises by ~25 MiB over the first 3,000 requests, then stays within ~4 MiB).
+  // A 128x128 photograph (about 40 KB as PNG, 48 KB decoded): a request's body, its decoded pixels or its
+  // model input kept per request would add 400 MB or more over 10,000 requests.
+  const body = await sharp(sampleImage('astronaut.png')).resize(128, 128).png().toBuffer();
+  // Warm-up: allocator caches, oneDNN kernels (one per batch size seen), V8's heap and libuv's threads
+  // reach their working size. After it, RSS wanders by up to ~40 MiB from round to round, up and down
+  // (glibc's arenas and V8's collections: measured over 12 rounds of 2,500 requests here), so the bound
+  // below is 64 MiB: far below any per-request leak, far above the wander.
   await load(body, 2500);
   const warm = await state();
   const rss: number[] = [];
@@ -59,8 +63,7 @@ test('10,000 requests: flat resident memory and live-tensor count', async () => 
   const end = await state();
   assert.equal(end.answered - warm.answered, 10_000);
   assert.equal(end.tensors, warm.tensors, 'live tensors changed');
-  // A leak of the decoded pixels alone (32 x 32 x 3 bytes) per request would add 30 MB; of the body, 60 MB.
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   const grew = (Math.max(...rss) - warm.rss) / 2 ** 20;
-  assert.ok(grew < 16, `RSS grew by ${grew.toFixed(1)} MiB over 10,000 requests: ${mib(warm.rss)} then ${rss.map(mib).join(', ')} MiB`);
+  assert.ok(grew < 64, `RSS grew by ${grew.toFixed(1)} MiB over 10,000 requests: ${mib(warm.rss)} then ${rss.map(mib).join(', ')} MiB`);
 });
