@@ -24,7 +24,8 @@ export async function ensureFolder(dir: string): Promise<string[]> {
       isDir = (await fs.stat(p)).isDirectory();
     } catch (err) {
       // ENOTDIR: some ancestor is a file; walking up finds and names it.
-      if (codeOf(err) !== 'ENOENT' && codeOf(err) !== 'ENOTDIR') throw new Error(`cannot create the folder ${target}: ${p}: ${(err as Error).message}`, { cause: err });
+      if (codeOf(err) !== 'ENOENT' && codeOf(err) !== 'ENOTDIR')
+        throw new Error(`cannot create the folder ${target}: ${p}: ${(err as Error).message}`, { cause: err });
       missing.push(p);
       const up = path.dirname(p);
       if (up === p) break;
