@@ -25,6 +25,8 @@ import {
 import type { TopLevelSpec } from 'vega-lite';
 import { UPSTREAM_LR_PER_256, UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
+  band,
+  meanOrNull,
   defineExperiment,
   describeData,
   describeOptim,
@@ -37,6 +39,7 @@ import {
   type DataConfig,
   type NormVariant,
   type OptimConfig,
+  type Outcome,
 } from './common.js';
 
 export interface WsTableConfig {
@@ -169,12 +172,38 @@ export function wsTableFigure(cfg: WsTableConfig, runs: readonly WsTableRun[]): 
     : panels[0];
 }
 
+/** A cell of the table (mean test top-1 in points), or null when a seed diverged. */
+function cellPts(r: WsTableResults, norm: 'BN' | 'GN', ws: boolean): number | null {
+  const row = r.table.find((x) => x.norm === norm);
+  const v = row ? (ws ? row.ws : row.plain) : null;
+  return v === null || v === undefined ? null : 100 * v;
+}
+const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+
+/** The results as checked numbers (docs/experiments.md; full bands around the run there, quick bands around the quick form's value). */
+const WS_TABLE_OUTCOMES: Outcome<WsTableResults>[] = [
+  {
+    name: 'GN+WS minus GN, test top-1 (points; published +5.8)',
+    measure: (r) => minus(cellPts(r, 'GN', true), cellPts(r, 'GN', false)),
+    bands: {
+      full: band(-1, 1, '-0.11 (1 seed, 2-core Xeon)'),
+      quick: band(3.5, 9.5, '+6.50 (quick form, seed 0, 2-core EPYC); 0 without weight standardization'),
+    },
+  },
+  {
+    name: 'GN minus BN (plain convolutions), test top-1 (points; published -5.4)',
+    measure: (r) => minus(cellPts(r, 'GN', false), cellPts(r, 'BN', false)),
+    bands: { full: band(0, 2.2, '+1.03 (1 seed, 2-core Xeon)'), quick: band(-12, -6, '-9.00 (quick form, seed 0, 2-core EPYC)') },
+  },
+];
+
 export const wsTable = defineExperiment<WsTableConfig, WsTableResults>({
   name: 'ws-table',
   title: '{BatchNorm, GroupNorm} x {plain, weight-standardized} convolutions at a large batch',
   echoes: "Kolesnikov et al. 2020 (BiT), the BN/GN x plain/WS table on the lecture's Weight Standardization slide",
   published: { markdown: publishedMarkdown(), data: WS_TABLE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  outcomes: WS_TABLE_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * wsCells(c).length,
   expectedMinutes: 25,
   async run(cfg, ctx) {
@@ -360,12 +389,40 @@ export function wsLrFigure(cfg: WsLrConfig, runs: readonly WsLrRun[]): TopLevelS
   });
 }
 
+/** The highest stable learning rate of a model, log2 (so that factors of 2 read as steps); -1 below the lowest tried. */
+function log2Stable(r: WsLrResults, model: string, lrs: readonly number[]): number | null {
+  const h = r.highestStableLr.find((x) => x.model === model);
+  if (!h) return null;
+  return h.lr === null ? Math.log2(Math.min(...lrs)) - 1 : Math.log2(h.lr);
+}
+const runLrs = (r: WsLrResults) => [...new Set(r.runs.map((x) => x.lr))];
+
+const WS_LR_OUTCOMES: Outcome<WsLrResults>[] = [
+  {
+    name: 'GN+WS minus GN, highest stable learning rate (log2; BiT: WS keeps GN stable where plain GN is not)',
+    measure: (r) => minus(log2Stable(r, 'GN+WS', runLrs(r)), log2Stable(r, 'GN', runLrs(r))),
+    bands: { full: band(-1e9, 1e9, 'TBD') },
+  },
+  {
+    name: 'GN+WS minus GN, final test top-1 at the lowest learning rate (points)',
+    measure: (r) => {
+      const lr = Math.min(...runLrs(r));
+      const at = (norm: 'GN', ws: boolean) => meanOrNull(r.runs.filter((x) => x.norm === norm && x.ws === ws && x.lr === lr).map((x) => x.top1));
+      const a = at('GN', true);
+      const b = at('GN', false);
+      return a === null || b === null ? null : 100 * (a - b);
+    },
+    bands: { full: band(-1e9, 1e9, 'TBD'), quick: band(2.5, 8.5, '+5.50 (quick form, seed 0, 2-core EPYC); 0 without weight standardization') },
+  },
+];
+
 export const wsLr = defineExperiment<WsLrConfig, WsLrResults>({
   name: 'ws-lr',
   title: '{BatchNorm, GroupNorm} x {plain, weight-standardized} over a learning-rate sweep at a large batch',
   echoes: "Kolesnikov et al. 2020 (BiT): the regime (batch 4096, lr 0.48) in which the lecture's BN/GN x plain/WS table was measured",
   published: { markdown: publishedMarkdown(), data: WS_TABLE_PUBLISHED },
   configs: { full: WS_LR_FULL, quick: WS_LR_QUICK },
+  outcomes: WS_LR_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * c.lrs.length * 4,
   expectedMinutes: 30,
   async run(cfg, ctx) {
