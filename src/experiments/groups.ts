@@ -11,10 +11,10 @@ import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, pointFromSeeds, 
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
   band,
-  meanOrNull,
   defineExperiment,
   describeData,
   describeOptim,
+  meanOrNull,
   openData,
   pct,
   trainVariant,

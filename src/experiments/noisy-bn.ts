@@ -147,14 +147,20 @@ const NOISY_BN_OUTCOMES: Outcome<NoisyBnResults>[] = [
   },
 ];
 
+/** What Santurkar et al. report, with their noise constants (noisy-bn and noisy-scale). */
+function noisyPublished(): { markdown: string; data: object } {
+  const n = SANTURKAR_NOISE;
+  return {
+    markdown: `${NOISY_BN_PUBLISHED.source}, with n_mu = ${n.nMu}, n_sigma = ${n.nSigma}, r_mu = ${n.rMu}, r_sigma = ${n.rSigma}: ${NOISY_BN_PUBLISHED.claim}\n`,
+    data: NOISY_BN_PUBLISHED,
+  };
+}
+
 export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
   name: 'noisy-bn',
   title: 'Standard network vs BatchNorm vs "noisy" BatchNorm (injected covariate shift)',
   echoes: 'Santurkar et al. 2018, Algorithm 1 and Figure 2 (the lecture\'s "Experiment: Input Distribution" slides)',
-  published: {
-    markdown: `${NOISY_BN_PUBLISHED.source}, with n_mu = ${SANTURKAR_NOISE.nMu}, n_sigma = ${SANTURKAR_NOISE.nSigma}, r_mu = ${SANTURKAR_NOISE.rMu}, r_sigma = ${SANTURKAR_NOISE.rSigma}: ${NOISY_BN_PUBLISHED.claim}\n`,
-    data: NOISY_BN_PUBLISHED,
-  },
+  published: noisyPublished(),
   configs: { full: FULL, quick: QUICK },
   outcomes: NOISY_BN_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * noisyBnVariants(c).length,
@@ -370,10 +376,7 @@ export const noisyScale = defineExperiment<NoisyScaleConfig, NoisyScaleResults>(
   name: 'noisy-scale',
   title: "BatchNorm's benefit against the magnitude of the injected noise (0 = BatchNorm, 1 = Santurkar et al.'s, up to 4x)",
   echoes: 'Santurkar et al. 2018, Algorithm 1 and Figure 2, over the noise magnitude',
-  published: {
-    markdown: `${NOISY_BN_PUBLISHED.source}, at one magnitude (n_mu = ${SANTURKAR_NOISE.nMu}, n_sigma = ${SANTURKAR_NOISE.nSigma}, r_mu = ${SANTURKAR_NOISE.rMu}, r_sigma = ${SANTURKAR_NOISE.rSigma}): ${NOISY_BN_PUBLISHED.claim}\n`,
-    data: NOISY_BN_PUBLISHED,
-  },
+  published: noisyPublished(),
   configs: { full: NOISY_SCALE_FULL, quick: NOISY_SCALE_QUICK },
   outcomes: NOISY_SCALE_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * (c.scales.length + 1),

@@ -26,10 +26,10 @@ import type { TopLevelSpec } from 'vega-lite';
 import { UPSTREAM_LR_PER_256, UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
   band,
-  meanOrNull,
   defineExperiment,
   describeData,
   describeOptim,
+  meanOrNull,
   openData,
   pct,
   signedPts,
