@@ -316,8 +316,8 @@ const WS_LR_FULL: WsLrConfig = {
     momentum: UPSTREAM_MOMENTUM,
     weightDecay: UPSTREAM_WEIGHT_DECAY,
   },
-  // BiT's rule at this batch (0.06), then doubling up to 16x; BiT's own 0.48 at batch 4096 is 8x the rule.
-  lrs: [0.06, 0.12, 0.24, 0.48, 0.96],
+  // BiT's rule at this batch (0.06), then doubling up to 8x: BiT's own 0.48 at batch 4096 is 8x its rule.
+  lrs: [0.06, 0.12, 0.24, 0.48],
   seeds: [0, 1],
   stableTop1: 0.5,
 };
