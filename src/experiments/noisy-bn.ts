@@ -8,6 +8,7 @@
 // the plain network's; if BatchNorm helped by reducing internal covariate
 // shift, noisy BatchNorm would lose the benefit. The noise is an option of
 // the model zoo's BatchNorm ({kind: 'batch', noise: SANTURKAR_NOISE}).
+import type { TopLevelSpec } from 'vega-lite';
 import { SANTURKAR_NOISE, type NoiseSpec } from '../nn/index.js';
 import {
   hconcatFigures,
@@ -111,6 +112,19 @@ function seedBand(curves: readonly (readonly [number, number][])[], scale = 1): 
       curves.map((c) => scale * (c.find(([x]) => x === s)?.[1] ?? NaN)),
     ),
   );
+}
+
+/** Smoothed training-loss curves with their seed bands, log scale (noisy-bn and noisy-scale). */
+function trainingLossPanel(series: Series[]): TopLevelSpec {
+  return lineChart(series, {
+    title: 'Training loss (smoothed)',
+    xTitle: 'step',
+    yTitle: 'training loss',
+    markers: false,
+    spread: 'band',
+    width: PANEL_WIDTH,
+    logY: true,
+  });
 }
 
 /** The three networks: without normalization, with BatchNorm, with BatchNorm and injected noise. */
@@ -230,15 +244,7 @@ export const noisyBn = defineExperiment<NoisyBnConfig, NoisyBnResults>({
     const band = cfg.seeds.length > 1 ? `; bands: min-max over ${cfg.seeds.length} seeds` : '';
     const figure = hconcatFigures(
       [
-        lineChart(lossSeries, {
-          title: 'Training loss (smoothed)',
-          xTitle: 'step',
-          yTitle: 'training loss',
-          markers: false,
-          spread: 'band',
-          width: PANEL_WIDTH,
-          logY: true,
-        }),
+        trainingLossPanel(lossSeries),
         lineChart(testSeries, { title: 'Test accuracy', xTitle: 'step', yTitle: 'test top-1 (%)', markers: false, spread: 'band', width: PANEL_WIDTH }),
       ],
       {
@@ -474,15 +480,7 @@ export const noisyScale = defineExperiment<NoisyScaleConfig, NoisyScaleResults>(
           xTicks: cfg.scales,
           width: PANEL_WIDTH,
         }),
-        lineChart(lossSeries, {
-          title: 'Training loss (smoothed)',
-          xTitle: 'step',
-          yTitle: 'training loss',
-          markers: false,
-          spread: 'band',
-          width: PANEL_WIDTH,
-          logY: true,
-        }),
+        trainingLossPanel(lossSeries),
       ],
       {
         title: `BatchNorm's benefit against the injected noise: ${cfg.model} on ${cfg.data.spec}`,
