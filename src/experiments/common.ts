@@ -163,6 +163,8 @@ export interface Experiment {
   readonly expectedMinutes: number;
   config(form: Form): object;
   execute(ctx: RunContext): Promise<ExperimentOutcome>;
+  /** The outcomes of a run's `results` (results.json's `results`) checked against the bands of `form`. */
+  check(form: Form, results: object): CheckedOutcome[];
 }
 
 export interface ExperimentOutcome {
@@ -182,6 +184,7 @@ export function defineExperiment<C extends object, R extends object>(spec: Exper
     expectedMinutes: spec.expectedMinutes,
     config: (form) => spec.configs[form],
     execute: (ctx) => executeExperiment(spec, ctx),
+    check: (form, results) => checkOutcomes(spec.outcomes, results as R, form),
   };
 }
 
