@@ -9,6 +9,7 @@ import { parseThreadCount } from './options.js';
 
 interface ExperimentFlags {
   quick?: boolean;
+  check?: boolean;
   out?: string;
   threads?: number;
   workers?: number;
@@ -31,6 +32,7 @@ export function registerExperimentCommand(program: Command): void {
     .description("run one of the lecture's normalization studies at small scale on real data; writes report.md, results.json and PNG/SVG figures")
     .addArgument(new Argument('<name>', 'experiment').choices(EXPERIMENT_NAMES))
     .option('--quick', 'the seconds-long form of the same pipeline (a smoke test: its numbers mean nothing)')
+    .option('--check', 'exit 1 when a measured outcome leaves the band measured here (the bands are in src/experiments/*.ts and each report)')
     .option('--out <dir>', 'output folder (default runs/experiments/NAME, or NAME-quick)')
     .option('--threads <n>', 'libtorch threads (default $BIT_THREADS or every core; 1 is fastest on a busy machine)', parseThreadCount('--threads'))
     .option('--workers <n>', 'data loader threads', parseThreadCount('--workers'))
@@ -52,8 +54,18 @@ export function registerExperimentCommand(program: Command): void {
           tensorboard: o.tensorboard,
         }),
       );
-      process.stdout.write(
-        `${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`,
+      const checks = outcome.checks.map(
+        (c) =>
+          `${c.inside ? 'in band ' : 'OUTSIDE '} ${c.name}: ${c.value === null ? 'not measured' : c.value.toFixed(2)} (band [${c.lo}, ${c.hi}]; measured here ${c.measured})`,
       );
+      process.stdout.write(
+        `${outcome.findings.map((f) => `- ${f}`).join('\n')}\n\noutcomes (${quick ? 'quick' : 'full'} bands):\n${checks.map((l) => `  ${l}`).join('\n')}\n\nwrote ${path.join(out, 'report.md')} and ${path.join(out, 'results.json')}\n`,
+      );
+      const outside = outcome.checks.filter((c) => !c.inside);
+      if (o.check === true && outside.length > 0) {
+        throw new Error(
+          `--check: ${outside.length} of ${outcome.checks.length} outcome(s) of ${name}${quick ? ' --quick' : ''} left the band measured here: ${outside.map((c) => `${c.name} = ${c.value === null ? 'not measured' : c.value.toFixed(2)}, band [${c.lo}, ${c.hi}]`).join('; ')}`,
+        );
+      }
     });
 }

@@ -3,12 +3,13 @@ import { Option, type Command } from 'commander';
 import * as path from 'node:path';
 import { describeUpstreamRecipe, pretrain, type PretrainRecipeFlags } from '../train/pretrain.js';
 import type { UpstreamVariant } from '../train/recipes.js';
-import { MAX_IMAGE_SIDE } from '../data/index.js';
+import { CROP_STYLES, MAX_IMAGE_SIDE, type CropStyle } from '../data/index.js';
 import { parseFloatOption, parseIntOption } from './options.js';
 import { addRunFlags, evaluationSummary, runTrainingCommand, type RunFlagValues } from './training-run.js';
 
 /** The recipe flags as parsed: the library's names, but --resolution for the crop and a plain --no-flip boolean. */
-interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' | 'flip'> {
+interface PretrainFlags extends RunFlagValues, Omit<PretrainRecipeFlags, 'crop' | 'flip' | 'cropStyle'> {
+  crop: CropStyle;
   model: string;
   data: string;
   variant: UpstreamVariant;
@@ -38,6 +39,14 @@ export function registerPretrainCommand(program: Command): void {
     .option('--lr <x>', 'learning rate, used as is', parseFloatOption(0))
     .option('--resolution <n>', 'random crop size (default 224)', parseIntOption(8, MAX_IMAGE_SIDE))
     .option('--precrop <n>', 'resize size before the crop (default resolution x 256/224)', parseIntOption(8, MAX_IMAGE_SIDE))
+    .addOption(
+      new Option(
+        '--crop <style>',
+        "inception: BiT's upstream Inception-style crop (area 5-100%, aspect 3/4-4/3, resized to --resolution); resize: a random window of the --precrop resize",
+      )
+        .choices(CROP_STYLES)
+        .default('inception'),
+    )
     .option('--no-flip', 'no random horizontal flips (default: flip unless the dataset says flips change meaning, e.g. digits)')
     .option('--weight-decay <x>', 'weight decay (default 1e-4)', parseFloatOption(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default 5000, or the same fraction of a shorter run)', parseIntOption(0))
@@ -57,10 +66,11 @@ export function registerPretrainCommand(program: Command): void {
       o,
       (run, { announce }) =>
         pretrain({
-          // the flags carry the library's option names, but --resolution (the crop) and --no-flip (a plain boolean)
+          // the flags carry the library's option names, but --resolution (the crop), --crop (the crop style) and --no-flip (a plain boolean)
           ...o,
           ...run,
           crop: o.resolution,
+          cropStyle: o.crop,
           flip: o.flip === false ? false : undefined,
           onRecipe: (r, train) => announce(train, describeUpstreamRecipe(r)),
         }),

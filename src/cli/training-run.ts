@@ -184,5 +184,6 @@ export function percent(v: number | null): string {
 
 /** `top-1 ..  top-5 ..  (N <split> images)  ` of a run's final evaluation, or nothing without one. */
 export function evaluationSummary(m: FinalMetrics, split: string): string {
-  return m.eval_images > 0 ? `top-1 ${percent(m.top1)}  top-5 ${percent(m.top5)}  (${m.eval_images} ${split} images)  ` : '';
+  if (m.eval_images === 0) return '';
+  return `${m.map !== null && m.map !== undefined ? `mAP ${percent(m.map)}  ` : ''}top-1 ${percent(m.top1)}  top-5 ${percent(m.top5)}  (${m.eval_images} ${split} images)  `;
 }

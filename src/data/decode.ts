@@ -154,20 +154,33 @@ export async function imageHeaderProblem(file: string): Promise<string | null> {
 /** Image `index` of in-memory pixels; with `size`, squashed to size x size (channels kept). */
 export async function memoryImage(src: MemoryPixels, index: number, size: number | null = null): Promise<RawImage> {
   const bytes = src.height * src.width * src.channels;
-  const own = src.pixels.subarray(index * bytes, (index + 1) * bytes);
-  if (size === null || (size === src.height && size === src.width)) {
-    return { data: own, height: src.height, width: src.width, channels: src.channels };
-  }
+  const own = { data: src.pixels.subarray(index * bytes, (index + 1) * bytes), height: src.height, width: src.width, channels: src.channels };
+  if (size === null || (size === src.height && size === src.width)) return own;
+  return resizeRaw(own, size, null, `in-memory image ${index}`);
+}
+
+/** A window of an image: rows top .. top+height-1, columns left .. left+width-1. */
+export interface Region {
+  readonly top: number;
+  readonly left: number;
+  readonly height: number;
+  readonly width: number;
+}
+
+/** The `region` of raw pixels (the whole image when null) squashed to size x size with the data layer's kernel (channels kept). */
+export async function resizeRaw(img: RawImage, size: number, region: Region | null, name = 'image'): Promise<RawImage> {
+  let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+  if (region !== null) s = s.extract(region);
   // Without an explicit output colourspace sharp would write grey input as 3 channels.
-  const { data, info } = await sharp(own, { raw: { width: src.width, height: src.height, channels: src.channels } })
+  const { data, info } = await s
     .resize(size, size, { fit: 'fill', kernel: RESIZE_KERNEL })
-    .toColourspace(src.channels === 1 ? 'b-w' : 'srgb')
+    .toColourspace(img.channels === 1 ? 'b-w' : 'srgb')
     .raw()
     .toBuffer({ resolveWithObject: true });
-  if (info.channels !== src.channels || data.length !== size * size * src.channels) {
-    throw new DataError(`resizing in-memory image ${index}: expected ${size}x${size}x${src.channels} bytes, got ${info.width}x${info.height}x${info.channels}`);
+  if (info.channels !== img.channels || data.length !== size * size * img.channels) {
+    throw new DataError(`resizing ${name}: expected ${size}x${size}x${img.channels} bytes, got ${info.width}x${info.height}x${info.channels}`);
   }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: size, width: size, channels: src.channels };
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height: size, width: size, channels: img.channels };
 }
 
 /** Copies an image to 3 channels (grey replicated); returns 3-channel input as is. */

@@ -46,11 +46,15 @@ export {
   MAX_IMAGE_SIDE,
   PIXEL_OFFSET,
   PIXEL_SCALE,
+  CROP_STYLES,
+  INCEPTION_CROP,
   evalPreprocess,
+  inceptionWindow,
   preprocessSample,
   sampleAugmentation,
   trainPreprocess,
   type Augmentation,
+  type CropStyle,
   type PreprocessConfig,
 } from './preprocess.js';
 export {

@@ -27,7 +27,7 @@ import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from './dataset.js';
 import { DataError, messageOf } from './errors.js';
-import { evalPreprocess, sampleAugmentation, trainPreprocess, type PreprocessConfig } from './preprocess.js';
+import { AUGMENT_STRIDE, evalPreprocess, packAugmentation, sampleAugmentation, trainPreprocess, type CropStyle, type PreprocessConfig } from './preprocess.js';
 import { checkSeed, permutation, RandomPurpose } from './rng.js';
 import type { WorkerInit, WorkerReply, WorkerTask } from './worker-protocol.js';
 import { siblingWorkerUrl, workerExecArgv } from '../util/worker.js';
@@ -47,7 +47,7 @@ export interface Batch {
   readonly epoch: number;
   /** The dataset index of each image. */
   readonly indices: Int32Array;
-  /** Training: per image top, left (of the crop in the precrop image) and flip (0/1); null for evaluation. */
+  /** Training: per image top, left, height, width (of the crop window in the precrop image) and flip (0/1), packed by preprocess.ts packAugmentation; null for evaluation. */
   readonly augment: Int32Array | null;
 }
 
@@ -85,6 +85,8 @@ export interface TrainLoaderOptions extends CommonLoaderOptions {
   readonly crop: number;
   /** Random horizontal flips; default: the dataset's defaultFlip. */
   readonly flip?: boolean;
+  /** 'resize' (default: a crop x crop window of the precrop image) or 'inception' (upstream pre-training). */
+  readonly cropStyle?: CropStyle;
   /** Seed of the epoch permutations and the augmentation; default 0. */
   readonly seed?: number;
   /** First step to produce (to resume a run); default 0. */
@@ -267,16 +269,13 @@ export class DataLoader implements AsyncIterable<Batch> {
       return { step, epoch: 0, indices, augment: null };
     }
     const indices = new Int32Array(this.localBatchSize);
-    const augment = new Int32Array(this.localBatchSize * 3);
+    const augment = new Int32Array(this.localBatchSize * AUGMENT_STRIDE);
     const words = new Uint32Array(4);
     for (let k = 0; k < this.localBatchSize; k++) {
       const pos = first + k;
       const epoch = Math.floor(pos / n);
       indices[k] = this.epochPermutation(epoch)[pos - epoch * n];
-      const a = sampleAugmentation(this.config, this.mode.seed, pos, words);
-      augment[3 * k] = a.top;
-      augment[3 * k + 1] = a.left;
-      augment[3 * k + 2] = a.flip ? 1 : 0;
+      packAugmentation(sampleAugmentation(this.config, this.mode.seed, pos, words), augment, k);
     }
     return { step, epoch: Math.floor(first / n), indices, augment };
   }
@@ -288,7 +287,8 @@ export class DataLoader implements AsyncIterable<Batch> {
     const n = plan.indices.length;
     const crop = this.config.crop;
     const sampleBytes = crop * crop * 3;
-    const augment = plan.augment ?? new Int32Array(n * 3);
+    const augment = plan.augment ?? new Int32Array(n * AUGMENT_STRIDE);
+    if (plan.augment === null) for (let k = 0; k < n; k++) packAugmentation({ top: 0, left: 0, height: crop, width: crop, flip: false }, augment, k);
     const chunks = Math.min(this.workers, Math.max(1, Math.ceil(n / 8)));
     const per = Math.ceil(n / chunks);
     const source = this.dataset.source;
@@ -302,7 +302,7 @@ export class DataLoader implements AsyncIterable<Batch> {
           config: this.config,
           items: source.kind === 'memory' ? refs : null,
           files: source.kind === 'files' ? Array.from(refs, (r) => source.paths[r]) : null,
-          augment: augment.slice(3 * start, 3 * end),
+          augment: augment.slice(AUGMENT_STRIDE * start, AUGMENT_STRIDE * end),
         }),
       );
     }
@@ -373,7 +373,7 @@ export function trainLoader(dataset: Dataset, options: TrainLoaderOptions): Data
   checkSeed(seed);
   const startStep = options.startStep ?? 0;
   checkCount(startStep, 'startStep', 0);
-  const config = trainPreprocess(options.precrop, options.crop, options.flip ?? dataset.defaultFlip);
+  const config = trainPreprocess(options.precrop, options.crop, options.flip ?? dataset.defaultFlip, options.cropStyle);
   return new DataLoader(dataset, config, { kind: 'train', seed, startStep }, options);
 }
 

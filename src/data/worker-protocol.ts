@@ -18,7 +18,7 @@ export interface WorkerTask {
   readonly items: Int32Array | null;
   /** File datasets: the file of each sample. */
   readonly files: readonly string[] | null;
-  /** Per sample: top, left, flip (0/1). */
+  /** Per sample: top, left, height, width, flip (0/1) (preprocess.ts packAugmentation). */
   readonly augment: Int32Array;
 }
 

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { PixelSource } from './dataset.js';
 import { configureSharp } from './decode.js';
 import { DataError, messageOf } from './errors.js';
-import { preprocessInto } from './preprocess.js';
+import { AUGMENT_STRIDE, preprocessInto, unpackAugmentation } from './preprocess.js';
 import type { WorkerInit, WorkerReply, WorkerTask } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -17,7 +17,7 @@ if (port === null) throw new Error('src/data/worker.js must run as a worker thre
 configureSharp(1, false);
 
 async function run(task: WorkerTask): Promise<Uint8Array> {
-  const n = task.augment.length / 3;
+  const n = task.augment.length / AUGMENT_STRIDE;
   const sampleBytes = task.config.crop * task.config.crop * 3;
   const out = new Uint8Array(n * sampleBytes);
   let source: PixelSource;
@@ -29,8 +29,7 @@ async function run(task: WorkerTask): Promise<Uint8Array> {
   const lane = async (): Promise<void> => {
     while (next < n) {
       const k = next++;
-      const a = task.augment;
-      await preprocessInto(source, refOf(k), task.config, { top: a[3 * k], left: a[3 * k + 1], flip: a[3 * k + 2] === 1 }, out, k * sampleBytes);
+      await preprocessInto(source, refOf(k), task.config, unpackAugmentation(task.augment, k), out, k * sampleBytes);
     }
   };
   await Promise.all(Array.from({ length: Math.min(n, Math.max(1, init.concurrency)) }, lane));

@@ -12,6 +12,7 @@
 import { markdownTable, lineChart, pointFromSeeds, summarize, type Cell, type Series } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import {
+  band,
   defineExperiment,
   describeData,
   describeOptim,
@@ -23,6 +24,7 @@ import {
   type DataConfig,
   type NormVariant,
   type OptimConfig,
+  type Outcome,
 } from './common.js';
 
 export interface BatchSizeConfig {
@@ -112,12 +114,50 @@ function publishedMarkdown(): string {
   );
 }
 
+/** The test error (points) of a variant at an images-per-device setting, mean over seeds. */
+function errorAt(r: BatchSizeResults, variant: string, perDevice: number): number | null {
+  const c = r.cells.find((x) => x.variant === variant && x.perDevice === perDevice);
+  return c?.error ? 100 * c.error.mean : null;
+}
+const smallest = (r: BatchSizeResults) => Math.min(...r.cells.map((c) => c.perDevice));
+const largest = (r: BatchSizeResults) => Math.max(...r.cells.map((c) => c.perDevice));
+const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+
+/** The results as checked numbers (docs/experiments.md; full bands around the 2-seed run there, quick bands around the quick form's value). */
+const BATCH_SIZE_OUTCOMES: Outcome<BatchSizeResults>[] = [
+  {
+    name: 'BN test error at the fewest minus the most images per device (points)',
+    measure: (r) => diff(errorAt(r, 'BN', smallest(r)), errorAt(r, 'BN', largest(r))),
+    bands: {
+      full: band(0.5, 2.5, '+1.46 (2 vs 64 images, 2 seeds, 2-core Xeon)'),
+      quick: band(-4.5, -0.5, '-2.00 (quick form, seed 0, 2-core EPYC); 0 if the micro-batches shared statistics'),
+    },
+  },
+  {
+    name: 'GN+WS test error at the fewest minus the most images per device (points)',
+    measure: (r) => diff(errorAt(r, 'GN+WS', smallest(r)), errorAt(r, 'GN+WS', largest(r))),
+    bands: {
+      full: band(-0.8, 0.8, '-0.22 (2 vs 64 images, 2 seeds, 2-core Xeon)'),
+      quick: band(-0.5, 0.5, '0.00 (quick form, seed 0, 2-core EPYC): GroupNorm does not depend on the micro-batch'),
+    },
+  },
+  {
+    name: 'GN+WS minus GN test error at the most images per device (points)',
+    measure: (r) => diff(errorAt(r, 'GN+WS', largest(r)), errorAt(r, 'GN', largest(r))),
+    bands: {
+      full: band(-3, -0.8, '-1.79 (64 images, 2 seeds, 2-core Xeon)'),
+      quick: band(1, 5, '+3.00 (quick form, seed 0, 2-core EPYC); 0 without weight standardization'),
+    },
+  },
+];
+
 export const batchSize = defineExperiment<BatchSizeConfig, BatchSizeResults>({
   name: 'batch-size',
   title: 'BatchNorm vs GroupNorm vs GroupNorm+WS across per-device batch sizes',
   echoes: 'Wu & He 2018, Figure 1 / Table 3 (the lecture\'s "Group Normalization: better than BN?" figure)',
   published: { markdown: publishedMarkdown(), data: BATCH_SIZE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  outcomes: BATCH_SIZE_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * c.variants.length * c.perDevice.length,
   expectedMinutes: 40,
   async run(cfg, ctx) {

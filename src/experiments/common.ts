@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { ensureFolder } from '../io/folders.js';
 import { getModel, type ImageClassifier } from '../models/index.js';
 import type { NormSpec } from '../nn/index.js';
-import { EventWriter, saveFigure } from '../report/index.js';
+import { EventWriter, markdownTable, saveFigure } from '../report/index.js';
 import * as T from '../tensor/index.js';
 import { CHECKPOINT_FILE } from '../train/checkpoint.js';
 import { upstreamRecipe } from '../train/recipes.js';
@@ -72,6 +72,71 @@ export interface ExperimentReport<R> {
   findings: string[];
 }
 
+/** The band a measured outcome is expected in: [lo, hi], and where that expectation comes from. */
+export interface Band {
+  readonly lo: number;
+  readonly hi: number;
+  /** What was measured here (value, machine, seeds) that the band is drawn around. */
+  readonly measured: string;
+}
+
+/**
+ * A result of a study stated as a number with a band: measured here once
+ * (docs/experiments.md), checked on every run. `bit experiment NAME --check`
+ * fails when a full run leaves a full band; the test suite runs the quick
+ * forms and fails when one leaves its quick band (wider in meaning, drawn
+ * around the quick form's own value), so a change that breaks a study's
+ * mechanism (weight standardization, micro-batch statistics, the noise) fails CI.
+ */
+export interface Outcome<R> {
+  /** What is measured, with its unit, e.g. 'GN+WS minus GN, test top-1 (points)'. */
+  readonly name: string;
+  /** The value in this run's results; null when it cannot be measured (a diverged run), which fails the check. */
+  measure(results: R): number | null;
+  /** Per form; a form without a band does not check the outcome (a quick form too short to measure it). */
+  readonly bands: Readonly<Partial<Record<Form, Band>>>;
+}
+
+/** An outcome as checked after a run (results.json `outcomes`, the report's table). */
+export interface CheckedOutcome {
+  name: string;
+  value: number | null;
+  lo: number;
+  hi: number;
+  measured: string;
+  inside: boolean;
+}
+
+export function band(lo: number, hi: number, measured: string): Band {
+  if (!(lo <= hi)) throw new Error(`band [${lo}, ${hi}]: lo must not exceed hi`);
+  return { lo, hi, measured };
+}
+
+/** The mean of values that are all numbers; null when one is null (a diverged run) or there is none. */
+export function meanOrNull(xs: readonly (number | null)[]): number | null {
+  if (xs.length === 0 || xs.some((x) => x === null)) return null;
+  return (xs as number[]).reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Measures each outcome that has a band for `form` on `results` and checks it against that band. */
+export function checkOutcomes<R>(outcomes: readonly Outcome<R>[], results: R, form: Form): CheckedOutcome[] {
+  return outcomes.flatMap((o) => {
+    const b = o.bands[form];
+    if (b === undefined) return [];
+    const v = o.measure(results);
+    const value = v === null || !Number.isFinite(v) ? null : v;
+    return [{ name: o.name, value, lo: b.lo, hi: b.hi, measured: b.measured, inside: value !== null && value >= b.lo && value <= b.hi }];
+  });
+}
+
+/** The checked outcomes as a Markdown table. */
+export function outcomesMarkdown(checks: readonly CheckedOutcome[]): string {
+  return markdownTable({
+    columns: ['outcome', { header: 'this run', decimals: 2 }, 'band', 'as measured here', 'in band'],
+    rows: checks.map((c) => [c.name, c.value ?? 'not measured', `[${c.lo}, ${c.hi}]`, c.measured, c.inside ? 'yes' : '**no**']),
+  });
+}
+
 /** An experiment: configs with the paper's numbers, and the code that runs them. */
 export interface ExperimentSpec<C, R> {
   readonly name: string;
@@ -85,6 +150,8 @@ export interface ExperimentSpec<C, R> {
   readonly expectedMinutes: number;
   /** The training runs `run` makes with `config` (the progress lines count them; the quick-form tests check the count). */
   trainingRuns(config: C): number;
+  /** The study's results as numbers with the bands measured here (checked by --check and by the quick-form tests). */
+  readonly outcomes: readonly Outcome<R>[];
   run(config: C, ctx: RunContext): Promise<ExperimentReport<R>>;
 }
 
@@ -96,6 +163,8 @@ export interface Experiment {
   readonly expectedMinutes: number;
   config(form: Form): object;
   execute(ctx: RunContext): Promise<ExperimentOutcome>;
+  /** The outcomes of a run's `results` (results.json's `results`) checked against the bands of `form`. */
+  check(form: Form, results: object): CheckedOutcome[];
 }
 
 export interface ExperimentOutcome {
@@ -103,6 +172,8 @@ export interface ExperimentOutcome {
   seconds: number;
   files: string[];
   findings: string[];
+  /** Each outcome of the spec, measured and checked against its band of the form run. */
+  checks: CheckedOutcome[];
 }
 
 export function defineExperiment<C extends object, R extends object>(spec: ExperimentSpec<C, R>): Experiment {
@@ -113,6 +184,7 @@ export function defineExperiment<C extends object, R extends object>(spec: Exper
     expectedMinutes: spec.expectedMinutes,
     config: (form) => spec.configs[form],
     execute: (ctx) => executeExperiment(spec, ctx),
+    check: (form, results) => checkOutcomes(spec.outcomes, results as R, form),
   };
 }
 
@@ -160,6 +232,7 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
     tensorboard?.close();
   }
   const seconds = (Date.now() - t0) / 1000;
+  const checks = checkOutcomes(spec.outcomes, report.results, ctx.form);
   const results = {
     experiment: spec.name,
     title: spec.title,
@@ -172,17 +245,25 @@ async function executeExperiment<C extends object, R extends object>(spec: Exper
     published: spec.published.data,
     results: report.results,
     findings: report.findings,
+    outcomes: checks,
   };
   const resultsFile = path.join(ctx.out, 'results.json');
   await writeFileAtomic(resultsFile, JSON.stringify(results, null, 2) + '\n');
   const reportFile = path.join(ctx.out, 'report.md');
-  await writeFileAtomic(reportFile, renderReport(spec, ctx.form, report, seconds, machine));
+  await writeFileAtomic(reportFile, renderReport(spec, ctx.form, report, seconds, machine, checks));
   files.push(resultsFile, reportFile);
   ctx.log(`${spec.name}: done in ${formatDuration(seconds)}; wrote ${reportFile}`);
-  return { out: ctx.out, seconds, files, findings: report.findings };
+  return { out: ctx.out, seconds, files, findings: report.findings, checks };
 }
 
-function renderReport<C, R>(spec: ExperimentSpec<C, R>, form: Form, r: ExperimentReport<R>, seconds: number, machine: MachineInfo): string {
+function renderReport<C, R>(
+  spec: ExperimentSpec<C, R>,
+  form: Form,
+  r: ExperimentReport<R>,
+  seconds: number,
+  machine: MachineInfo,
+  checks: readonly CheckedOutcome[],
+): string {
   const lines: string[] = [];
   lines.push(`# ${spec.name}: ${spec.title}`, '');
   lines.push(`Echoes ${spec.echoes}.`, '');
@@ -198,6 +279,14 @@ function renderReport<C, R>(spec: ExperimentSpec<C, R>, form: Form, r: Experimen
     for (const f of r.figures) lines.push(`![${f.caption}](${f.file}.png)`, '', `*${f.caption}* ([SVG](${f.file}.svg))`, '');
   }
   lines.push('## Findings', '', ...r.findings.map((f) => `- ${f}`), '');
+  lines.push(
+    '## Outcomes checked',
+    '',
+    `Each outcome against its band for the ${form} form (\`bit experiment ${spec.name}${form === 'quick' ? ' --quick' : ''} --check\` fails outside it):`,
+    '',
+    outcomesMarkdown(checks).trimEnd(),
+    '',
+  );
   lines.push(`Raw numbers: results.json. Per-run training logs: runs/*/${METRICS_LOG}.`, '');
   return lines.join('\n');
 }

@@ -9,7 +9,20 @@
 // or {kind: 'group', channelsPerGroup}).
 import { hconcatFigures, lineChart, markdownTable, PANEL_WIDTH, pointFromSeeds, summarize, type Cell } from '../report/index.js';
 import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
-import { defineExperiment, describeData, describeOptim, openData, pct, trainVariant, type DataConfig, type NormVariant, type OptimConfig } from './common.js';
+import {
+  band,
+  defineExperiment,
+  describeData,
+  describeOptim,
+  meanOrNull,
+  openData,
+  pct,
+  trainVariant,
+  type DataConfig,
+  type NormVariant,
+  type OptimConfig,
+  type Outcome,
+} from './common.js';
 
 export interface GroupsConfig {
   data: DataConfig;
@@ -101,6 +114,37 @@ function tableOf(
   });
 }
 
+/** The error difference to the best setting (points) of `row` at `setting`. */
+function deltaAt(r: GroupsResults, row: 'groups' | 'channelsPerGroup', setting: number): number | null {
+  const x = r.rows.find((y) => y.row === row && y.setting === setting);
+  return x?.deltaToBest === null || x?.deltaToBest === undefined ? null : 100 * x.deltaToBest;
+}
+
+/** The results as checked numbers (docs/experiments.md; full bands around the run there, quick bands around the quick form's value). */
+const GROUPS_OUTCOMES: Outcome<GroupsResults>[] = [
+  {
+    name: 'LayerNorm (1 group) minus the best group count, test error (points; published 1.2)',
+    measure: (r) => deltaAt(r, 'groups', 1),
+    bands: { full: band(0.5, 2.5, '1.45 (1 seed, 2-core Xeon)') },
+  },
+  {
+    name: 'InstanceNorm (1 channel per group) minus the best, test error (points; published 4.2)',
+    measure: (r) => deltaAt(r, 'channelsPerGroup', 1),
+    bands: { full: band(0, 1, '0.22 (1 seed, 2-core Xeon)') },
+  },
+  {
+    // the quick form's 2 steps leave every setting at chance accuracy, but not at the same test loss
+    name: 'LayerNorm (1 group) minus 64 groups, test cross-entropy',
+    measure: (r) => {
+      const at = (g: number) => meanOrNull(r.runs.filter((x) => x.row === 'groups' && x.setting === g).map((x) => x.testLoss));
+      const a = at(1);
+      const b = at(64);
+      return a === null || b === null ? null : a - b;
+    },
+    bands: { quick: band(0.6, 1.6, '+1.10 (quick form, seed 0, 2-core EPYC); 0 if the group count had no effect') },
+  },
+];
+
 export const groups = defineExperiment<GroupsConfig, GroupsResults>({
   name: 'groups',
   title: 'GroupNorm: number of groups and channels per group',
@@ -113,6 +157,7 @@ export const groups = defineExperiment<GroupsConfig, GroupsResults>({
     data: GROUPS_PUBLISHED,
   },
   configs: { full: FULL, quick: QUICK },
+  outcomes: GROUPS_OUTCOMES,
   trainingRuns: (c) => c.seeds.length * (c.groups.length + c.channelsPerGroup.length),
   expectedMinutes: 15,
   async run(cfg, ctx) {

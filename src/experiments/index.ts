@@ -6,14 +6,14 @@ import { batchSize } from './batch-size.js';
 import { groups } from './groups.js';
 import { landscape } from './landscape.js';
 import { mixup } from './mixup.js';
-import { noisyBn } from './noisy-bn.js';
+import { noisyBn, noisyScale } from './noisy-bn.js';
 import { scale } from './scale.js';
-import { wsTable } from './ws-table.js';
+import { wsLr, wsTable } from './ws-table.js';
 
 export { type Experiment, type ExperimentOutcome, type Form, type RunContext } from './common.js';
 
 /** Every experiment, in the lecture's order. */
-export const EXPERIMENTS: readonly Experiment[] = [batchSize, wsTable, groups, noisyBn, landscape, mixup, scale];
+export const EXPERIMENTS: readonly Experiment[] = [batchSize, wsTable, wsLr, groups, noisyBn, noisyScale, landscape, mixup, scale];
 
 export const EXPERIMENT_NAMES: readonly string[] = EXPERIMENTS.map((e) => e.name);
 

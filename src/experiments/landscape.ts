@@ -20,6 +20,7 @@ import { UPSTREAM_MOMENTUM, UPSTREAM_WEIGHT_DECAY } from '../train/recipes.js';
 import { learningRate } from '../train/schedule.js';
 import { lossOf, TrainStep } from '../train/step.js';
 import {
+  band,
   buildVariant,
   checkStop,
   defineExperiment,
@@ -34,6 +35,7 @@ import {
   type DataConfig,
   type NormVariant,
   type OptimConfig,
+  type Outcome,
   type RunContext,
 } from './common.js';
 
@@ -270,12 +272,46 @@ export function landscapeFigure(cfg: LandscapeConfig, runs: readonly LandscapeRu
   );
 }
 
+/** The mean over probes of `of` for a network. */
+function probeMean(r: LandscapeResults, variant: string, of: (p: Probe) => number): number | null {
+  const run = r.runs.find((x) => x.variant === variant);
+  if (!run || run.probes.length === 0) return null;
+  return run.probes.reduce((a, p) => a + of(p), 0) / run.probes.length;
+}
+const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+
+/** The results as checked numbers (docs/experiments.md; full bands around the run there, quick bands around the quick form's value). */
+const LANDSCAPE_OUTCOMES: Outcome<LandscapeResults>[] = [
+  {
+    name: 'loss range along the gradient, no normalization / BatchNorm (ratio of the means over probes)',
+    measure: (r) =>
+      ratio(
+        probeMean(r, 'no normalization', (p) => p.lossMax - p.lossMin),
+        probeMean(r, 'BatchNorm', (p) => p.lossMax - p.lossMin),
+      ),
+    bands: {
+      full: band(2, 8, '3.95 (1 seed, 2-core Xeon)'),
+      quick: band(0.3, 0.7, '0.47 (quick form, seed 0, 2-core EPYC): after 4 steps the unnormalized network has not yet left its flat start'),
+    },
+  },
+  {
+    name: 'largest gradient change, no normalization / BatchNorm (ratio of the means over probes)',
+    measure: (r) =>
+      ratio(
+        probeMean(r, 'no normalization', (p) => p.gradChangeMax),
+        probeMean(r, 'BatchNorm', (p) => p.gradChangeMax),
+      ),
+    bands: { full: band(2, 8, '3.87 (1 seed, 2-core Xeon)'), quick: band(0.2, 0.5, '0.32 (quick form, seed 0, 2-core EPYC)') },
+  },
+];
+
 export const landscape = defineExperiment<LandscapeConfig, LandscapeResults>({
   name: 'landscape',
   title: 'Loss landscape and gradient predictiveness with and without normalization',
   echoes: 'Santurkar et al. 2018, Figure 4 (the lecture\'s "Experiment: Gradient and Loss Variation" slides)',
   published: { markdown: `${LANDSCAPE_PUBLISHED.source}: ${LANDSCAPE_PUBLISHED.claim}\n`, data: LANDSCAPE_PUBLISHED },
   configs: { full: FULL, quick: QUICK },
+  outcomes: LANDSCAPE_OUTCOMES,
   expectedMinutes: 3,
   trainingRuns: (c) => c.variants.length,
   async run(cfg, ctx) {

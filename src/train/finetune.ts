@@ -1,6 +1,8 @@
 // Downstream transfer with the BiT-HyperRule: open the task, pick the recipe
 // from its size and image resolution, build the model with a new zero head,
-// load upstream weights, train, evaluate.
+// load upstream weights, train, evaluate. Multi-label tasks (several labels per
+// image, data/multilabel.ts) train with the sigmoid cross-entropy of BiT's
+// upstream recipe and report the mean average precision beside top-1.
 import { formatDataSpec, openForTraining, parseDataSpec, type Dataset, type DatasetSpec } from '../data/index.js';
 import { getModel, loadWeights, overridesOf, readMeta } from '../models/index.js';
 import * as T from '../tensor/index.js';
@@ -59,8 +61,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const spec = finetuneSpec(o.data, o.shots, o.seed);
   const { train: trainSet, openEval } = await openForTraining(spec, o.evalSplit ?? 'test');
   const evalSet = (await openEval())!; // 'test' or 'val', never 'none'
-  if (trainSet.multiLabel)
-    throw new UsageError(`${trainSet.name} is multi-label: fine-tuning expects one label per image (use bit pretrain for multi-label data)`);
   const recipe = resolveRecipe(trainSet, o);
   o.onRecipe?.(recipe, trainSet);
   const entry = getModel(o.model);
@@ -74,6 +74,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
   const model = entry.build({ headSize: trainSet.numClasses, zeroHead: recipe.zeroHead, ...overridesOf(meta ?? {}) });
   try {
     if (o.weights) await loadWeights(model, o.weights, { head: 'new' });
+    const loss = trainSet.multiLabel ? 'sigmoid' : 'softmax';
     return await train({
       model,
       modelName: entry.name,
@@ -81,9 +82,16 @@ export async function finetune(o: FinetuneOptions): Promise<FinalMetrics> {
       evalSet,
       dataSpec: formatDataSpec(spec),
       recipe,
-      loss: 'softmax',
+      loss,
       run: o,
-      info: { weights: o.weights ?? null, train_images: trainSet.length, classes: trainSet.numClasses, task: 'finetune' },
+      info: {
+        weights: o.weights ?? null,
+        train_images: trainSet.length,
+        classes: trainSet.numClasses,
+        task: 'finetune',
+        loss,
+        multi_label: trainSet.multiLabel,
+      },
     });
   } finally {
     model.dispose();

@@ -1,11 +1,11 @@
 // Upstream pre-training with BiT's recipe (Kolesnikov et al. 2020, Sec. 3.1;
 // the numbers are in recipes.ts): SGD momentum 0.9, lr 0.03 x batch/256 with
 // a linear warm-up, weight decay 1e-4, batch 4096, lr /10 at fixed fractions
-// of the run; random crop + flip; softmax cross-entropy for single-label
+// of the run; Inception-style crop + flip; softmax cross-entropy for single-label
 // data, sigmoid cross-entropy for multi-label data. The result is a BiT .npz
 // (model.npz, and checkpoint.npz with the optimizer state) that
 // `bit finetune --weights` loads.
-import { DataError, formatDataSpec, openForTraining, parseDataSpec, type Dataset } from '../data/index.js';
+import { DataError, formatDataSpec, type CropStyle, openForTraining, parseDataSpec, type Dataset } from '../data/index.js';
 import { getModel } from '../models/index.js';
 import * as T from '../tensor/index.js';
 import { UsageError } from '../util/errors.js';
@@ -28,6 +28,8 @@ export interface PretrainRecipeFlags {
   crop?: number;
   precrop?: number;
   flip?: boolean;
+  /** Default 'inception' (BiT upstream); 'resize': fine-tuning's resize-then-random-crop. */
+  cropStyle?: CropStyle;
   weightDecay?: number;
   warmupSteps?: number;
 }
@@ -56,6 +58,7 @@ export function resolvePretrainRecipe(train: Dataset, f: PretrainRecipeFlags): U
     precrop: f.precrop,
     // the recipe flips; datasets where a flip changes the meaning (digits) say so
     flip: f.flip ?? train.defaultFlip,
+    cropStyle: f.cropStyle,
     weightDecay: f.weightDecay,
     warmupSteps: f.warmupSteps,
   });
@@ -82,7 +85,7 @@ export function describeUpstreamRecipe(r: UpstreamRecipe): string {
     `recipe: BiT upstream (BiT-${r.variant})`,
     `  ${s.totalSteps} steps (${r.stepsPerEpoch} per epoch), warm-up ${s.warmupSteps}, lr /10 after steps ${s.decaySteps.join(', ')}`,
     `  batch ${r.batch} (${r.batchSplit} micro-batch${r.batchSplit > 1 ? 'es' : ''}), lr ${r.lr.toPrecision(3)}, SGD momentum ${r.momentum}, weight decay ${r.weightDecay}`,
-    `  resize ${r.precrop}x${r.precrop}, random crop ${r.crop}x${r.crop}, flip ${r.flip ? 'on' : 'off'}; ${r.loss} cross-entropy`,
+    `  resize ${r.precrop}x${r.precrop}, ${r.cropStyle === 'inception' ? `Inception-style crop (area 5-100%, aspect 3/4-4/3) resized to ${r.crop}x${r.crop}` : `random crop ${r.crop}x${r.crop}`}, flip ${r.flip ? 'on' : 'off'}; ${r.loss} cross-entropy`,
     ...r.notes.map((n) => `  - ${n}`),
   ].join('\n');
 }

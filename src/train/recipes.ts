@@ -1,6 +1,6 @@
 // Recipes are data: the BiT-HyperRule for fine-tuning and the upstream
 // pre-training recipe, with the paper's and the original code's numbers.
-import { MAX_IMAGE_SIDE } from '../data/index.js';
+import { MAX_IMAGE_SIDE, type CropStyle } from '../data/index.js';
 import { UsageError } from '../util/errors.js';
 import { rescaleSchedule, type StepSchedule } from './schedule.js';
 
@@ -45,6 +45,8 @@ export interface TrainRecipe {
   precrop: number;
   crop: number;
   flip: boolean;
+  /** 'resize' (default: a crop x crop window of the precrop resize; BiT fine-tuning) or 'inception' (an Inception-style window resized to the crop; BiT upstream). */
+  cropStyle?: CropStyle;
 }
 
 export interface FinetuneRecipe extends TrainRecipe {
@@ -204,6 +206,8 @@ export interface UpstreamInput {
   crop?: number;
   precrop?: number;
   flip?: boolean;
+  /** Default 'inception': BiT's upstream pre-processing (big_transfer issue #26: "standard inception crop resized to 224x224"). */
+  cropStyle?: CropStyle;
   weightDecay?: number;
   warmupSteps?: number;
 }
@@ -236,6 +240,7 @@ export function upstreamRecipe(input: UpstreamInput): UpstreamRecipe {
     crop,
     precrop,
     flip: input.flip ?? true,
+    cropStyle: input.cropStyle ?? 'inception',
     // upstream pre-training uses no MixUp
     mixupAlpha: 0,
     loss: input.multiLabel ? 'sigmoid' : 'softmax',

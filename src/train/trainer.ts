@@ -111,6 +111,8 @@ export interface FinalMetrics {
   top1: number | null;
   top5: number | null;
   eval_loss: number | null;
+  /** Multi-label data: the mean average precision over classes (evaluate.ts); null otherwise. */
+  map: number | null;
   eval_images: number;
   final_train_loss: number;
   images_per_s: number;
@@ -301,6 +303,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       precrop: recipe.precrop,
       crop: recipe.crop,
       flip: recipe.flip,
+      cropStyle: recipe.cropStyle,
       seed,
       startStep,
       workers: o.workers,
@@ -379,7 +382,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
         if (evalEvery > 0 && done % evalEvery === 0 && done < total && cfg.evalSet) {
           lastEval = await runEval(done, false);
           progress?.log(
-            `step ${done}: top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`,
+            `step ${done}: ${lastEval.map !== undefined ? `mAP ${(100 * lastEval.map).toFixed(2)}%  ` : ''}top-1 ${(100 * lastEval.top1).toFixed(2)}%  top-5 ${(100 * lastEval.top5).toFixed(2)}%  loss ${lastEval.loss.toFixed(4)}`,
           );
         }
         if (r.stop) {
@@ -405,6 +408,7 @@ async function trainLoop(cfg: TrainConfig, where: { lastCheckpointStep: number; 
       top1: lastEval?.top1 ?? null,
       top5: lastEval?.top5 ?? null,
       eval_loss: lastEval?.loss ?? null,
+      map: lastEval?.map ?? null,
       eval_images: lastEval?.n ?? 0,
       final_train_loss: lastLoss,
       images_per_s: steps > 0 ? (steps * recipe.batch) / Math.max(loopSeconds, 1e-9) : 0,

@@ -5,7 +5,17 @@ import sharp from 'sharp';
 import { openDigits } from '../../src/data/builtin.js';
 import { openImageFolder } from '../../src/data/folder.js';
 import { evalLoader, trainLoader, type Batch } from '../../src/data/loader.js';
-import { evalPreprocess, PIXEL_OFFSET, PIXEL_SCALE, preprocessSample, sampleAugmentation, trainPreprocess } from '../../src/data/preprocess.js';
+import {
+  evalPreprocess,
+  INCEPTION_CROP,
+  inceptionWindow,
+  PIXEL_OFFSET,
+  PIXEL_SCALE,
+  preprocessSample,
+  sampleAugmentation,
+  trainPreprocess,
+  unpackAugmentation,
+} from '../../src/data/preprocess.js';
 import { makeDigitFolder, mnistPixels, mnistTestSet, type DigitFolder } from './fixtures.js';
 import { removeDir, tempDir } from '../helpers.js';
 
@@ -65,11 +75,12 @@ test('train preprocessing on MNIST: the 128 crop of the 160 resize at the report
   assert.equal(batch.images.length, 12 * 128 * 128 * 3);
   let flips = 0;
   for (let k = 0; k < batch.n; k++) {
-    const [top, left, flip] = batch.augment.subarray(3 * k, 3 * k + 3);
+    const { top, left, height, width, flip } = unpackAugmentation(batch.augment, k);
+    assert.deepEqual([height, width], [128, 128]);
     assert.ok(top >= 0 && top <= 32 && left >= 0 && left <= 32, `crop offset (${top}, ${left}) outside the 160x160 image`);
-    flips += flip;
+    flips += flip ? 1 : 0;
     const grey = Buffer.from(await mnistPixels(batch.indices[k]));
-    const want = await reference(sharp(grey, { raw: { width: 28, height: 28, channels: 1 } }), 160, 128, top, left, flip === 1);
+    const want = await reference(sharp(grey, { raw: { width: 28, height: 28, channels: 1 } }), 160, 128, top, left, flip);
     assertMatches(batch.images.subarray(k * 128 * 128 * 3, (k + 1) * 128 * 128 * 3), want, `MNIST test ${batch.indices[k]}`);
   }
   assert.ok(flips > 0 && flips < 12, `${flips} of 12 flipped`);
@@ -79,7 +90,7 @@ test('train preprocessing on image files (RGB, RGBA, grey, JPEG, WebP) matches s
   const ds = await openImageFolder(digits.root, 'train');
   const config = trainPreprocess(40, 32, true);
   for (let i = 0; i < ds.length; i++) {
-    const aug = { top: (i * 3) % 9, left: (i * 5) % 9, flip: i % 2 === 1 };
+    const aug = { top: (i * 3) % 9, left: (i * 5) % 9, height: 32, width: 32, flip: i % 2 === 1 };
     const got = await preprocessSample(ds, i, config, aug);
     assert.equal(got.channels, 3);
     const file = ds.filePath(i) as string;
@@ -118,7 +129,7 @@ test('flips happen at rate ~0.5, never when disabled; crop offsets cover the val
   assert.equal(Math.min(...tops), 0);
   assert.equal(Math.max(...tops), 32);
   assert.ok(Math.abs(sumTop / n - 16) < 0.3, `mean top offset ${sumTop / n}`);
-  assert.deepEqual(sampleAugmentation(evalPreprocess(128), 3, 5), { top: 0, left: 0, flip: false });
+  assert.deepEqual(sampleAugmentation(evalPreprocess(128), 3, 5), { top: 0, left: 0, height: 128, width: 128, flip: false });
 });
 
 test('flip defaults: off for mnist and digits, on for image folders; off means never', async () => {
@@ -133,7 +144,7 @@ test('flip defaults: off for mnist and digits, on for image folders; off means n
   assert.equal(l3.config.flip, true);
   for (let s = 0; s < 200; s++) {
     const a = l1.plan(s).augment as Int32Array;
-    for (let k = 0; k < 8; k++) assert.equal(a[3 * k + 2], 0);
+    for (let k = 0; k < 8; k++) assert.equal(unpackAugmentation(a, k).flip, false);
   }
   await Promise.all([l1.close(), l2.close(), l3.close()]);
 });
@@ -184,4 +195,86 @@ test('preprocessing settings are checked; the [-1, 1] scaling constants', () => 
   assert.throws(() => evalPreprocess(12.5), /crop size must be an integer/);
   assert.equal(0 * PIXEL_SCALE + PIXEL_OFFSET, -1);
   assert.equal(255 * PIXEL_SCALE + PIXEL_OFFSET, 1);
+});
+
+test('Inception-style crop: area fraction in [0.05, 1] and aspect ratio in [3/4, 4/3] (big_vision inception_crop), covering both ranges; windows fit', () => {
+  const side = 160;
+  const config = trainPreprocess(side, 128, false, 'inception');
+  const n = 20000;
+  const areas: number[] = [];
+  const aspects: number[] = [];
+  const relTops: number[] = [];
+  for (let p = 0; p < n; p++) {
+    const a = sampleAugmentation(config, 5, p);
+    assert.ok(a.top >= 0 && a.left >= 0 && a.top + a.height <= side && a.left + a.width <= side, `window ${JSON.stringify(a)} fits`);
+    areas.push((a.height * a.width) / (side * side));
+    aspects.push(a.width / a.height);
+    if (side - a.height >= 40) relTops.push(a.top / (side - a.height));
+  }
+  // rounding each side to a whole pixel moves the area by up to ~1/side and the aspect by up to ~1/(shortest side, 31 px here)
+  const tol = 2.5 / side;
+  const aspectTol = 1.33 / 31;
+  assert.ok(Math.min(...areas) >= 0.05 - tol && Math.max(...areas) <= 1, `areas in [${Math.min(...areas)}, ${Math.max(...areas)}]`);
+  assert.ok(
+    Math.min(...aspects) >= 0.75 - aspectTol && Math.max(...aspects) <= 1.33 + aspectTol,
+    `aspects in [${Math.min(...aspects)}, ${Math.max(...aspects)}]`,
+  );
+  // both ranges are covered to their ends, not a narrower part of them
+  assert.ok(Math.min(...areas) < 0.055 && Math.max(...areas) > 0.97, 'area range covered');
+  assert.ok(Math.min(...aspects) < 0.76 && Math.max(...aspects) > 1.32, 'aspect range covered');
+  // the area fraction is uniform where every aspect fits (below 0.75): a quarter of [0.05, 0.75] holds about a quarter of those draws
+  const low = areas.filter((x) => x < 0.75);
+  const firstQuarter = low.filter((x) => x < 0.05 + 0.7 / 4).length / low.length;
+  assert.ok(Math.abs(firstQuarter - 0.25) < 0.02, `share of the first quarter ${firstQuarter}`);
+  // aspects are uniform in [0.75, 1.33]: about half below the middle (among the draws where every aspect fits)
+  const lowAspects = aspects.filter((_, i) => areas[i] < 0.5);
+  const below = lowAspects.filter((x) => x < (0.75 + 1.33) / 2).length / lowAspects.length;
+  assert.ok(Math.abs(below - 0.5) < 0.02, `share of aspects below the middle ${below}`);
+  // offsets uniform over every valid position: top / (side - height) has mean 1/2 and reaches both ends
+  const meanTop = relTops.reduce((x, y) => x + y, 0) / relTops.length;
+  assert.ok(Math.abs(meanTop - 0.5) < 0.01 && Math.min(...relTops) === 0 && Math.max(...relTops) === 1, `relative top offsets: mean ${meanTop}`);
+  // the same draw for the same (seed, position), another for another seed
+  assert.deepEqual(sampleAugmentation(config, 5, 17), sampleAugmentation(config, 5, 17));
+  assert.notDeepEqual(sampleAugmentation(config, 5, 17), sampleAugmentation(config, 6, 17));
+  assert.deepEqual(INCEPTION_CROP, { minArea: 0.05, maxArea: 1, minAspect: 0.75, maxAspect: 1.33, attempts: 100 });
+});
+
+test('Inception-style crop falls back to the whole image when no draw fits, and takes the first that does', () => {
+  // an area range beyond the image: every one of the attempts fails
+  const never = { ...INCEPTION_CROP, minArea: 1.2, maxArea: 1.5 };
+  for (let p = 0; p < 50; p++) assert.deepEqual(inceptionWindow(64, 1, p, undefined, never), { top: 0, left: 0, height: 64, width: 64 });
+  // the full area with aspects away from 1 never fits a square either
+  const wide = { ...INCEPTION_CROP, minArea: 0.999, maxArea: 1, minAspect: 1.2 };
+  assert.deepEqual(inceptionWindow(64, 1, 3, undefined, wide), { top: 0, left: 0, height: 64, width: 64 });
+  // one attempt only: the fallback rate equals the chance that the single draw does not fit (area > 0.9 fits only near aspect 1)
+  const one = { ...INCEPTION_CROP, minArea: 0.9, maxArea: 1, attempts: 1 };
+  let whole = 0;
+  for (let p = 0; p < 4000; p++) {
+    const w = inceptionWindow(200, 2, p, undefined, one);
+    if (w.height === 200 && w.width === 200) whole++;
+  }
+  // a draw (area a, aspect r) fits when a * max(r, 1 / r) <= 1: most draws of this range do not
+  assert.ok(whole / 4000 > 0.6 && whole / 4000 < 0.95, `fallback rate ${whole / 4000}`);
+  assert.throws(() => trainPreprocess(160, 128, true, 'square' as 'resize'), /crop style must be one of resize, inception, but got 'square'/);
+});
+
+test('Inception-style crop pixels: the window of the precrop resize, resized to the crop and flipped (sharp extract, resize, flop)', async () => {
+  const ds = await openImageFolder(digits.root, 'train');
+  const config = trainPreprocess(40, 24, true, 'inception');
+  for (let i = 0; i < 4; i++) {
+    const aug = { ...inceptionWindow(40, 9, i), flip: i % 2 === 1 };
+    const got = await preprocessSample(ds, i, config, aug);
+    const file = ds.filePath(i) as string;
+    const resized = await sharp(await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer(), { raw: { width: 28, height: 28, channels: 3 } })
+      .resize(40, 40, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    let ref = sharp(resized, { raw: { width: 40, height: 40, channels: 3 } })
+      .extract({ top: aug.top, left: aug.left, height: aug.height, width: aug.width })
+      .resize(24, 24, { fit: 'fill', kernel: 'linear' });
+    const window = await ref.raw().toBuffer();
+    ref = sharp(window, { raw: { width: 24, height: 24, channels: 3 } });
+    if (aug.flip) ref = ref.flop();
+    assertMatches(got.data, { data: await ref.raw().toBuffer(), channels: 3 }, `${file} window ${JSON.stringify(aug)}`);
+  }
 });

@@ -1,8 +1,11 @@
 // Runs an experiment's quick form into a temporary folder and checks what
 // every experiment must write: report.md (with its figures), results.json
 // (finite numbers) and each figure as PNG and SVG; and that it announced each
-// of its training runs, numbered up to the count it declared. The per-experiment tests
-// then check the shape of their own results, never their values.
+// of its training runs, numbered up to the count it declared; and that every
+// outcome the study declares lies in its quick band (the values the quick form
+// measured here, src/experiments/*.ts), so a change that breaks a study's
+// mechanism fails here. The per-experiment tests then check the shape of their
+// own results.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -83,9 +86,24 @@ export async function runQuick(name: string, nullable: readonly RegExp[] = []): 
     const unexpected = nulls.filter((p) => !nullable.some((re) => re.test(p)));
     assert.deepEqual(unexpected, [], 'no nulls (NaN in JSON) outside the allowed places');
 
+    // every declared outcome measured and inside its quick band (the same checks as `bit experiment NAME --quick --check`)
+    const outcomes = arr(top.outcomes, 'outcomes').map((o, i) => obj(o, `outcomes[${i}]`));
+    assert.ok(outcomes.length > 0, 'the study declares at least one checked outcome');
+    assert.deepEqual(
+      outcomes.map((o) => o.name),
+      outcome.checks.map((c) => c.name),
+    );
+    for (const o of outcomes) {
+      const v = num(o.value, `outcome '${String(o.name)}'`);
+      assert.ok(
+        o.inside === true && v >= (o.lo as number) && v <= (o.hi as number),
+        `outcome '${String(o.name)}' = ${v} is outside its quick band [${String(o.lo)}, ${String(o.hi)}] (measured here: ${String(o.measured)})`,
+      );
+    }
+
     const report = readFileSync(path.join(out, 'report.md'), 'utf8');
     assert.match(report, new RegExp(`^# ${name}: `));
-    for (const h of ['## Setup', '## Published', '## Figures', '## Findings']) assert.ok(report.includes(h), `report.md has '${h}'`);
+    for (const h of ['## Setup', '## Published', '## Figures', '## Findings', '## Outcomes checked']) assert.ok(report.includes(h), `report.md has '${h}'`);
     const figures = [...report.matchAll(/!\[[^\]]*\]\(([^)]+)\.png\)/g)].map((m) => m[1]);
     assert.ok(figures.length > 0, 'report.md shows at least one figure');
     for (const f of figures) {

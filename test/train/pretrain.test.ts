@@ -28,6 +28,9 @@ test('upstream recipe: the paper numbers by default; --steps scales warm-up and 
   const train = await openDataset(parseDataSpec('mnist?fraction=0.002'), 'train');
   const r = resolvePretrainRecipe(train, {});
   assert.deepEqual([r.batch, r.momentum, r.weightDecay, r.crop, r.precrop, r.loss, r.epochs], [4096, 0.9, 1e-4, 224, 256, 'softmax', 90]);
+  // BiT's upstream pre-processing: the Inception-style crop (big_transfer issue #26), unless --crop resize
+  assert.equal(r.cropStyle, 'inception');
+  assert.equal(resolvePretrainRecipe(train, { cropStyle: 'resize' }).cropStyle, 'resize');
   assert.equal(r.lr, (0.03 * 4096) / 256);
   assert.equal(r.flip, false, 'MNIST digits are not flipped');
   const short = resolvePretrainRecipe(train, { batch: 16, steps: 90, variant: 'L' });
@@ -202,4 +205,46 @@ test('multi-label data (several labels per image): sigmoid cross-entropy', async
   assert.equal(m.multi_label, true);
   assert.ok(Number.isFinite(m.final_train_loss) && m.final_train_loss > 0, `loss ${m.final_train_loss}`);
   assert.equal(m.eval_images, 16);
+  assert.ok(m.map !== null && m.map >= 0 && m.map <= 1, `mAP ${m.map}`);
+
+  // fine-tuning on multi-label data: sigmoid cross-entropy, mean average precision
+  const ft = (out: string, extra: string[]) =>
+    spawnSync(
+      process.execPath,
+      [
+        cliPath(),
+        'finetune',
+        '--model',
+        'BiT-Tiny',
+        '--data',
+        `multilabel:${root}`,
+        '--out',
+        out,
+        '--batch',
+        '8',
+        '--resolution',
+        '32',
+        '--precrop',
+        '36',
+        '--lr',
+        '0.05',
+        '--threads',
+        '1',
+        '--workers',
+        '1',
+        ...extra,
+      ],
+      { encoding: 'utf8', env: { ...process.env, BIT_NO_TTY: '1' }, timeout: 120_000 },
+    );
+  const r = ft(path.join(dir, 'ml-ft'), ['--steps', '60', '--weights', path.join(dir, 'ml-out', 'model.npz')]);
+  assert.equal(r.status, 0, r.stderr);
+  const fm = JSON.parse(readFileSync(path.join(dir, 'ml-ft', 'metrics.json'), 'utf8')) as { loss: string; map: number; top1: number; multi_label: boolean };
+  assert.deepEqual([fm.loss, fm.multi_label], ['sigmoid', true]);
+  // chance: a class's average precision is about its share of positive images (2 labels of 10: 0.2);
+  // measured here 0.59 (the 16 test images are among the 40 training images)
+  assert.ok(fm.map > 0.35 && fm.map <= 1, `mAP ${fm.map} after 60 steps on the training images`);
+  assert.match(r.stdout, /mAP \d+\.\d+%/);
+  const k = ft(path.join(dir, 'ml-ft-shots'), ['--steps', '2', '--shots', '1']);
+  assert.equal(k.status, 1, k.stderr);
+  assert.match(k.stderr, /is multi-label: a k-shot subset needs single-label data/);
 });
