@@ -32,7 +32,7 @@
 import type { Dataset, PixelSource } from './dataset.js';
 import { decodeImage, memoryImage, resizeRaw, type RawImage } from './decode.js';
 import { DataError } from './errors.js';
-import { randomWords, RandomPurpose, uniformInt32 } from './rng.js';
+import { randomWords, RandomPurpose, uniformInt32, uniformUnit } from './rng.js';
 
 /** value in [-1, 1] = pixel * PIXEL_SCALE + PIXEL_OFFSET (that is, x / 127.5 - 1). */
 export const PIXEL_SCALE = 1 / 127.5;
@@ -119,9 +119,6 @@ export function unpackAugmentation(packed: Int32Array, k: number): Augmentation 
   return { top: packed[o], left: packed[o + 1], height: packed[o + 2], width: packed[o + 3], flip: packed[o + 4] === 1 };
 }
 
-/** A uniform float in [0, 1) from one random word. */
-const unit = (w: number) => (w >>> 0) / 4294967296;
-
 /**
  * An Inception-style window of a side x side image (INCEPTION_CROP): up to
  * `attempts` draws of (area fraction, aspect ratio), the first that fits, at a
@@ -138,8 +135,8 @@ export function inceptionWindow(
   const area = side * side;
   for (let i = 0; i < c.attempts; i++) {
     randomWords(seed, RandomPurpose.augment, position, i + 1, words);
-    const target = area * (c.minArea + (c.maxArea - c.minArea) * unit(words[0]));
-    const aspect = c.minAspect + (c.maxAspect - c.minAspect) * unit(words[1]);
+    const target = area * (c.minArea + (c.maxArea - c.minArea) * uniformUnit(words[0]));
+    const aspect = c.minAspect + (c.maxAspect - c.minAspect) * uniformUnit(words[1]);
     const width = Math.round(Math.sqrt(target * aspect));
     const height = Math.round(Math.sqrt(target / aspect));
     if (width >= 1 && height >= 1 && width <= side && height <= side) {

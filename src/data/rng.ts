@@ -97,6 +97,11 @@ export function uniformInt(hi: number, lo: number, m: number): number {
   return Math.floor(u * m);
 }
 
+/** A float uniform in [0, 1) from one random word (32 bits of resolution). */
+export function uniformUnit(word: number): number {
+  return (word >>> 0) / 4294967296;
+}
+
 /** An integer uniform in [0, m) from one random word; exact for m <= 2^21. */
 export function uniformInt32(word: number, m: number): number {
   return Math.floor(((word >>> 0) * m) / 4294967296);
