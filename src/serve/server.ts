@@ -7,6 +7,7 @@
 // for slow clients (408), undecodable bodies (400 naming the problem), and an
 // optional bearer key on /v1/* (401).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DataError, PixelLimitError, configureSharp, decodeImage } from '../data/index.js';
@@ -16,6 +17,9 @@ import { Batcher, type Ticket, type Want } from './batcher.js';
 import { InferenceEngine } from './engine.js';
 import { ServeMetrics } from './metrics.js';
 import type { ModelInfo } from './protocol.js';
+
+/** The least a lingering answer reads of a request body it refused (see #linger); 16 x --max-body-mb when larger. */
+const LINGER_BYTES_MIN = 64 * 2 ** 20;
 
 export interface ServeOptions {
   /** The --weights argument (resolved as `bit predict --weights`). */
@@ -195,9 +199,10 @@ export class BitServer {
         throw new HttpError(401, m === null ? 'this endpoint needs an API key: send "Authorization: Bearer KEY"' : 'the API key is not valid');
       }
     });
-    app.addHook('onSend', async (_request, reply) => {
+    app.addHook('onSend', async (request, reply) => {
       // While shutting down, every answer closes its connection: clients reconnect elsewhere.
       if (this.#closing) void reply.header('connection', 'close');
+      else if (!request.raw.complete) this.#linger(request.raw, reply);
     });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
@@ -328,6 +333,25 @@ export class BitServer {
         want,
       ),
     );
+  }
+
+  /**
+   * An answer sent before its request's body has all arrived (413 from the declared length, 401, a refused part):
+   * read and discard the rest, then keep the connection, instead of closing it on unread data. Closing a socket
+   * with unread data resets it, and the reset can destroy the answer in the client's buffers before the client
+   * reads it: "fetch failed" instead of 413 (nginx's lingering close). At most `lingerBytes` more are read, and
+   * --body-timeout-ms bounds the time; past them, or for a declared length over the bound, the connection closes.
+   */
+  #linger(req: IncomingMessage, reply: FastifyReply): void {
+    const bound = Math.max(16 * this.#o.maxBodyBytes, LINGER_BYTES_MIN);
+    if (Number(req.headers['content-length']) > bound) return; // fastify's 'connection: close' stays
+    reply.removeHeader('connection');
+    let read = 0;
+    req.on('data', (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > bound) req.socket.destroy();
+    });
+    req.resume();
   }
 
   #describe(err: FastifyError | HttpError): { status: number; message: string; headers: Record<string, string> } {
