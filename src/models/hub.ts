@@ -10,8 +10,10 @@ import { existsSync, promises as fs, statSync } from 'node:fs';
 import { ensureFolder } from '../io/folders.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../io/atomic.js';
 import { downloadResumable, DownloadError, hashFile } from '../io/download.js';
+import { describeHolder, isLockFile, tryLockFile } from '../io/lock-file.js';
 import { NpzReader } from '../io/npz.js';
 import { messageOf, UsageError } from '../util/errors.js';
 import { listModels, modelParams } from './registry.js';
@@ -249,40 +251,24 @@ async function prepareCache(file: string): Promise<void> {
   }
 }
 
-/** A lock file held while this process downloads `file`; waits while another live process holds it. */
+/** A lock file held while this process downloads `file` (io/lock-file.ts); waits while another live process holds it. */
 async function withDownloadLock<T>(file: string, fn: () => Promise<T>, opts: FetchOptions): Promise<T> {
-  const lock = `${file}.lock`;
   let told = false;
   for (;;) {
-    try {
-      await fs.writeFile(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(await fs.readFile(lock, 'utf8').catch(() => ''));
-      if (!isAlive(pid)) {
-        await fs.rm(lock, { force: true });
-        continue;
+    const taken = await tryLockFile(`${file}.lock`);
+    if (isLockFile(taken)) {
+      try {
+        return await fn();
+      } finally {
+        taken.release();
       }
-      if (!told && !opts.quiet) process.stderr.write(`${file}: process ${pid} is downloading it; waiting\n`);
-      told = true;
-      await new Promise((r) => setTimeout(r, 500));
     }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lock, { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (!told && !opts.quiet) {
+      const where = taken.state === 'elsewhere' ? ` on ${taken.record.host} (delete ${file}.lock if it has ended)` : '';
+      process.stderr.write(`${file}: ${describeHolder(taken.record)}${where} is downloading it; waiting\n`);
+    }
+    told = true;
+    await sleep(500);
   }
 }
 
@@ -330,17 +316,28 @@ async function download(w: OfficialWeights, file: string, opts: FetchOptions): P
 export async function fetchOfficialWeights(w: OfficialWeights, opts: FetchOptions = {}): Promise<string> {
   const file = cachedWeightsPath(w);
   if (existsSync(file) && (await verifyCached(w, file, opts))) return file;
-  await prepareCache(file);
-  return withDownloadLock(
-    file,
-    async () => {
-      // another process may have finished it while this one waited for the lock
-      if (!(existsSync(file) && (await verifyCached(w, file, opts)))) await download(w, file, opts);
-      return file;
-    },
-    opts,
-  );
+  // callers in this process share one fetch of a file; other processes wait for its lock
+  let pending = fetching.get(file);
+  if (pending === undefined) {
+    pending = (async () => {
+      await prepareCache(file);
+      return withDownloadLock(
+        file,
+        async () => {
+          // another process may have finished it while this one waited for the lock
+          if (!(existsSync(file) && (await verifyCached(w, file, opts)))) await download(w, file, opts);
+          return file;
+        },
+        opts,
+      );
+    })().finally(() => fetching.delete(file));
+    fetching.set(file, pending);
+  }
+  return pending;
 }
+
+/** The fetches under way in this process, by cache path. */
+const fetching = new Map<string, Promise<string>>();
 
 /**
  * The one resolution of a `--weights` value, used by every loader: an

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, beforeEach, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import {
@@ -159,6 +161,40 @@ test('a name downloads once into the cache, with its SHA-256 recorded; the next 
     assert.deepEqual(await readMeta('BiT-S-R50x1'), { model: 'BiT-S-R50x1', headSize: 1000, crop: 224, data: 'ILSVRC-2012' });
   } finally {
     await s.close().catch(() => undefined);
+  }
+});
+
+test('the download lock of another process is waited for, also while it is still being written (empty), and never taken over', async () => {
+  const good = await payload();
+  const s = await serve(new Map([['BiT-S-R50x1.npz', good]]), 'normal');
+  try {
+    const dir = useCache(s.url);
+    mkdirSync(dir, { recursive: true });
+    const lock = path.join(dir, 'BiT-S-R50x1.npz.lock');
+    writeFileSync(lock, ''); // another process has created its lock and not yet written it
+    let done = false;
+    const pending = resolveWeights('BiT-S-R50x1', quiet).then((f) => ((done = true), f));
+    await sleep(800);
+    assert.deepEqual([done, s.ranges.length], [false, 0], 'a lock being written is not stale');
+    // ... now written: a live process (this one's parent) holds it, past the age at which junk would be replaced
+    const holder = {
+      pid: process.ppid,
+      host: os.hostname(),
+      command: 'bit weights fetch BiT-S-R50x1',
+      started: new Date().toISOString(),
+      token: 'b'.repeat(16),
+    };
+    writeFileSync(lock, JSON.stringify(holder));
+    await sleep(2600);
+    assert.deepEqual([done, s.ranges.length], [false, 0], 'a live holder is waited for');
+    assert.equal(readFileSync(lock, 'utf8'), JSON.stringify(holder), 'its lock is left alone');
+    rmSync(lock); // the holder gave up without a file: this process downloads it
+    const file = await pending;
+    assert.deepEqual(readFileSync(file), good);
+    assert.equal(s.ranges.length, 1);
+    assert.deepEqual(readdirSync(dir).sort(), ['BiT-S-R50x1.npz', 'BiT-S-R50x1.npz.sha256'], 'the lock is released');
+  } finally {
+    await s.close();
   }
 });
 
