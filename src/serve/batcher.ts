@@ -104,9 +104,13 @@ export class Batcher {
     return this.#running;
   }
 
-  /** Reserves room for `count` images, or null when the queue is full or the service is draining. */
-  reserve(count: number): Ticket | null {
-    if (this.#draining || this.#admitted + count > this.#o.queueLimit) return null;
+  /**
+   * Reserves room for `count` images, or null when the queue is full or the
+   * service is draining. `inFlight`: the request arrived before draining began
+   * (it was still uploading or decoding), so it is finished, not refused.
+   */
+  reserve(count: number, inFlight = false): Ticket | null {
+    if ((this.#draining && !inFlight) || this.#admitted + count > this.#o.queueLimit) return null;
     this.#admitted += count;
     return new Ticket(this, count);
   }

@@ -87,6 +87,8 @@ export class BitServer {
   /** The loaded model as served (class names from --labels when given); null until ready. */
   #info: ModelInfo | null = null;
   #closing = false;
+  /** Requests that arrived before shutdown began: those in flight, which a graceful shutdown finishes. */
+  readonly #arrivedOpen = new WeakSet<IncomingMessage>();
   readonly #keyDigest: Buffer | null;
   readonly #ready: Promise<ModelInfo>;
 
@@ -190,6 +192,7 @@ export class BitServer {
     });
 
     app.addHook('onRequest', async (request, reply) => {
+      if (!this.#closing) this.#arrivedOpen.add(request.raw);
       if (this.#keyDigest === null || !request.url.startsWith('/v1/')) return;
       const m = /^Bearer +(\S+)\s*$/.exec(request.headers.authorization ?? '');
       // Equal-length digests compared in constant time: neither the key nor its length leaks through timing.
@@ -274,7 +277,7 @@ export class BitServer {
     const batcher = this.#batcher as Batcher;
     const inputs = await readImages(request);
     deadlineOf(request.query, this.#o.timeoutMs); // a bad timeout_ms is refused before any work
-    const ticket = batcher.reserve(inputs.length);
+    const ticket = batcher.reserve(inputs.length, this.#arrivedOpen.has(request.raw));
     if (ticket === null) {
       this.metrics.rejected.inc({ reason: 'queue_full' });
       const why =

@@ -101,6 +101,7 @@ const KEY = {
   hb: (r: number) => `bit/hb/${r}`,
   fault: (r: number) => `bit/fault/${r}`,
   sync: (label: string, n: number) => `bit/sync/${label}/${n}`,
+  leaving: 'bit/leaving',
 };
 
 /** Blocks the thread for `ms` (the loop is blocked in collectives anyway). */
@@ -523,19 +524,24 @@ export class GlooCollective implements Collective {
     this.#run(`wait at ${label}`, () => {
       const key = KEY.sync(label, this.#syncs++);
       T.distStoreAdd(key, 1);
-      let last = this.#readHeartbeats();
-      let lastAt = Date.now();
-      while (T.distStoreAdd(key, 0) < this.world) {
-        sleepSync(20);
-        if (Date.now() - lastAt >= this.#heartbeatMs * HEARTBEAT_WINDOW) {
-          const now = this.#readHeartbeats();
-          const stalled = this.#others().filter((r) => now[r] === last[r]);
-          if (stalled.length > 0) throw new Error(`the heartbeat of ${rankList(stalled)} stopped`);
-          last = now;
-          lastAt = Date.now();
-        }
-      }
+      this.#waitCount(key, this.world);
     });
+  }
+
+  /** Polls the store counter `key` until it reaches `target`; throws when another rank's heartbeat stops meanwhile. */
+  #waitCount(key: string, target: number): void {
+    let last = this.#readHeartbeats();
+    let lastAt = Date.now();
+    while (T.distStoreAdd(key, 0) < target) {
+      sleepSync(20);
+      if (Date.now() - lastAt >= this.#heartbeatMs * HEARTBEAT_WINDOW) {
+        const now = this.#readHeartbeats();
+        const stalled = this.#others().filter((r) => now[r] === last[r]);
+        if (stalled.length > 0) throw new Error(`the heartbeat of ${rankList(stalled)} stopped`);
+        last = now;
+        lastAt = Date.now();
+      }
+    }
   }
 
   /**
@@ -553,11 +559,25 @@ export class GlooCollective implements Collective {
     }
   }
 
-  /** Leaves the group (rank 0 stops hosting the store). After a failure the group is left as is: the process is about to exit. */
-  close(): void {
+  /**
+   * Leaves the group. Rank 0 hosts the store, so it leaves last: after a
+   * clean run it waits until every other rank has said it is leaving, since a
+   * rank may still be reading the store (the last poll of a barrier that rank
+   * 0 has already passed) and would take a vanished store for a lost rank 0.
+   * The wait ends early when another rank's heartbeat stops. After a failure
+   * (`clean` false, or a collective that failed) nobody waits: the process is
+   * about to exit.
+   */
+  close(clean = true): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#failure) return;
+    try {
+      if (this.rank !== 0) T.distStoreAdd(KEY.leaving, 1);
+      else if (clean) this.#waitCount(KEY.leaving, this.world - 1);
+    } catch {
+      // a rank that stopped, or a store already gone: leave anyway
+    }
     T.distDestroy();
   }
 

@@ -294,13 +294,16 @@ export async function runDataParallel(
       iface: flags.distIface,
       fingerprint,
     });
+    let clean = false;
     try {
-      return await body(col, { rank: env.rank, world: env.world, localWorld: env.localWorld });
+      const result = await body(col, { rank: env.rank, world: env.world, localWorld: env.localWorld });
+      clean = true;
+      return result;
     } catch (err) {
       col.abandon(err);
       throw err;
     } finally {
-      col.close();
+      col.close(clean);
     }
   }
   const world = checkFlags(flags);

@@ -42,6 +42,12 @@ const reduces = col.allReduceCount;
 const sums = col.sum([rank + 1, 10 * rank, 0.5]);
 col.broadcast(b);
 col.barrier('test');
+// TEST_SLOW_MS: this rank is descheduled after the barrier, then reads the store once more (as the barrier's last poll
+// does when the other rank passes the barrier first)
+if (Number(process.env.TEST_SLOW_MS ?? 0) > 0) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.env.TEST_SLOW_MS));
+  T.distStoreAdd('bit/test/after-barrier', 1);
+}
 const leaked = T.memory().numTensors - live;
 const grads = params.map((p) => (p.grad === null ? null : p.grad.toArray()));
 col.close();
@@ -56,10 +62,10 @@ interface WorkerResult {
   broadcast: number[][];
 }
 
-function runWorker(rank: number, port: number): Promise<WorkerResult> {
+function runWorker(rank: number, port: number, slowMs = 0): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', WORKER], {
-      env: { ...process.env, TEST_RANK: String(rank), TEST_PORT: String(port) },
+      env: { ...process.env, TEST_RANK: String(rank), TEST_PORT: String(port), TEST_SLOW_MS: String(slowMs) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -106,6 +112,14 @@ test('two processes: bucketed gradient averaging, sums, broadcast and a barrier'
       `rank ${rank} holds rank 0's tensors`,
     );
   }
+});
+
+test('rank 0, which hosts the store, leaves last: a rank slow to leave the last barrier still reaches the store', async () => {
+  // Rank 1 passes the barrier, is held up for 300 ms, then reads the store. Before, rank 0 had taken the store down
+  // with it by then, and rank 1 failed with "rank 0 was lost" (in a run: at the barrier before the final save).
+  const port = await freePort();
+  const results = await Promise.all([runWorker(0, port), runWorker(1, port, 300)]);
+  for (const r of results) assert.deepEqual(r.sums, [3, 10, 1]);
 });
 
 test('bucket planning: in order, by dtype, at most bucketBytes unless one tensor is larger', () => {

@@ -86,7 +86,7 @@ test('unknown master host: the address is named', async () => {
 
 test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both sides stop and say so', async () => {
   const port = String(await freePort());
-  const common = [...SHORT, '--master-port', port, '--join-timeout', '20'];
+  const common = [...SHORT, '--master-port', port, '--join-timeout', '60'];
   const [node0, node1] = await Promise.all([
     runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '2', '--node-rank', '0'])),
     runBit(tinyPretrain(path.join(dir, 'mismatch'), [...common, '--nnodes', '3', '--node-rank', '1'])),
@@ -99,7 +99,8 @@ test('mismatched world sizes (--nnodes 2 on one machine, 3 on the other): both s
   ] as const) {
     assert.equal(r.code, 1, `${name}: ${r.output}`);
     assert.match(r.output, expected, name);
-    assert.ok(r.ms < 15_000, `${name} took ${r.ms} ms`);
+    // far less than the join timeout: neither side waits for the other to give up (two cold starts on a busy machine take seconds)
+    assert.ok(r.ms < 45_000, `${name} took ${r.ms} ms`);
   }
 });
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -172,6 +172,8 @@ test('the download lock of another process is waited for, also while it is still
     mkdirSync(dir, { recursive: true });
     const lock = path.join(dir, 'BiT-S-R50x1.npz.lock');
     writeFileSync(lock, ''); // another process has created its lock and not yet written it
+    const soon = new Date(Date.now() + 60_000);
+    utimesSync(lock, soon, soon); // young however slow this machine is: junk is replaced only 2 s after it was made
     let done = false;
     const pending = resolveWeights('BiT-S-R50x1', quiet).then((f) => ((done = true), f));
     await sleep(800);

@@ -118,7 +118,7 @@ test('the queue bound counts admitted images; requests that give up free their r
   assert.deepEqual(Array.from(await kept), [4, 40]);
 });
 
-test('drain refuses new work, sends what is queued without waiting, and resolves once all is answered', async () => {
+test('drain refuses new work (not the requests already in flight), sends what is queued without waiting, and resolves once all is answered', async () => {
   const { batcher, runs } = harness(4, 60_000, 10);
   const a = batcher.reserve(1)!;
   const pending = batcher.reserve(1)!; // never submitted: drain waits for it to be given up or submitted
@@ -133,6 +133,10 @@ test('drain refuses new work, sends what is queued without waiting, and resolves
     [[9]],
   );
   assert.equal(batcher.reserve(1), null, 'admitted while draining');
+  // a request that arrived before draining began (still uploading then) is finished, not refused
+  const late = batcher.reserve(1, true);
+  assert.ok(late !== null, 'a request in flight refused while draining');
+  late.abandon();
   runs[0].finish();
   await out;
   await tick();

@@ -116,23 +116,51 @@ test('a flood fills the queue: 503 with Retry-After, every admitted request answ
   assert.equal(metric(m, 'bit_serve_requests_total{route="/v1/classify",status="503"}'), refused.length, 'a 503 the test did not see');
 });
 
-test('SIGTERM: no new connections, the requests in flight are answered, exit 0', async () => {
+/** A classify request on a raw socket that sends its headers and half its body now, the rest on finish() (the server closes the connection after answering, as it does while shutting down). */
+function halfUpload(): { finish(): void; status: Promise<number> } {
+  const url = new URL(server!.url);
+  const socket = net.connect(Number(url.port), url.hostname);
+  const half = photo.length >> 1;
+  socket.write(`POST /v1/classify HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: image/png\r\nContent-Length: ${photo.length}\r\n\r\n`);
+  socket.write(photo.subarray(0, half));
+  let answer = '';
+  const status = new Promise<number>((resolve, reject) => {
+    socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? NaN)));
+    socket.on('error', reject);
+  });
+  return { finish: () => socket.write(photo.subarray(half)), status };
+}
+
+/** Whether a new connection is refused, polled every 50 ms for at most 10 s (the listener closes as shutdown begins). */
+async function untilRefused(): Promise<string> {
+  const url = new URL(server!.url);
+  let last = '';
+  for (const t0 = Date.now(); Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 50))) {
+    last = await new Promise<string>((resolve) => {
+      const s = net.connect(Number(url.port), url.hostname, () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    if (last === 'ECONNREFUSED') break;
+  }
+  return last;
+}
+
+test('SIGTERM: no new connections, the requests in flight are answered (one still uploading too), exit 0', async () => {
+  const uploading = halfUpload();
   const inFlight = [fullBatch(), classify(), classify(), classify()];
   await untilBatchRuns();
   const t0 = Date.now();
   server!.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 300));
-  const refused = await new Promise<string>((resolve) => {
-    const url = new URL(server!.url);
-    const s = net.connect(Number(url.port), url.hostname, () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-  assert.equal(refused, 'ECONNREFUSED');
-  const codes = await Promise.all(inFlight.map(async (p) => (await p).status));
-  assert.deepEqual(codes, [200, 200, 200, 200]);
+  for (let k = 0; k < 500 && !/SIGTERM: no new connections/.test(server!.output()); k++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await untilRefused(), 'ECONNREFUSED');
+  // the request that was still uploading when shutdown began is finished, not refused as "shutting down"
+  uploading.finish();
+  const codes = await Promise.all([...inFlight.map(async (p) => (await p).status), uploading.status]);
+  assert.deepEqual(codes, [200, 200, 200, 200, 200], server!.output());
   const code = await server!.exited;
   assert.equal(code, 0, server!.output());
   assert.ok(Date.now() - t0 < 60_000);
