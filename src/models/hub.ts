@@ -312,6 +312,9 @@ async function download(w: OfficialWeights, file: string, opts: FetchOptions): P
   if (!opts.quiet) process.stderr.write(`${w.name}: ${result.bytes} bytes, SHA-256 ${sha256} -> ${file}\n`);
 }
 
+/** The fetches under way in this process, by cache path. */
+const fetching = new Map<string, Promise<string>>();
+
 /** The cached copy of an official file, downloaded first when missing or damaged. */
 export async function fetchOfficialWeights(w: OfficialWeights, opts: FetchOptions = {}): Promise<string> {
   const file = cachedWeightsPath(w);
@@ -335,9 +338,6 @@ export async function fetchOfficialWeights(w: OfficialWeights, opts: FetchOption
   }
   return pending;
 }
-
-/** The fetches under way in this process, by cache path. */
-const fetching = new Map<string, Promise<string>>();
 
 /**
  * The one resolution of a `--weights` value, used by every loader: an

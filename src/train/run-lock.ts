@@ -12,8 +12,6 @@ import { removeStaleTemporaries } from '../io/atomic.js';
 import { ensureFolder } from '../io/folders.js';
 import { describeHolder, holdsLock, isLockFile, tryLockFile, type LockFile, type LockRecord } from '../io/lock-file.js';
 
-export type { LockRecord } from '../io/lock-file.js';
-
 export const LOCK_FILE = '.bit-run.lock';
 
 /** The folder is in use by another run. */
@@ -55,7 +53,6 @@ export async function lockRunFolder(dir: string): Promise<RunLock> {
     return taken;
   }
   const { record: owner, state } = taken;
-  removeEmpty(created);
   if (state === 'alive')
     throw new RunLockedError(`${dir} is in use by another run: ${describeHolder(owner)}. Wait for it to end, or write to another folder`, owner);
   throw new RunLockedError(

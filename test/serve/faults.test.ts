@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { sampleImage } from '../../src/data/index.js';
+import { waitFor } from '../distributed/run-bit.js';
 import { removeDir, tempDir } from '../helpers.js';
 import { kill, metric, startServe, tinyWeights, type Served } from './harness.js';
 
@@ -155,7 +156,7 @@ test('SIGTERM: no new connections, the requests in flight are answered (one stil
   await untilBatchRuns();
   const t0 = Date.now();
   server!.child.kill('SIGTERM');
-  for (let k = 0; k < 500 && !/SIGTERM: no new connections/.test(server!.output()); k++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the shutdown message', () => /SIGTERM: no new connections/.test(server!.output()), 10_000, 20);
   assert.equal(await untilRefused(), 'ECONNREFUSED');
   // the request that was still uploading when shutdown began is finished, not refused as "shutting down"
   uploading.finish();
